@@ -1,0 +1,183 @@
+// weft/detail/fiber.hpp — the fiber control block. Internal: users never name these types.
+//
+// The control block is a small heap object (one allocation per spawn, holding the closure and the
+// result slot). The fiber's *stack* is taken from the running worker's cache when the fiber first
+// runs and is returned the moment it finishes, so a finished-but-unjoined fiber costs ~200 bytes,
+// not a stack (DESIGN.md §3 prefers the block on the stack; spawn_join showed why not: keeping
+// 100k finished stacks alive until join means 100k cold stacks and page faults).
+#pragma once
+
+#include <weft/error.hpp>
+#include <weft/result.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <optional>
+#include <source_location>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace weft::detail {
+
+class Worker;
+class Scheduler;
+struct JoinWaiter;
+
+// A tiny test-and-test-and-set lock for short critical sections that never suspend.
+class SpinLock {
+ public:
+  void lock() noexcept {
+    while (flag_.exchange(true, std::memory_order_acquire)) {
+      while (flag_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+  }
+  bool try_lock() noexcept { return !flag_.exchange(true, std::memory_order_acquire); }
+  void unlock() noexcept { flag_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> flag_{false};
+};
+
+// Why a parked fiber was woken (stored in its wait word by the waker that won).
+enum class WakeReason : std::uint8_t { None = 0, Notify = 1, Timeout = 2, Cancel = 3, Ready = 4 };
+
+struct Stack {
+  char* lo = nullptr;        // lowest usable byte (the guard page, if any, is just below)
+  std::size_t size = 0;      // usable bytes
+  bool guarded = false;      // a PROT_NONE page sits below lo
+  char* hi() const noexcept { return lo + size; }
+};
+
+enum class FiberState : std::uint8_t { Created, Runnable, Running, Suspended, Finished };
+
+class FiberBase {
+ public:
+  FiberBase() = default;
+  FiberBase(const FiberBase&) = delete;
+  FiberBase& operator=(const FiberBase&) = delete;
+
+  // Runs the user's function, stores the result or the panic. Called once, on the fiber's stack.
+  virtual void invoke() noexcept = 0;
+  virtual ~FiberBase() = default;
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  bool finished() const noexcept { return done_.load(std::memory_order_acquire); }
+  bool cancel_requested() const noexcept { return cancel_.load(std::memory_order_acquire) != 0; }
+
+  // ---- identity (immutable after spawn)
+  std::uint64_t id_ = 0;
+  std::string name_;
+  std::source_location spawn_site_;
+  std::size_t stack_size_ = 0;       // requested; 0 = runtime default
+  Scheduler* sched_ = nullptr;
+
+  // ---- scheduling. wait_word_ = epoch << 8 | reason << 4 | cancellable << 3 | state (see
+  // lib/sched/wait.cpp). Wakers on any thread race on it with CAS; exactly one wins per wait.
+  std::atomic<std::uint64_t> wait_word_{0};
+  FiberBase* next_ = nullptr;        // intrusive link: owned by whichever queue holds the fiber
+  FiberBase* reg_prev_ = nullptr;    // registry links (guarded by the registry shard lock)
+  FiberBase* reg_next_ = nullptr;
+  void* ctx_ = nullptr;              // saved fcontext while not running
+  Worker* worker_ = nullptr;         // the worker running it now (set on every resume)
+  Worker* pinned_ = nullptr;         // must next run on this worker (it owns our watchers)
+  Worker* home_ = nullptr;           // spawn_local: never leaves this worker
+  Stack stack_{};
+  std::uint8_t reg_shard_ = 0;
+  std::atomic<FiberState> state_{FiberState::Created};
+
+  // ---- cancellation
+  // 0 = not requested, else 1 + Cancelled::Reason of the first request (first cause kept).
+  std::atomic<std::uint8_t> cancel_{0};
+  std::uint32_t shield_depth_ = 0;   // only touched by the fiber itself
+
+  // ---- per-fiber C++ exception state (libstdc++ __cxa_eh_globals), swapped on every switch so
+  // std::uncaught_exceptions() and catch blocks stay correct when the fiber migrates.
+  void* eh_caught_ = nullptr;
+  unsigned eh_uncaught_ = 0;
+
+  // ---- sanitizer bookkeeping (lib/fiber/switch.cpp)
+  void* asan_fake_stack_ = nullptr;
+  void* tsan_fiber_ = nullptr;
+
+  // ---- completion. join_lock_ guards joiner_ and the done_ transition.
+  SpinLock join_lock_;
+  JoinWaiter* joiner_ = nullptr;
+  std::atomic<bool> done_{false};
+  bool cancelled_ = false;           // finished by Cancelled
+  std::exception_ptr panic_;         // finished by another exception
+
+  std::atomic<std::uint32_t> refs_{1};
+};
+
+JoinError make_join_error(const FiberBase& f);
+
+// The part of a task that knows its result type but not its function (what JoinHandle<T> holds).
+template <class T>
+class TaskOf : public FiberBase {
+ public:
+  Result<T> take_result() {
+    if (cancelled_ || panic_) return Result<T>(make_join_error(*this));
+    return Result<T>(std::move(*value_));
+  }
+
+ protected:
+  std::optional<T> value_;
+};
+
+template <>
+class TaskOf<void> : public FiberBase {
+ public:
+  Result<void> take_result() {
+    if (cancelled_ || panic_) return Result<void>(make_join_error(*this));
+    return Result<void>();
+  }
+};
+
+template <class T, class F>
+class Task final : public TaskOf<T> {
+ public:
+  explicit Task(F&& f) { ::new (static_cast<void*>(&fn_)) F(std::move(f)); }
+  explicit Task(const F& f) { ::new (static_cast<void*>(&fn_)) F(f); }
+  ~Task() override {
+    if (!invoked_) fn_.~F();
+  }
+
+  void invoke() noexcept override {
+    invoked_ = true;
+    if (this->cancel_requested()) {
+      // Cancelled before it ever ran: the function is not called at all.
+      this->cancelled_ = true;
+      fn_.~F();
+      return;
+    }
+    try {
+      if constexpr (std::is_void_v<T>) {
+        fn_();
+      } else {
+        this->value_.emplace(fn_());
+      }
+    } catch (const Cancelled&) {
+      this->cancelled_ = true;
+    } catch (...) {
+      this->panic_ = std::current_exception();
+    }
+    // The closure dies with the fiber, not with the handle: captured resources are released as
+    // soon as the fiber finishes.
+    fn_.~F();
+  }
+
+ private:
+  union {
+    F fn_;
+  };
+  bool invoked_ = false;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,41 @@
+// weft/error.hpp — the two things weft throws at you.
+//
+//   try {
+//     weft::JoinHandle<int> h = weft::spawn([] { return 1; });
+//     h.join();
+//     h.join();                          // misuse
+//   } catch (const weft::Error& e) {
+//     std::puts(e.what());               // "JoinHandle::join: handle already joined ..."
+//   }
+//
+// `weft::Error` reports misuse and runtime failures; its message says what was wrong and what to
+// do instead. `weft::Cancelled` is how cancellation unwinds a fiber (DESIGN.md §2). It deliberately
+// does not derive from std::exception, so `catch (const std::exception&)` lets it through.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace weft {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Thrown at a suspension point of a fiber whose cancellation was requested. Let it propagate: the
+// fiber's stack unwinds, its RAII guards run, and join() reports JoinError::is_cancelled().
+class Cancelled {
+ public:
+  enum class Reason : std::uint8_t { Aborted, Timeout, Shutdown, Scope };
+
+  explicit Cancelled(Reason r) noexcept : reason_(r) {}
+  Reason reason() const noexcept { return reason_; }
+  const char* what() const noexcept;
+
+ private:
+  Reason reason_;
+};
+
+}  // namespace weft

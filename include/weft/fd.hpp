@@ -1,0 +1,27 @@
+// weft/fd.hpp — wait until a file descriptor is ready, suspending only the calling fiber.
+//
+//   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+//   ...
+//   while (::read(fd, buf, n) < 0 && errno == EAGAIN) weft::wait_readable(fd);
+//   if (!weft::wait_writable(fd, 500ms)) { /* timed out */ }
+//
+// The low-level readiness primitive that sockets are built on. The fd should be non-blocking.
+// Both calls are suspension points (weft::Cancelled). From a plain thread they fall back to
+// poll(2), blocking the thread. Waiting on the same fd from two fibers at once is allowed.
+#pragma once
+
+#include <chrono>
+#include <optional>
+
+namespace weft {
+
+// Suspends until `fd` is readable (or hung up / in error: the next read reports it).
+void wait_readable(int fd);
+void wait_writable(int fd);
+// As above, with a bound: returns false if the deadline passed first.
+bool wait_readable(int fd, std::chrono::nanoseconds timeout);
+bool wait_writable(int fd, std::chrono::nanoseconds timeout);
+bool wait_readable_until(int fd, std::chrono::steady_clock::time_point deadline);
+bool wait_writable_until(int fd, std::chrono::steady_clock::time_point deadline);
+
+}  // namespace weft

@@ -1,0 +1,103 @@
+// weft/result.hpp — what join() gives back: the fiber's value, or why there is none.
+//
+//   weft::Result<int> r = weft::spawn([] { return 42; }).join();
+//   if (r) std::printf("%d\n", *r);
+//   else if (r.error().is_cancelled()) std::puts("cancelled");
+//   else std::printf("panicked: %s\n", r.error().what());
+//
+// A *panic* is an exception that escaped the fiber's function; it is captured (never
+// std::terminate) and available through JoinError::panic() / rethrow().
+#pragma once
+
+#include <weft/error.hpp>
+
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace weft {
+
+using FiberId = std::uint64_t;
+
+class JoinError {
+ public:
+  static JoinError cancelled(FiberId id, std::string fiber_name);
+  static JoinError panicked(FiberId id, std::string fiber_name, std::exception_ptr e);
+
+  bool is_cancelled() const noexcept { return !panic_; }
+  bool is_panic() const noexcept { return static_cast<bool>(panic_); }
+  // "fiber 17 'fetch' panicked: <exception message>" or "fiber 17 'fetch' was cancelled".
+  const char* what() const noexcept { return message_.c_str(); }
+  FiberId id() const noexcept { return id_; }
+  // The escaped exception (null when cancelled).
+  std::exception_ptr panic() const noexcept { return panic_; }
+  // Rethrows the panic; for a cancelled fiber throws weft::Error (never weft::Cancelled, which
+  // would cancel the *caller*).
+  [[noreturn]] void rethrow() const;
+
+ private:
+  JoinError(FiberId id, std::string message, std::exception_ptr e)
+      : id_(id), message_(std::move(message)), panic_(std::move(e)) {}
+  FiberId id_;
+  std::string message_;
+  std::exception_ptr panic_;
+};
+
+// Holds a T or a JoinError.
+template <class T>
+class Result {
+ public:
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+  Result(JoinError error) : v_(std::in_place_index<1>, std::move(error)) {}
+
+  bool has_value() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return has_value(); }
+
+  // The value; if there is none, rethrows the panic (or weft::Error for a cancelled fiber).
+  T& value() & { check(); return std::get<0>(v_); }
+  const T& value() const& { check(); return std::get<0>(v_); }
+  T&& value() && { check(); return std::get<0>(std::move(v_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+  // The error; throws weft::Error if there is a value.
+  const JoinError& error() const {
+    if (has_value()) throw Error("Result::error: the fiber succeeded; check has_value() first");
+    return std::get<1>(v_);
+  }
+
+ private:
+  void check() const {
+    if (!has_value()) std::get<1>(v_).rethrow();
+  }
+  std::variant<T, JoinError> v_;
+};
+
+template <>
+class Result<void> {
+ public:
+  Result() = default;
+  Result(JoinError error) : error_(std::move(error)), ok_(false) {}
+
+  bool has_value() const noexcept { return ok_; }
+  explicit operator bool() const noexcept { return ok_; }
+  void value() const {
+    if (!ok_) error_.rethrow();
+  }
+  void operator*() const { value(); }
+  const JoinError& error() const {
+    if (ok_) throw Error("Result::error: the fiber succeeded; check has_value() first");
+    return error_;
+  }
+
+ private:
+  JoinError error_ = JoinError::cancelled(0, {});
+  bool ok_ = true;
+};
+
+}  // namespace weft

@@ -1,0 +1,147 @@
+// weft/runtime.hpp — the runtime: worker threads that run fibers.
+//
+//   int main() {
+//     weft::Runtime rt;                                   // one worker per core
+//     return rt.block_on([] {                             // runs as a fiber; blocks main
+//       auto h = weft::spawn([] { return 6 * 7; });
+//       return *h.join() == 42 ? 0 : 1;
+//     });
+//   }
+//
+//   weft::Runtime rt = weft::Runtime::Builder().workers(2).stack_size(128 * 1024).build();
+//
+// Destroying the runtime shuts it down: every remaining fiber is cancelled (it unwinds from its
+// suspension point, running its RAII guards), the destructor waits for all of them, then stops the
+// workers. Builder::shutdown_timeout bounds that wait; fibers still alive then are reported on
+// stderr and their stacks deliberately leaked (never freed under a live frame).
+#pragma once
+
+#include <weft/error.hpp>
+#include <weft/result.hpp>
+#include <weft/task.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace weft {
+
+namespace detail {
+struct Config {
+  std::size_t workers = 0;                 // 0 = std::thread::hardware_concurrency()
+  std::size_t stack_size = 64 * 1024;      // usable bytes per fiber stack
+  std::string thread_name = "weft-worker"; // worker threads are named "<prefix>-<index>"
+  std::optional<std::chrono::nanoseconds> shutdown_timeout;
+};
+std::shared_ptr<Scheduler> make_scheduler(const Config& cfg);
+void shutdown_scheduler(Scheduler& s);
+std::size_t worker_count(const Scheduler& s);
+void check_not_in_fiber(const char* op);
+std::shared_ptr<Scheduler> current_scheduler(const char* op);
+[[noreturn]] void rethrow_root(const JoinError& e);
+}  // namespace detail
+
+// A cheap, copyable reference to a runtime, usable from any thread to spawn onto it. Spawning
+// through a Handle whose runtime has shut down throws weft::Error.
+class Handle {
+ public:
+  explicit Handle(std::shared_ptr<detail::Scheduler> s) : s_(std::move(s)) {}
+  // The runtime of the calling fiber; throws weft::Error from a plain thread.
+  static Handle current() { return Handle(detail::current_scheduler("Handle::current")); }
+
+  template <class F>
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
+  auto spawn(F&& fn, const std::source_location& loc = std::source_location::current()) const {
+    return spawn(Options{}, std::forward<F>(fn), loc);
+  }
+  template <class F>
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
+  auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) const
+      -> JoinHandle<detail::spawn_result_t<F>> {
+    auto* t = detail::make_task(std::forward<F>(fn));
+    JoinHandle<detail::spawn_result_t<F>> h(t);
+    t->add_ref();
+    detail::spawn_fiber(t, s_.get(), std::move(opts), loc);
+    return h;
+  }
+
+  // Runs `fn` as a fiber and blocks the calling (non-fiber) thread until it returns; returns its
+  // value or rethrows its exception. Calling it from inside a fiber throws weft::Error (it would
+  // block a worker): spawn and join instead.
+  template <class F>
+  auto block_on(F&& fn, const std::source_location& loc = std::source_location::current())
+      -> detail::spawn_result_t<F> {
+    detail::check_not_in_fiber("Runtime::block_on");
+    Result<detail::spawn_result_t<F>> r = spawn(Options{.name = "block_on"}, std::forward<F>(fn), loc).join();
+    if (!r) detail::rethrow_root(r.error());
+    if constexpr (!std::is_void_v<detail::spawn_result_t<F>>) return std::move(*r);
+  }
+
+  std::size_t workers() const { return detail::worker_count(*s_); }
+  detail::Scheduler& scheduler() const noexcept { return *s_; }
+  // False only for the handle of a moved-from Runtime.
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+ private:
+  std::shared_ptr<detail::Scheduler> s_;
+};
+
+class Runtime {
+ public:
+  class Builder {
+   public:
+    // Worker threads (default: one per hardware thread).
+    Builder& workers(std::size_t n) { cfg_.workers = n; return *this; }
+    // Default usable stack size of a fiber (default 64 KiB; rounded up to whole pages).
+    Builder& stack_size(std::size_t bytes) { cfg_.stack_size = bytes; return *this; }
+    // Worker thread name prefix (at most 10 characters are kept, Linux allows 15 with the index).
+    Builder& thread_name(std::string prefix) { cfg_.thread_name = std::move(prefix); return *this; }
+    // Bound on how long shutdown waits for cancelled fibers to finish unwinding.
+    Builder& shutdown_timeout(std::chrono::nanoseconds d) { cfg_.shutdown_timeout = d; return *this; }
+    Runtime build() const { return Runtime(cfg_); }
+    const detail::Config& config() const noexcept { return cfg_; }
+
+   private:
+    detail::Config cfg_;
+  };
+
+  Runtime() : Runtime(detail::Config{}) {}
+  explicit Runtime(const detail::Config& cfg) : handle_(detail::make_scheduler(cfg)) {}
+  Runtime(Runtime&&) noexcept = default;
+  Runtime& operator=(Runtime&&) = delete;
+  ~Runtime() { shutdown(); }
+
+  template <class F>
+  auto block_on(F&& fn, const std::source_location& loc = std::source_location::current()) {
+    return handle_.block_on(std::forward<F>(fn), loc);
+  }
+  template <class F>
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
+  auto spawn(F&& fn, const std::source_location& loc = std::source_location::current()) {
+    return handle_.spawn(std::forward<F>(fn), loc);
+  }
+  template <class F>
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
+  auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) {
+    return handle_.spawn(std::move(opts), std::forward<F>(fn), loc);
+  }
+
+  const Handle& handle() const noexcept { return handle_; }
+  std::size_t workers() const { return handle_.workers(); }
+
+  // Cancels every fiber, waits for them to unwind, stops the workers. Idempotent; the destructor
+  // calls it. Must not be called from one of this runtime's fibers.
+  void shutdown() {
+    if (moved_from()) return;
+    detail::shutdown_scheduler(handle_.scheduler());
+  }
+
+ private:
+  bool moved_from() const noexcept { return !handle_; }
+  Handle handle_;
+};
+
+}  // namespace weft

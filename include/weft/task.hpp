@@ -1,0 +1,163 @@
+// weft/task.hpp — spawning fibers and joining them.
+//
+//   weft::JoinHandle<int> h = weft::spawn([] { weft::sleep(10ms); return 42; });
+//   weft::Result<int> r = h.join();            // suspends this fiber (or blocks a plain thread)
+//   assert(r && *r == 42);
+//
+//   auto named = weft::spawn(weft::Options{.name = "fetch", .stack_size = 256 * 1024}, [] { ... });
+//
+// Destroying a JoinHandle *detaches*: the fiber runs on and its result is discarded. Cancelling
+// is explicit: abort().
+#pragma once
+
+#include <weft/detail/fiber.hpp>
+#include <weft/error.hpp>
+#include <weft/result.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <source_location>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace weft {
+
+struct Options {
+  std::string name;            // shown in errors, dumps and traces
+  std::size_t stack_size = 0;  // bytes; 0 = the runtime's default (Runtime::Builder::stack_size)
+};
+
+namespace detail {
+// Registers and enqueues `f`. `s` may be null: then the calling fiber's runtime is used, and a
+// weft::Error is thrown when the caller is not a fiber. Takes ownership of one reference.
+void spawn_fiber(FiberBase* f, Scheduler* s, Options&& o, const std::source_location& loc);
+// Suspends the calling fiber (or blocks the calling thread) until `f` finished. Throws Cancelled if
+// the calling fiber is cancelled while waiting; `f` is unaffected then.
+void join_wait(FiberBase* f);
+// Thread-safe, idempotent; the first reason is kept.
+void request_cancel(FiberBase* f, Cancelled::Reason why) noexcept;
+[[noreturn]] void throw_bad_handle(const char* op, std::uint64_t id, bool joined);
+
+template <class F>
+using spawn_result_t = std::invoke_result_t<std::decay_t<F>&>;
+
+template <class F>
+auto make_task(F&& fn) {
+  using T = spawn_result_t<F>;
+  static_assert(!std::is_reference_v<T>, "weft::spawn: a fiber cannot return a reference; return a value or a pointer");
+  return new Task<T, std::decay_t<F>>(std::forward<F>(fn));
+}
+}  // namespace detail
+
+// Cancels a fiber without being able to join it. Copyable; outliving the fiber is fine.
+class AbortHandle {
+ public:
+  AbortHandle() = default;
+  explicit AbortHandle(detail::FiberBase* f) : f_(f) {
+    if (f_) f_->add_ref();
+  }
+  AbortHandle(const AbortHandle& o) : AbortHandle(o.f_) {}
+  AbortHandle(AbortHandle&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  AbortHandle& operator=(AbortHandle o) noexcept {
+    std::swap(f_, o.f_);
+    return *this;
+  }
+  ~AbortHandle() {
+    if (f_) f_->release();
+  }
+  void abort() const noexcept {
+    if (f_) detail::request_cancel(f_, Cancelled::Reason::Aborted);
+  }
+  bool is_finished() const noexcept { return !f_ || f_->finished(); }
+
+ private:
+  detail::FiberBase* f_ = nullptr;
+};
+
+template <class T>
+class JoinHandle {
+ public:
+  JoinHandle() = default;
+  explicit JoinHandle(detail::TaskOf<T>* t) noexcept : t_(t), id_(t ? t->id_ : 0) {}
+  JoinHandle(JoinHandle&& o) noexcept
+      : t_(std::exchange(o.t_, nullptr)), id_(o.id_), joined_(std::exchange(o.joined_, false)) {}
+  JoinHandle& operator=(JoinHandle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      t_ = std::exchange(o.t_, nullptr);
+      id_ = o.id_;
+      joined_ = std::exchange(o.joined_, false);
+    }
+    return *this;
+  }
+  JoinHandle(const JoinHandle&) = delete;
+  JoinHandle& operator=(const JoinHandle&) = delete;
+  // Detaches: the fiber keeps running; nobody will see its result.
+  ~JoinHandle() { reset(); }
+
+  // Waits for the fiber and returns its value, its panic, or that it was cancelled. Suspends a
+  // fiber; blocks a plain thread. Can be called once. Throws weft::Cancelled if the *caller* is
+  // cancelled while waiting (the handle stays joinable then).
+  Result<T> join() {
+    if (!t_) detail::throw_bad_handle("join", id_, joined_);
+    detail::join_wait(t_);
+    Result<T> r = t_->take_result();
+    t_->release();
+    t_ = nullptr;
+    joined_ = true;
+    return r;
+  }
+
+  // Requests cancellation: the fiber throws weft::Cancelled at its next suspension point (at once
+  // if it is suspended). A fiber that finishes first keeps its result. Idempotent.
+  void abort() const noexcept {
+    if (t_) detail::request_cancel(t_, Cancelled::Reason::Aborted);
+  }
+  AbortHandle abort_handle() const {
+    if (!t_) detail::throw_bad_handle("abort_handle", id_, joined_);
+    return AbortHandle(t_);
+  }
+  bool is_finished() const {
+    if (!t_) detail::throw_bad_handle("is_finished", id_, joined_);
+    return t_->finished();
+  }
+  FiberId id() const noexcept { return id_; }
+  bool valid() const noexcept { return t_ != nullptr; }
+  // Explicit form of the destructor's behaviour.
+  void detach() noexcept { reset(); }
+
+ private:
+  void reset() noexcept {
+    if (t_) t_->release();
+    t_ = nullptr;
+  }
+  detail::TaskOf<T>* t_ = nullptr;
+  FiberId id_ = 0;
+  bool joined_ = false;
+};
+
+// Spawns on the calling fiber's runtime. From a plain thread use Runtime::spawn or Handle::spawn.
+template <class F>
+[[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
+auto spawn(F&& fn, const std::source_location& loc = std::source_location::current())
+    -> JoinHandle<detail::spawn_result_t<F>> {
+  auto* t = detail::make_task(std::forward<F>(fn));
+  JoinHandle<detail::spawn_result_t<F>> h(t);
+  t->add_ref();  // one for the handle, one for the running fiber
+  detail::spawn_fiber(t, nullptr, Options{}, loc);
+  return h;
+}
+
+template <class F>
+[[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
+auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current())
+    -> JoinHandle<detail::spawn_result_t<F>> {
+  auto* t = detail::make_task(std::forward<F>(fn));
+  JoinHandle<detail::spawn_result_t<F>> h(t);
+  t->add_ref();
+  detail::spawn_fiber(t, nullptr, std::move(opts), loc);
+  return h;
+}
+
+}  // namespace weft

@@ -1,0 +1,49 @@
+// weft/this_fiber.hpp — what a fiber can do to itself: yield, sleep, ask who it is.
+//
+//   weft::spawn(weft::Options{.name = "ticker"}, [] {
+//     for (int i = 0; i < 3; ++i) {
+//       weft::sleep(10ms);                                  // suspends the fiber, not the thread
+//       std::printf("%s tick %d\n", std::string(weft::this_fiber::name()).c_str(), i);
+//     }
+//   });
+//
+// Every call here that may suspend is a *suspension point*: if the fiber's cancellation was
+// requested, it throws weft::Cancelled there (DESIGN.md §2).
+//
+// From a plain thread (outside any fiber) the documented fallbacks are: yield_now() yields the
+// thread, sleep()/sleep_until() block the thread. id()/name() throw weft::Error there.
+#pragma once
+
+#include <weft/result.hpp>
+
+#include <chrono>
+#include <string_view>
+
+namespace weft {
+
+// Lets every other runnable fiber on this worker run before this one continues.
+void yield_now();
+// Suspends for at least `d` (never returns early).
+void sleep(std::chrono::nanoseconds d);
+template <class Rep, class Period>
+void sleep(std::chrono::duration<Rep, Period> d) {
+  sleep(std::chrono::ceil<std::chrono::nanoseconds>(d));
+}
+// Suspends until steady_clock::now() >= t.
+void sleep_until(std::chrono::steady_clock::time_point t);
+
+namespace this_fiber {
+// True when called from a weft fiber.
+bool in_fiber() noexcept;
+// The calling fiber's id (unique per process, never 0). Throws weft::Error outside a fiber.
+FiberId id();
+// The name given in weft::Options (may be empty). Throws weft::Error outside a fiber.
+std::string_view name();
+// Whether cancellation of the calling fiber was requested (false outside a fiber).
+bool is_cancelled() noexcept;
+// Throws weft::Cancelled if cancellation is pending and may be delivered here — the suspension
+// point to put in long CPU-bound loops.
+void check_cancelled();
+}  // namespace this_fiber
+
+}  // namespace weft

@@ -1,0 +1,131 @@
+// Suspension points served by the worker's libev loop: sleep and fd readiness.
+//
+// A waiting fiber registers its watcher on the loop of the worker it runs on and is *pinned* there
+// (fiber->pinned_) until it wakes: whoever wakes it (the watcher, a canceller on another thread)
+// puts it in that worker's inbox, so the watcher is stopped on its own loop's thread before the
+// fiber can migrate. The watchers live on the fiber's stack; no allocation.
+#include "sched/scheduler.hpp"
+#include "sched/wait.hpp"
+
+#include <weft/fd.hpp>
+#include <weft/this_fiber.hpp>
+
+#include <poll.h>
+
+#include <cerrno>
+#include <chrono>
+#include <thread>
+
+namespace weft {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+struct WaitCtx {
+  detail::FiberBase* fiber;
+  std::uint64_t epoch;
+};
+
+void on_timer(struct ev_loop*, ev_timer* w, int) {
+  auto* c = static_cast<WaitCtx*>(w->data);
+  detail::wake(c->fiber, c->epoch, detail::WakeReason::Timeout);
+}
+
+void on_io(struct ev_loop*, ev_io* w, int) {
+  auto* c = static_cast<WaitCtx*>(w->data);
+  detail::wake(c->fiber, c->epoch, detail::WakeReason::Ready);
+}
+
+double seconds_until(Clock::time_point t) {
+  return std::max(0.0, std::chrono::duration<double>(t - Clock::now()).count());
+}
+
+// One wait on the current worker's loop: an optional fd watcher and an optional deadline. Returns
+// the wake reason (Ready, Timeout or Cancel).
+detail::WakeReason wait_on_loop(detail::FiberBase* f, int fd, int events, const Clock::time_point* deadline) {
+  detail::Worker* w = f->worker_;
+  struct ev_loop* loop = w->reactor().loop();
+  WaitCtx ctx{f, detail::begin_wait(f)};
+  ev_io io;
+  ev_timer timer;
+  if (fd >= 0) {
+    ev_io_init(&io, on_io, fd, events);
+    io.data = &ctx;
+    ev_io_start(loop, &io);
+  }
+  if (deadline) {
+    w->reactor().update_now();  // libev's cached "now" may be stale after fibers ran
+    ev_timer_init(&timer, on_timer, seconds_until(*deadline), 0.0);
+    timer.data = &ctx;
+    ev_timer_start(loop, &timer);
+  }
+  f->pinned_ = w;
+  w->reactor().add_waiter();
+  const detail::WakeReason r = detail::park(f, ctx.epoch);
+  w->reactor().remove_waiter();
+  // Pinned: we are back on `w`'s thread, the only one allowed to touch its watchers.
+  if (fd >= 0) ev_io_stop(loop, &io);
+  if (deadline) ev_timer_stop(loop, &timer);
+  f->pinned_ = nullptr;
+  return r;
+}
+
+bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* deadline) {
+  if (fd < 0) throw Error("weft::wait_readable/wait_writable: invalid file descriptor " + std::to_string(fd));
+  detail::FiberBase* f = detail::current_fiber();
+  if (!f) {
+    // Plain thread: block in poll(2).
+    for (;;) {
+      int timeout_ms = -1;
+      if (deadline) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
+        timeout_ms = left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
+      }
+      pollfd p{fd, poll_events, 0};
+      int n = ::poll(&p, 1, timeout_ms);
+      if (n > 0) return true;
+      if (n == 0 && deadline && Clock::now() >= *deadline) return false;
+      if (n < 0 && errno != EINTR) throw Error("weft: poll failed on fd " + std::to_string(fd));
+    }
+  }
+  detail::check_cancel_point(f);
+  for (;;) {
+    const detail::WakeReason r = wait_on_loop(f, fd, ev_events, deadline);
+    if (r == detail::WakeReason::Ready) return true;
+    if (r == detail::WakeReason::Cancel) detail::throw_cancelled(f);
+    if (r == detail::WakeReason::Timeout && deadline && Clock::now() >= *deadline) return false;
+  }
+}
+}  // namespace
+
+void sleep(std::chrono::nanoseconds d) { sleep_until(Clock::now() + d); }
+
+void sleep_until(Clock::time_point t) {
+  detail::FiberBase* f = detail::current_fiber();
+  if (!f) {
+    std::this_thread::sleep_until(t);  // documented fallback for plain threads
+    return;
+  }
+  detail::check_cancel_point(f);
+  // libev's clock and ours are both CLOCK_MONOTONIC, but its double arithmetic may fire a hair
+  // early: re-arm until steady_clock agrees, so sleep never returns early.
+  while (Clock::now() < t) {
+    if (wait_on_loop(f, -1, 0, &t) == detail::WakeReason::Cancel) detail::throw_cancelled(f);
+  }
+  detail::check_cancel_point(f);
+}
+
+void wait_readable(int fd) { wait_fd(fd, EV_READ, POLLIN, nullptr); }
+void wait_writable(int fd) { wait_fd(fd, EV_WRITE, POLLOUT, nullptr); }
+bool wait_readable(int fd, std::chrono::nanoseconds timeout) {
+  auto d = Clock::now() + timeout;
+  return wait_fd(fd, EV_READ, POLLIN, &d);
+}
+bool wait_writable(int fd, std::chrono::nanoseconds timeout) {
+  auto d = Clock::now() + timeout;
+  return wait_fd(fd, EV_WRITE, POLLOUT, &d);
+}
+bool wait_readable_until(int fd, Clock::time_point deadline) { return wait_fd(fd, EV_READ, POLLIN, &deadline); }
+bool wait_writable_until(int fd, Clock::time_point deadline) { return wait_fd(fd, EV_WRITE, POLLOUT, &deadline); }
+
+}  // namespace weft

@@ -1,0 +1,46 @@
+// The Runtime's non-template half.
+#include "sched/scheduler.hpp"
+
+#include <weft/runtime.hpp>
+
+#include <thread>
+
+namespace weft::detail {
+
+std::shared_ptr<Scheduler> make_scheduler(const Config& in) {
+  Config cfg = in;
+  if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
+  if (cfg.workers > 4096) throw Error("Runtime::Builder::workers: " + std::to_string(cfg.workers) +
+                                      " workers requested; at most 4096 are supported");
+  if (cfg.stack_size < 16 * 1024) {
+    throw Error("Runtime::Builder::stack_size: " + std::to_string(cfg.stack_size) +
+                " bytes is too small for a fiber stack; use at least 16384");
+  }
+  auto s = std::make_shared<Scheduler>(cfg);
+  s->start();
+  return s;
+}
+
+void shutdown_scheduler(Scheduler& s) { s.shutdown(); }
+
+std::size_t worker_count(const Scheduler& s) { return s.config().workers; }
+
+void check_not_in_fiber(const char* op) {
+  if (current_fiber()) {
+    throw Error(std::string(op) + ": called from inside a fiber, where blocking would stall a worker "
+                "thread; spawn the work and join() it instead");
+  }
+}
+
+std::shared_ptr<Scheduler> current_scheduler(const char* op) {
+  Worker* w = current_worker();
+  if (!w) throw Error(std::string(op) + ": called outside a weft fiber; keep the Runtime's handle() instead");
+  return w->scheduler().shared_from_this();
+}
+
+void rethrow_root(const JoinError& e) {
+  if (e.is_panic()) std::rethrow_exception(e.panic());
+  throw Error("Runtime::block_on: the root fiber was cancelled (" + std::string(e.what()) + ")");
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,218 @@
+#include "sched/scheduler.hpp"
+
+#include "sched/wait.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+namespace weft::detail {
+
+// ---------------------------------------------------------------------------------------- Idle
+
+bool Idle::worker_to_searching() noexcept {
+  std::uint32_t s = state_.load(std::memory_order_seq_cst);
+  if (2 * (s & 0xffff) >= num_workers_) return false;
+  state_.fetch_add(1, std::memory_order_seq_cst);
+  return true;
+}
+
+bool Idle::worker_from_searching() noexcept {
+  return (state_.fetch_sub(1, std::memory_order_seq_cst) & 0xffff) == 1;
+}
+
+bool Idle::worker_to_parked(unsigned index, bool searching) noexcept {
+  std::lock_guard lk(mu_);
+  const std::uint32_t dec = pack(searching ? 1 : 0, 1);
+  const std::uint32_t prev = state_.fetch_sub(dec, std::memory_order_seq_cst);
+  sleepers_.push_back(index);
+  return searching && (prev & 0xffff) == 1;
+}
+
+bool Idle::worker_from_parked(unsigned index) noexcept {
+  std::lock_guard lk(mu_);
+  auto it = std::find(sleepers_.begin(), sleepers_.end(), index);
+  if (it == sleepers_.end()) return true;  // a notifier took us off the list and counted us
+  sleepers_.erase(it);
+  state_.fetch_add(pack(0, 1), std::memory_order_seq_cst);
+  return false;
+}
+
+int Idle::worker_to_notify() noexcept {
+  if (!should_notify()) return -1;
+  std::lock_guard lk(mu_);
+  if (!should_notify() || sleepers_.empty()) return -1;
+  state_.fetch_add(pack(1, 1), std::memory_order_seq_cst);
+  unsigned idx = sleepers_.back();
+  sleepers_.pop_back();
+  return static_cast<int>(idx);
+}
+
+// ----------------------------------------------------------------------------------- Scheduler
+
+Scheduler::Scheduler(const Config& cfg)
+    : cfg_(cfg), idle_(static_cast<unsigned>(cfg.workers)) {
+  for (unsigned i = 0; i < cfg_.workers; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+}
+
+Scheduler::~Scheduler() { shutdown(); }
+
+void Scheduler::start() {
+  for (auto& w : workers_) w->start();
+}
+
+long Scheduler::live_stacks() const noexcept {
+  long n = 0;
+  for (auto& w : workers_) n += w->stacks_handed_out();
+  return n;
+}
+
+bool Scheduler::any_work_visible() const noexcept {
+  if (!inject_.empty()) return true;
+  for (auto& w : workers_) {
+    if (w->has_stealable_work()) return true;
+  }
+  return false;
+}
+
+void Scheduler::notify_parked() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  int idx = idle_.worker_to_notify();
+  if (idx >= 0) workers_[static_cast<unsigned>(idx)]->unpark();
+}
+
+void Scheduler::schedule(FiberBase* f, bool is_wake) noexcept {
+  Worker* cur = current_worker();
+  if (cur && &cur->scheduler() != this) cur = nullptr;
+  if (Worker* pin = f->pinned_ ? f->pinned_ : f->home_) {
+    f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+    if (pin == cur) {
+      pin->pinned_local_.push(f);
+    } else {
+      pin->push_inbox(f);
+    }
+    return;
+  }
+  if (cur) {
+    cur->schedule_local(f, is_wake);
+    return;
+  }
+  f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+  inject_.push(f);
+  notify_parked();
+}
+
+namespace {
+// Fiber ids: unique per process. Threads take blocks of ids so spawning does not contend.
+std::atomic<std::uint64_t> g_next_id_block{1};
+thread_local std::uint64_t tls_next_id = 0;
+thread_local std::uint64_t tls_id_end = 0;
+constexpr std::uint64_t kIdBlock = 1024;
+
+std::uint64_t next_fiber_id() noexcept {
+  if (tls_next_id == tls_id_end) {
+    tls_next_id = g_next_id_block.fetch_add(kIdBlock, std::memory_order_relaxed);
+    tls_id_end = tls_next_id + kIdBlock;
+  }
+  return tls_next_id++;
+}
+}  // namespace
+
+void Scheduler::registry_add(FiberBase* f) noexcept {
+  f->reg_shard_ = static_cast<std::uint8_t>(f->id_ % kShards);
+  Shard& s = shards_[f->reg_shard_];
+  std::lock_guard lk(s.lock);
+  f->reg_prev_ = nullptr;
+  f->reg_next_ = s.head;
+  if (s.head) s.head->reg_prev_ = f;
+  s.head = f;
+}
+
+void Scheduler::registry_remove(FiberBase* f) noexcept {
+  Shard& s = shards_[f->reg_shard_];
+  std::lock_guard lk(s.lock);
+  if (f->reg_prev_) f->reg_prev_->reg_next_ = f->reg_next_; else s.head = f->reg_next_;
+  if (f->reg_next_) f->reg_next_->reg_prev_ = f->reg_prev_;
+  f->reg_prev_ = f->reg_next_ = nullptr;
+}
+
+void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc) {
+  Worker* cur = current_worker();
+  const bool inside = cur && &cur->scheduler() == this;
+  if (stopping() || (shutting_down() && !inside)) {
+    f->release();  // the running fiber's reference; the JoinHandle drops the other
+    throw Error("weft::spawn: the runtime has shut down (or is shutting down); spawn before "
+                "destroying the Runtime, or check Handle validity");
+  }
+  f->id_ = next_fiber_id();
+  f->name_ = std::move(o.name);
+  f->stack_size_ = o.stack_size;
+  f->spawn_site_ = loc;
+  f->sched_ = this;
+  live_.fetch_add(1, std::memory_order_relaxed);
+  spawned_.fetch_add(1, std::memory_order_relaxed);
+  registry_add(f);
+  // Spawned by a fiber that is unwinding during shutdown: it starts cancelled.
+  if (shutting_down()) request_cancel(f, Cancelled::Reason::Shutdown);
+  schedule(f, false);
+}
+
+void Scheduler::on_finished(FiberBase* f) noexcept {
+  registry_remove(f);
+  f->state_.store(FiberState::Finished, std::memory_order_relaxed);
+  {
+    std::lock_guard lk(f->join_lock_);
+    f->done_.store(true, std::memory_order_release);
+    if (JoinWaiter* j = std::exchange(f->joiner_, nullptr)) notify_joiner(j);
+  }
+  const long left = live_.fetch_sub(1, std::memory_order_acq_rel) - 1;
+  if (left == 0 && shutting_down()) {
+    std::lock_guard lk(live_mu_);
+    live_cv_.notify_all();
+  }
+  f->release();  // the running fiber's reference
+}
+
+void Scheduler::shutdown() {
+  std::lock_guard guard(shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (Worker* cur = current_worker(); cur && &cur->scheduler() == this) {
+    std::fputs("weft: a Runtime was shut down or destroyed from one of its own fibers; that would wait "
+               "for itself forever. Shut it down from the thread that owns it.\n", stderr);
+    std::abort();
+  }
+  shutting_down_.store(true, std::memory_order_seq_cst);
+  // Cancel until nothing is left: unwinding fibers may spawn (those start cancelled).
+  auto deadline = cfg_.shutdown_timeout ? std::chrono::steady_clock::now() + *cfg_.shutdown_timeout
+                                        : std::chrono::steady_clock::time_point::max();
+  bool timed_out = false;
+  {
+    for_each_live([](FiberBase* f) { request_cancel(f, Cancelled::Reason::Shutdown); });
+    std::unique_lock lk(live_mu_);
+    while (live_.load(std::memory_order_acquire) > 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        timed_out = true;
+        break;
+      }
+      auto until = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
+      live_cv_.wait_until(lk, until);
+    }
+  }
+  if (timed_out) {
+    std::string msg = "weft: shutdown timed out with " + std::to_string(live_.load()) +
+                      " fiber(s) still alive; their stacks are leaked (never freed under live frames):\n";
+    for_each_live([&](FiberBase* f) {
+      msg += "  fiber " + std::to_string(f->id_) + " '" + f->name_ + "' spawned at " +
+             f->spawn_site_.file_name() + ":" + std::to_string(f->spawn_site_.line()) + "\n";
+    });
+    std::fputs(msg.c_str(), stderr);
+  }
+  stop_.store(true, std::memory_order_seq_cst);
+  for (auto& w : workers_) w->unpark();
+  for (auto& w : workers_) w->join();
+}
+
+}  // namespace weft::detail

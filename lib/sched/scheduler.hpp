@@ -1,0 +1,239 @@
+// Workers and the scheduler that ties them together (DESIGN.md §4).
+//
+// Threading rules:
+//  - A Worker's fields are touched only by its own thread, except: `queue_` (stealers), `inbox_`
+//    (any thread, under inbox_mu_), `reactor_.unpark()` (any thread) and the metric counters
+//    (relaxed atomics, read by anyone).
+//  - A fiber runs on at most one worker at a time; while suspended it belongs to whatever queue or
+//    wait list holds it. `pinned_` fibers (waiting on a watcher of a worker's loop, or spawn_local)
+//    are only ever run by that worker, via its inbox or its `pinned_local_` list.
+#pragma once
+
+#include "fiber/stack_pool.hpp"
+#include "fiber/switch.hpp"
+#include "reactor/reactor.hpp"
+#include "sched/inject_queue.hpp"
+#include "sched/run_queue.hpp"
+#include "sched/wait.hpp"
+
+#include <weft/detail/fiber.hpp>
+#include <weft/runtime.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace weft::detail {
+
+// Why a fiber switched back to its worker.
+enum class SwitchReason : std::uint8_t { Yield, Park, Finish };
+
+struct WorkerMetrics {
+  std::atomic<std::uint64_t> fibers_run{0};
+  std::atomic<std::uint64_t> steals{0};        // successful steal operations by this worker
+  std::atomic<std::uint64_t> stolen{0};        // fibers taken by those steals
+  std::atomic<std::uint64_t> parks{0};
+  std::atomic<std::uint64_t> inject_pulls{0};
+  void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+// Intrusive FIFO of fibers (single-threaded).
+struct FiberList {
+  FiberBase* head = nullptr;
+  FiberBase* tail = nullptr;
+  void push(FiberBase* f) noexcept {
+    f->next_ = nullptr;
+    if (tail) tail->next_ = f; else head = f;
+    tail = f;
+  }
+  FiberBase* pop() noexcept {
+    FiberBase* f = head;
+    if (f) {
+      head = f->next_;
+      if (!head) tail = nullptr;
+      f->next_ = nullptr;
+    }
+    return f;
+  }
+  bool empty() const noexcept { return head == nullptr; }
+};
+
+class Worker {
+ public:
+  Worker(Scheduler& s, unsigned index);
+  ~Worker();
+
+  void start();
+  void join();
+  unsigned index() const noexcept { return index_; }
+  Scheduler& scheduler() const noexcept { return sched_; }
+  Reactor& reactor() noexcept { return reactor_; }
+  FiberBase* current() const noexcept { return current_; }
+
+  // ---- called by fibers running on this worker (owner thread)
+  // Switches the running fiber out; returns when it is resumed (maybe on another worker).
+  static void switch_out(FiberBase* f, SwitchReason why) noexcept;
+  // Makes `f` runnable from this worker's thread.
+  void schedule_local(FiberBase* f, bool is_wake) noexcept;
+
+  // ---- any thread
+  void push_inbox(FiberBase* f) noexcept;
+  void unpark() noexcept { reactor_.unpark(); }
+  FiberBase* steal_from(Worker& victim) noexcept { return victim.queue_.steal_into(queue_); }
+  bool has_stealable_work() const noexcept { return !queue_.empty(); }
+  long stacks_handed_out() const noexcept { return stacks_.handed_out(); }
+  std::size_t queue_len() const noexcept { return queue_.len(); }
+  WorkerMetrics metrics;
+
+  // Per-switch state that the fiber side reads (owner thread).
+  fctx::fcontext_t sched_ctx_ = nullptr;
+  SwitchReason switch_reason_ = SwitchReason::Yield;
+  Endpoint endpoint_;  // this worker thread's own stack, for the sanitizers
+  void* asan_fake_stack_ = nullptr;
+
+ private:
+  friend class Scheduler;
+  void main();
+  FiberBase* next_local() noexcept;
+  FiberBase* search() noexcept;
+  void run(FiberBase* f) noexcept;
+  void after_switch(FiberBase* f) noexcept;
+  void park() noexcept;
+  void drain_inbox() noexcept;
+  void push_queue(FiberBase* f) noexcept;
+  void maybe_poll() noexcept;
+  void check_stack_pointer(FiberBase* f) noexcept;
+  std::uint32_t next_random() noexcept;
+
+  Scheduler& sched_;
+  unsigned index_;
+  std::thread thread_;
+  RunQueue queue_;
+  FiberBase* lifo_ = nullptr;
+  unsigned lifo_runs_ = 0;        // consecutive runs from the LIFO slot
+  FiberList pinned_local_;        // pinned fibers made runnable on this thread
+  std::mutex inbox_mu_;
+  FiberList inbox_;               // pinned fibers made runnable from other threads
+  std::atomic<bool> inbox_nonempty_{false};
+  Reactor reactor_;
+  StackCache stacks_;
+  FiberBase* current_ = nullptr;
+  std::uint64_t tick_ = 0;
+  std::uint32_t rng_;
+  bool searching_ = false;
+  EhGlobals* eh_ = nullptr;
+};
+
+// Counts searching and unparked workers, and the list of parked ones (the protocol is Tokio's:
+// at most half the workers search; the last searcher that finds work wakes another).
+class Idle {
+ public:
+  explicit Idle(unsigned n) : num_workers_(n), state_(pack(0, n)) {}
+  bool worker_to_searching() noexcept;
+  // Returns true if it was the last searcher.
+  bool worker_from_searching() noexcept;
+  // Registers `index` as parked. Returns true if it was the last searcher.
+  bool worker_to_parked(unsigned index, bool searching) noexcept;
+  // After a park returns: true if someone unparked us (we are now searching), false if we woke
+  // for our own reasons (a timer or an fd) and took ourselves off the parked list.
+  bool worker_from_parked(unsigned index) noexcept;
+  // Returns the index of a worker to unpark, or -1.
+  int worker_to_notify() noexcept;
+  bool anyone_parked() const noexcept {
+    return (state_.load(std::memory_order_relaxed) >> 16) < num_workers_;
+  }
+  unsigned num_searching() const noexcept { return state_.load(std::memory_order_seq_cst) & 0xffff; }
+
+ private:
+  static std::uint32_t pack(unsigned searching, unsigned unparked) noexcept { return (unparked << 16) | searching; }
+  bool should_notify() const noexcept {
+    std::uint32_t s = state_.load(std::memory_order_seq_cst);
+    return (s & 0xffff) == 0 && (s >> 16) < num_workers_;
+  }
+  unsigned num_workers_;
+  std::atomic<std::uint32_t> state_;
+  std::mutex mu_;
+  std::vector<unsigned> sleepers_;
+};
+
+class Scheduler : public std::enable_shared_from_this<Scheduler> {
+ public:
+  explicit Scheduler(const Config& cfg);
+  ~Scheduler();
+  void start();
+  void shutdown();
+
+  // Makes `f` runnable, from any thread.
+  void schedule(FiberBase* f, bool is_wake) noexcept;
+  void spawn(FiberBase* f, Options&& o, const std::source_location& loc);
+  // Wakes a parked worker if nobody is searching (after work became visible). The _local form is
+  // for a worker pushing to its own queue: it skips the fence when no worker is parked, because
+  // missing a worker that parks concurrently only costs parallelism (the pusher runs the work
+  // itself, and its next push notifies again), never progress.
+  void notify_parked() noexcept;
+  void notify_parked_local() noexcept {
+    if (idle_.anyone_parked()) notify_parked();
+  }
+  // Called by a worker whose fiber finished (registry removal, counters).
+  void on_finished(FiberBase* f) noexcept;
+
+  const Config& config() const noexcept { return cfg_; }
+  std::vector<std::unique_ptr<Worker>>& workers() noexcept { return workers_; }
+  InjectQueue& inject() noexcept { return inject_; }
+  Idle& idle() noexcept { return idle_; }
+  bool stopping() const noexcept { return stop_.load(std::memory_order_acquire); }
+  bool shutting_down() const noexcept { return shutting_down_.load(std::memory_order_acquire); }
+  long live_fibers() const noexcept { return live_.load(std::memory_order_acquire); }
+  long live_stacks() const noexcept;
+  std::uint64_t spawned_total() const noexcept { return spawned_.load(std::memory_order_relaxed); }
+  bool any_work_visible() const noexcept;
+
+  // Live-fiber registry (for shutdown and dumps): sharded intrusive lists.
+  static constexpr unsigned kShards = 16;
+  template <class Fn>
+  void for_each_live(Fn&& fn);
+
+ private:
+  struct alignas(64) Shard {
+    SpinLock lock;
+    FiberBase* head = nullptr;
+  };
+  void registry_add(FiberBase* f) noexcept;
+  void registry_remove(FiberBase* f) noexcept;
+
+  Config cfg_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  InjectQueue inject_;
+  Idle idle_;
+  Shard shards_[kShards];
+  std::atomic<long> live_{0};
+  std::atomic<std::uint64_t> spawned_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> shutting_down_{false};
+  std::mutex shutdown_mu_;
+  bool shut_down_ = false;
+  std::mutex live_mu_;
+  std::condition_variable live_cv_;
+};
+
+template <class Fn>
+void Scheduler::for_each_live(Fn&& fn) {
+  for (auto& s : shards_) {
+    std::lock_guard lk(s.lock);
+    for (FiberBase* f = s.head; f; f = f->reg_next_) fn(f);
+  }
+}
+
+// The worker running on this thread, or null. Opaque on purpose (DESIGN.md §7): a fiber that
+// migrated must not see a cached thread_local address from its previous thread.
+Worker* current_worker() noexcept;
+// The fiber running on this thread, or null.
+FiberBase* current_fiber() noexcept;
+
+}  // namespace weft::detail

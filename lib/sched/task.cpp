@@ -1,0 +1,138 @@
+// spawn, join and the errors around them.
+#include "sched/scheduler.hpp"
+#include "sched/wait.hpp"
+
+#include <weft/runtime.hpp>
+#include <weft/task.hpp>
+
+#include <atomic>
+#include <string>
+
+namespace weft {
+
+const char* Cancelled::what() const noexcept {
+  switch (reason_) {
+    case Reason::Aborted: return "weft::Cancelled: the fiber was aborted";
+    case Reason::Timeout: return "weft::Cancelled: a deadline expired";
+    case Reason::Shutdown: return "weft::Cancelled: the runtime is shutting down";
+    case Reason::Scope: return "weft::Cancelled: the enclosing scope was cancelled";
+  }
+  return "weft::Cancelled";
+}
+
+namespace {
+std::string describe(FiberId id, const std::string& name) {
+  std::string s = "fiber " + std::to_string(id);
+  if (!name.empty()) s += " '" + name + "'";
+  return s;
+}
+}  // namespace
+
+JoinError JoinError::cancelled(FiberId id, std::string fiber_name) {
+  return JoinError(id, describe(id, fiber_name) + " was cancelled", nullptr);
+}
+
+JoinError JoinError::panicked(FiberId id, std::string fiber_name, std::exception_ptr e) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (const Cancelled& c) {
+    what = c.what();
+  } catch (...) {
+  }
+  return JoinError(id, describe(id, fiber_name) + " panicked: " + what, std::move(e));
+}
+
+void JoinError::rethrow() const {
+  if (panic_) std::rethrow_exception(panic_);
+  throw Error(message_ + " (it has no value; check is_cancelled() before using the result)");
+}
+
+namespace detail {
+
+JoinError make_join_error(const FiberBase& f) {
+  if (f.panic_) return JoinError::panicked(f.id_, f.name_, f.panic_);
+  return JoinError::cancelled(f.id_, f.name_);
+}
+
+void throw_bad_handle(const char* op, std::uint64_t id, bool joined) {
+  std::string s = std::string("JoinHandle::") + op + ": ";
+  if (joined) {
+    s += "handle already joined (fiber " + std::to_string(id) + "); a JoinHandle can be joined once";
+  } else {
+    s += "this handle refers to no fiber (default-constructed, moved-from or detached)";
+  }
+  throw Error(s);
+}
+
+void spawn_fiber(FiberBase* f, Scheduler* s, Options&& o, const std::source_location& loc) {
+  if (!s) {
+    Worker* w = current_worker();
+    if (!w) {
+      f->release();
+      throw Error("weft::spawn: called outside a weft fiber; from a plain thread use Runtime::spawn or "
+                  "Handle::spawn");
+    }
+    s = &w->scheduler();
+  }
+  s->spawn(f, std::move(o), loc);
+}
+
+namespace {
+struct FiberJoinWaiter final : JoinWaiter {
+  FiberBase* fiber;
+  std::uint64_t epoch = 0;
+  explicit FiberJoinWaiter(FiberBase* f) : fiber(f) {}
+  void notify() noexcept override { wake(fiber, epoch, WakeReason::Notify); }
+};
+
+struct ThreadJoinWaiter final : JoinWaiter {
+  std::atomic<bool> done{false};
+  void notify() noexcept override {
+    done.store(true, std::memory_order_release);
+    done.notify_one();
+  }
+};
+}  // namespace
+
+void join_wait(FiberBase* t) {
+  if (t->finished()) return;
+  FiberBase* self = current_fiber();
+  if (!self) {
+    ThreadJoinWaiter w;
+    {
+      std::lock_guard lk(t->join_lock_);
+      if (t->finished()) return;
+      t->joiner_ = &w;
+    }
+    w.done.wait(false, std::memory_order_acquire);
+    std::lock_guard lk(t->join_lock_);  // notify() has returned once we hold this
+    return;
+  }
+  if (self == t) {
+    throw Error("JoinHandle::join: " + std::string("fiber ") + std::to_string(t->id_) +
+                " tried to join itself; it would wait forever");
+  }
+  check_cancel_point(self);
+  FiberJoinWaiter w(self);
+  for (;;) {
+    w.epoch = begin_wait(self);
+    {
+      std::lock_guard lk(t->join_lock_);
+      if (t->finished()) return;
+      t->joiner_ = &w;
+    }
+    const WakeReason r = park(self, w.epoch);
+    {
+      std::lock_guard lk(t->join_lock_);
+      if (t->joiner_ == &w) t->joiner_ = nullptr;
+    }
+    if (t->finished()) return;
+    if (r == WakeReason::Cancel) throw_cancelled(self);
+  }
+}
+
+}  // namespace detail
+}  // namespace weft

@@ -1,0 +1,50 @@
+#include "sched/scheduler.hpp"
+#include "sched/wait.hpp"
+
+#include <weft/this_fiber.hpp>
+
+#include <thread>
+
+namespace weft {
+
+void yield_now() {
+  detail::FiberBase* f = detail::current_fiber();
+  if (!f) {
+    std::this_thread::yield();  // documented fallback for plain threads
+    return;
+  }
+  detail::check_cancel_point(f);
+  detail::Worker::switch_out(f, detail::SwitchReason::Yield);
+  detail::check_cancel_point(f);
+}
+
+namespace this_fiber {
+
+bool in_fiber() noexcept { return detail::current_fiber() != nullptr; }
+
+namespace {
+detail::FiberBase* require_fiber(const char* op) {
+  detail::FiberBase* f = detail::current_fiber();
+  if (!f) {
+    throw Error(std::string("weft::this_fiber::") + op +
+                ": called outside a weft fiber; check this_fiber::in_fiber() first");
+  }
+  return f;
+}
+}  // namespace
+
+FiberId id() { return require_fiber("id")->id_; }
+
+std::string_view name() { return require_fiber("name")->name_; }
+
+bool is_cancelled() noexcept {
+  detail::FiberBase* f = detail::current_fiber();
+  return f && f->cancel_requested();
+}
+
+void check_cancelled() {
+  if (detail::FiberBase* f = detail::current_fiber()) detail::check_cancel_point(f);
+}
+
+}  // namespace this_fiber
+}  // namespace weft

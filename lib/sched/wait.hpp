@@ -1,0 +1,64 @@
+// How a fiber waits and how it is woken — the protocol every suspension point uses.
+//
+// A fiber's `wait_word_` packs: epoch (bits 8..63) | wake reason (4..7) | cancellable (3) |
+// state (0..2). For each wait the fiber takes a new epoch (begin_wait), publishes itself to the
+// wake sources (a timer, an fd watcher, a wait list...) *with that epoch*, then parks. Any number of
+// sources may race to wake it; wake() lets exactly one win (CAS Waiting|Parked -> Notified with its
+// reason), and every later or stale attempt fails and says so — which is what lets a primitive pass
+// a lost wake-up on to the next waiter.
+//
+// Parking is two-phase because the fiber is still on its stack when it decides to park:
+//   fiber: begin_wait (Waiting) ... switch to worker
+//   worker, after the switch: CAS Waiting -> Parked. If that fails, a waker already moved it to
+//   Notified while it was still running, so the worker requeues it at once.
+//   waker: CAS Waiting -> Notified (the worker will requeue) or Parked -> Notified (waker schedules).
+// So a fiber is never resumed before it has fully left its stack, and never lost.
+#pragma once
+
+#include <weft/detail/fiber.hpp>
+
+#include <cstdint>
+
+namespace weft::detail {
+
+inline constexpr std::uint64_t kStateMask = 0x7;
+inline constexpr std::uint64_t kActive = 0;
+inline constexpr std::uint64_t kWaiting = 1;
+inline constexpr std::uint64_t kParked = 2;
+inline constexpr std::uint64_t kNotified = 3;
+inline constexpr std::uint64_t kCancellable = 0x8;
+inline constexpr unsigned kReasonShift = 4;
+inline constexpr unsigned kEpochShift = 8;
+
+inline std::uint64_t epoch_of(std::uint64_t w) noexcept { return w >> kEpochShift; }
+inline WakeReason reason_of(std::uint64_t w) noexcept {
+  return static_cast<WakeReason>((w >> kReasonShift) & 0xf);
+}
+
+// Whether a Cancelled may be thrown in `f` right now: not shielded, and not unwinding or inside a
+// catch block (per-fiber exception state, see switch.hpp). Only call on the running fiber.
+bool cancel_deliverable(const FiberBase* f) noexcept;
+// The suspension-point check: throws Cancelled if cancellation is pending and deliverable.
+void check_cancel_point(FiberBase* f);
+[[noreturn]] void throw_cancelled(FiberBase* f);
+
+// Fiber side: starts a new wait and returns its epoch.
+std::uint64_t begin_wait(FiberBase* f) noexcept;
+// Fiber side: suspends until woken; returns why. Does not switch if already woken (or if
+// cancellation is pending and deliverable: then it returns Cancel).
+WakeReason park(FiberBase* f, std::uint64_t epoch) noexcept;
+// Any thread: wakes `f` if it is still in wait `epoch`. Returns whether this call woke it.
+bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept;
+
+// Who waits for a fiber to finish (JoinHandle::join, later JoinSet). At most one per fiber.
+// notify() is called under the fiber's join_lock_, so a waiter that takes that lock after waking
+// knows the notifier is done with it.
+struct JoinWaiter {
+  virtual void notify() noexcept = 0;
+
+ protected:
+  ~JoinWaiter() = default;
+};
+inline void notify_joiner(JoinWaiter* j) noexcept { j->notify(); }
+
+}  // namespace weft::detail

@@ -1,0 +1,299 @@
+#include "fiber/overflow.hpp"
+#include "sched/scheduler.hpp"
+#include "sched/wait.hpp"
+
+#include <pthread.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace weft::detail {
+
+namespace {
+thread_local Worker* tls_worker = nullptr;
+
+constexpr unsigned kInjectInterval = 61;  // check the global queue every N runs, for fairness
+constexpr unsigned kPollInterval = 61;    // poll the reactor every N runs while busy
+constexpr unsigned kMaxLifoRuns = 3;      // consecutive LIFO-slot runs before the queue gets a turn
+constexpr std::size_t kInjectBatch = 32;
+
+void fiber_entry(Transfer t) noexcept {
+  on_fiber_entry();
+  Worker* w = static_cast<Worker*>(t.data);
+  w->sched_ctx_ = t.fctx;
+  FiberBase* f = w->current();
+  f->worker_ = w;
+  f->invoke();
+  Worker::switch_out(f, SwitchReason::Finish);
+  std::abort();  // unreachable: a finished fiber is never resumed
+}
+}  // namespace
+
+__attribute__((noipa)) Worker* current_worker() noexcept { return tls_worker; }
+
+FiberBase* current_fiber() noexcept {
+  Worker* w = current_worker();
+  return w ? w->current() : nullptr;
+}
+
+Worker* overflow_current_worker() noexcept { return tls_worker; }
+
+Worker::Worker(Scheduler& s, unsigned index)
+    : sched_(s), index_(index), stacks_(s.config().stack_size), rng_(0x9e3779b9u * (index + 1)) {}
+
+Worker::~Worker() { join(); }
+
+void Worker::start() {
+  thread_ = std::thread([this] { main(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+std::uint32_t Worker::next_random() noexcept {
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 17;
+  rng_ ^= rng_ << 5;
+  return rng_;
+}
+
+void Worker::main() {
+  tls_worker = this;
+  {
+    std::string name = sched_.config().thread_name.substr(0, 10) + "-" + std::to_string(index_);
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  }
+  AltStack alt;  // the overflow handler runs on it
+  eh_ = thread_eh_globals();
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr = nullptr;
+    std::size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    endpoint_.stack_bottom = addr;
+    endpoint_.stack_size = size;
+  }
+  endpoint_.asan_fake_stack = &asan_fake_stack_;
+  endpoint_.tsan_fiber = tsan_current_fiber();
+
+  while (!sched_.stopping()) {
+    ++tick_;
+    FiberBase* f = next_local();
+    if (!f) f = search();
+    if (f) {
+      run(f);
+      maybe_poll();
+      continue;
+    }
+    park();
+  }
+  tls_worker = nullptr;
+}
+
+FiberBase* Worker::next_local() noexcept {
+  if (tick_ % kInjectInterval == 0 && !sched_.inject().empty()) {
+    FiberBase* first = nullptr;
+    if (sched_.inject().pop_batch(first, 1)) {
+      metrics.bump(metrics.inject_pulls);
+      return first;
+    }
+  }
+  if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
+  // Pinned fibers take turns with the queue so neither side can starve the other.
+  if ((tick_ & 1) && !pinned_local_.empty()) return pinned_local_.pop();
+  if (lifo_ && lifo_runs_ < kMaxLifoRuns) {
+    ++lifo_runs_;
+    return std::exchange(lifo_, nullptr);
+  }
+  lifo_runs_ = 0;
+  if (FiberBase* f = queue_.pop()) return f;
+  if (FiberBase* f = std::exchange(lifo_, nullptr)) return f;
+  if (!pinned_local_.empty()) return pinned_local_.pop();
+  // Refill from the global queue in a batch.
+  FiberBase* first = nullptr;
+  std::size_t n = sched_.inject().pop_batch(first, kInjectBatch);
+  if (n == 0) return nullptr;
+  metrics.bump(metrics.inject_pulls, n);
+  FiberBase* ret = first;
+  for (FiberBase* f = first->next_; f;) {
+    FiberBase* nx = f->next_;
+    push_queue(f);
+    f = nx;
+  }
+  ret->next_ = nullptr;
+  return ret;
+}
+
+FiberBase* Worker::search() noexcept {
+  if (!searching_) {
+    if (!sched_.idle().worker_to_searching()) return nullptr;
+    searching_ = true;
+  }
+  auto& ws = sched_.workers();
+  const unsigned n = static_cast<unsigned>(ws.size());
+  FiberBase* f = nullptr;
+  const unsigned start = next_random() % n;
+  for (unsigned i = 0; i < n && !f; ++i) {
+    Worker& victim = *ws[(start + i) % n];
+    if (&victim == this) continue;
+    if (victim.has_stealable_work()) {
+      f = steal_from(victim);
+      if (f) {
+        metrics.bump(metrics.steals);
+        metrics.bump(metrics.stolen, 1 + queue_.len());
+      }
+    }
+  }
+  if (!f) {
+    FiberBase* first = nullptr;
+    if (sched_.inject().pop_batch(first, 1)) {
+      metrics.bump(metrics.inject_pulls);
+      f = first;
+    }
+  }
+  if (f) {
+    searching_ = false;
+    // The last searcher to find work wakes another, so there is always someone looking.
+    if (sched_.idle().worker_from_searching()) sched_.notify_parked();
+  }
+  return f;
+}
+
+void Worker::park() noexcept {
+  const bool was_searching = std::exchange(searching_, false);
+  if (sched_.idle().worker_to_parked(index_, was_searching) && sched_.any_work_visible()) {
+    // We were the last searcher and work appeared meanwhile: make sure someone picks it up.
+    sched_.notify_parked();
+  }
+  metrics.bump(metrics.parks);
+  if (!sched_.stopping()) reactor_.park();
+  searching_ = sched_.idle().worker_from_parked(index_);
+}
+
+void Worker::maybe_poll() noexcept {
+  if (tick_ % kPollInterval == 0 && reactor_.has_watchers()) reactor_.poll();
+}
+
+void Worker::drain_inbox() noexcept {
+  FiberList l;
+  {
+    std::lock_guard lk(inbox_mu_);
+    l = inbox_;
+    inbox_ = FiberList{};
+    inbox_nonempty_.store(false, std::memory_order_relaxed);
+  }
+  while (FiberBase* f = l.pop()) pinned_local_.push(f);
+}
+
+void Worker::push_inbox(FiberBase* f) noexcept {
+  {
+    std::lock_guard lk(inbox_mu_);
+    inbox_.push(f);
+    inbox_nonempty_.store(true, std::memory_order_release);
+  }
+  reactor_.unpark();
+}
+
+void Worker::push_queue(FiberBase* f) noexcept {
+  while (!queue_.push(f)) {
+    // Full: move half of it to the global queue (others can take it from there).
+    FiberBase *first, *last;
+    if (std::uint32_t n = queue_.take_half(first, last)) {
+      sched_.inject().push_list(first, last, n);
+    }
+  }
+  // Only worth waking a peer if there is more queued than what we will run next ourselves.
+  if (queue_.len() > 1) sched_.notify_parked_local();
+}
+
+void Worker::schedule_local(FiberBase* f, bool is_wake) noexcept {
+  f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+  if (is_wake) {
+    // The fiber we just woke is likely to use what we just produced: run it next, cache-hot.
+    FiberBase* prev = std::exchange(lifo_, f);
+    if (prev) push_queue(prev);
+    return;
+  }
+  push_queue(f);
+}
+
+void Worker::run(FiberBase* f) noexcept {
+  current_ = f;
+  f->state_.store(FiberState::Running, std::memory_order_relaxed);
+  metrics.bump(metrics.fibers_run);
+  if (!f->ctx_) {
+    f->stack_ = stacks_.get(f->stack_size_);
+    f->ctx_ = make_context(f->stack_, &fiber_entry);
+    f->tsan_fiber_ = tsan_create_fiber();
+  }
+  // Install the fiber's exception state on this thread for as long as it runs.
+  eh_->caught_exceptions = f->eh_caught_;
+  eh_->uncaught_exceptions = f->eh_uncaught_;
+  const Endpoint to{&f->asan_fake_stack_, f->stack_.lo, f->stack_.size, f->tsan_fiber_};
+  Transfer t = switch_context(f->ctx_, this, endpoint_, to);
+  f->ctx_ = t.fctx;
+  f->eh_caught_ = eh_->caught_exceptions;
+  f->eh_uncaught_ = eh_->uncaught_exceptions;
+  eh_->caught_exceptions = nullptr;
+  eh_->uncaught_exceptions = 0;
+  current_ = nullptr;
+  after_switch(f);
+}
+
+void Worker::after_switch(FiberBase* f) noexcept {
+  switch (switch_reason_) {
+    case SwitchReason::Finish: {
+      stacks_.put(f->stack_);
+      f->stack_ = Stack{};
+      f->ctx_ = nullptr;
+      tsan_destroy_fiber(std::exchange(f->tsan_fiber_, nullptr));
+      sched_.on_finished(f);
+      return;
+    }
+    case SwitchReason::Yield:
+      check_stack_pointer(f);
+      f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+      if (f->pinned_ || f->home_) {
+        pinned_local_.push(f);
+      } else {
+        push_queue(f);
+      }
+      return;
+    case SwitchReason::Park: {
+      check_stack_pointer(f);
+      f->state_.store(FiberState::Suspended, std::memory_order_relaxed);
+      std::uint64_t w = f->wait_word_.load(std::memory_order_acquire);
+      if ((w & kStateMask) == kWaiting &&
+          f->wait_word_.compare_exchange_strong(w, (w & ~kStateMask) | kParked, std::memory_order_acq_rel,
+                                                std::memory_order_acquire)) {
+        return;  // parked: a waker owns it now
+      }
+      // Woken while it was still switching out: run it again.
+      sched_.schedule(f, true);
+      return;
+    }
+  }
+}
+
+void Worker::check_stack_pointer(FiberBase* f) noexcept {
+  // Guarded stacks fault on overflow; unguarded ones are checked here, after the fact.
+  if (!f->stack_.guarded && static_cast<char*>(f->ctx_) < f->stack_.lo + 256) {
+    report_stack_overflow(f, "detected at a switch (this stack has no guard page)");
+  }
+}
+
+void Worker::switch_out(FiberBase* f, SwitchReason why) noexcept {
+  Worker* w = f->worker_;
+  w->switch_reason_ = why;
+  const Endpoint from{&f->asan_fake_stack_, f->stack_.lo, f->stack_.size, f->tsan_fiber_};
+  Transfer t = switch_context(w->sched_ctx_, nullptr, from, w->endpoint_, why == SwitchReason::Finish);
+  // Resumed, possibly by another worker: t.data is the worker that resumed us.
+  Worker* nw = static_cast<Worker*>(t.data);
+  nw->sched_ctx_ = t.fctx;
+  f->worker_ = nw;
+}
+
+}  // namespace weft::detail
