@@ -17,6 +17,7 @@
 #pragma once
 
 #include <weft/error.hpp>
+#include <weft/metrics.hpp>
 #include <weft/result.hpp>
 #include <weft/task.hpp>
 
@@ -40,6 +41,7 @@ std::shared_ptr<Scheduler> make_scheduler(const Config& cfg);
 void shutdown_scheduler(Scheduler& s);
 std::size_t worker_count(const Scheduler& s);
 void check_not_in_fiber(const char* op);
+RuntimeMetrics metrics_of(Scheduler& s);
 std::shared_ptr<Scheduler> current_scheduler(const char* op);
 [[noreturn]] void rethrow_root(const JoinError& e);
 }  // namespace detail
@@ -81,6 +83,7 @@ class Handle {
   }
 
   std::size_t workers() const { return detail::worker_count(*s_); }
+  RuntimeMetrics metrics() const { return detail::metrics_of(*s_); }
   detail::Scheduler& scheduler() const noexcept { return *s_; }
   // False only for the handle of a moved-from Runtime.
   explicit operator bool() const noexcept { return s_ != nullptr; }
@@ -131,6 +134,7 @@ class Runtime {
 
   const Handle& handle() const noexcept { return handle_; }
   std::size_t workers() const { return handle_.workers(); }
+  RuntimeMetrics metrics() const { return handle_.metrics(); }
 
   // Cancels every fiber, waits for them to unwind, stops the workers. Idempotent; the destructor
   // calls it. Must not be called from one of this runtime's fibers.

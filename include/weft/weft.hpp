@@ -3,6 +3,7 @@
 
 #include <weft/error.hpp>
 #include <weft/fd.hpp>
+#include <weft/metrics.hpp>
 #include <weft/result.hpp>
 #include <weft/runtime.hpp>
 #include <weft/task.hpp>

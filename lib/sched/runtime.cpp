@@ -21,6 +21,28 @@ std::shared_ptr<Scheduler> make_scheduler(const Config& in) {
   return s;
 }
 
+RuntimeMetrics metrics_of(Scheduler& s) {
+  RuntimeMetrics m;
+  m.live_fibers = static_cast<std::size_t>(std::max(0L, s.live_fibers()));
+  m.spawned_total = s.spawned_total();
+  m.live_stacks = s.live_stacks();
+  m.mapped_stacks = StackPool::instance().mapped_stacks();
+  m.guarded_stacks = StackPool::instance().guarded_stacks();
+  m.inject_queue_depth = s.inject().len();
+  for (auto& w : s.workers()) {
+    WorkerMetrics x;
+    x.index = w->index();
+    x.fibers_run = w->metrics.fibers_run.load(std::memory_order_relaxed);
+    x.steals = w->metrics.steals.load(std::memory_order_relaxed);
+    x.stolen = w->metrics.stolen.load(std::memory_order_relaxed);
+    x.parks = w->metrics.parks.load(std::memory_order_relaxed);
+    x.inject_pulls = w->metrics.inject_pulls.load(std::memory_order_relaxed);
+    x.queue_depth = w->queue_len();
+    m.workers.push_back(x);
+  }
+  return m;
+}
+
 void shutdown_scheduler(Scheduler& s) { s.shutdown(); }
 
 std::size_t worker_count(const Scheduler& s) { return s.config().workers; }

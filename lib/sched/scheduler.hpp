@@ -32,7 +32,7 @@ namespace weft::detail {
 // Why a fiber switched back to its worker.
 enum class SwitchReason : std::uint8_t { Yield, Park, Finish };
 
-struct WorkerMetrics {
+struct WorkerCounters {
   std::atomic<std::uint64_t> fibers_run{0};
   std::atomic<std::uint64_t> steals{0};        // successful steal operations by this worker
   std::atomic<std::uint64_t> stolen{0};        // fibers taken by those steals
@@ -89,7 +89,7 @@ class Worker {
   bool has_stealable_work() const noexcept { return !queue_.empty(); }
   long stacks_handed_out() const noexcept { return stacks_.handed_out(); }
   std::size_t queue_len() const noexcept { return queue_.len(); }
-  WorkerMetrics metrics;
+  WorkerCounters metrics;
 
   // Per-switch state that the fiber side reads (owner thread).
   fctx::fcontext_t sched_ctx_ = nullptr;
