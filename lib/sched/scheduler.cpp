@@ -146,6 +146,11 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
     throw Error("weft::spawn: the runtime has shut down (or is shutting down); spawn before "
                 "destroying the Runtime, or check Handle validity");
   }
+  if (o.stack_size != 0 && o.stack_size < 16 * 1024) {
+    f->release();
+    throw Error("weft::spawn: Options::stack_size " + std::to_string(o.stack_size) +
+                " bytes is too small for a fiber stack; use at least 16384 (or 0 for the default)");
+  }
   f->id_ = next_fiber_id();
   f->name_ = std::move(o.name);
   f->stack_size_ = o.stack_size;

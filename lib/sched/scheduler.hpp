@@ -102,6 +102,7 @@ class Worker {
   void main();
   FiberBase* next_local() noexcept;
   FiberBase* search() noexcept;
+  void end_search() noexcept;
   void run(FiberBase* f) noexcept;
   void after_switch(FiberBase* f) noexcept;
   void park() noexcept;

@@ -82,6 +82,7 @@ void Worker::main() {
   while (!sched_.stopping()) {
     ++tick_;
     FiberBase* f = next_local();
+    if (f && searching_) end_search();
     if (!f) f = search();
     if (f) {
       run(f);
@@ -154,12 +155,14 @@ FiberBase* Worker::search() noexcept {
       f = first;
     }
   }
-  if (f) {
-    searching_ = false;
-    // The last searcher to find work wakes another, so there is always someone looking.
-    if (sched_.idle().worker_from_searching()) sched_.notify_parked();
-  }
+  if (f) end_search();
   return f;
+}
+
+void Worker::end_search() noexcept {
+  searching_ = false;
+  // The last searcher to find work wakes another, so there is always someone looking.
+  if (sched_.idle().worker_from_searching()) sched_.notify_parked();
 }
 
 void Worker::park() noexcept {
