@@ -5,6 +5,7 @@
 // puts it in that worker's inbox, so the watcher is stopped on its own loop's thread before the
 // fiber can migrate. The watchers live on the fiber's stack; no allocation.
 #include "sched/scheduler.hpp"
+#include "reactor/timed_park.hpp"
 #include "sched/wait.hpp"
 
 #include <weft/fd.hpp>
@@ -40,12 +41,14 @@ double seconds_until(Clock::time_point t) {
   return std::max(0.0, std::chrono::duration<double>(t - Clock::now()).count());
 }
 
-// One wait on the current worker's loop: an optional fd watcher and an optional deadline. Returns
-// the wake reason (Ready, Timeout or Cancel).
-detail::WakeReason wait_on_loop(detail::FiberBase* f, int fd, int events, const Clock::time_point* deadline) {
-  detail::Worker* w = f->worker_;
+}  // namespace
+
+namespace detail {
+WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
+                        const std::chrono::steady_clock::time_point* deadline) noexcept {
+  Worker* w = f->worker_;
   struct ev_loop* loop = w->reactor().loop();
-  WaitCtx ctx{f, detail::begin_wait(f)};
+  WaitCtx ctx{f, epoch};
   ev_io io;
   ev_timer timer;
   if (fd >= 0) {
@@ -59,15 +62,30 @@ detail::WakeReason wait_on_loop(detail::FiberBase* f, int fd, int events, const 
     timer.data = &ctx;
     ev_timer_start(loop, &timer);
   }
-  f->pinned_ = w;
-  w->reactor().add_waiter();
-  const detail::WakeReason r = detail::park(f, ctx.epoch);
-  w->reactor().remove_waiter();
-  // Pinned: we are back on `w`'s thread, the only one allowed to touch its watchers.
-  if (fd >= 0) ev_io_stop(loop, &io);
-  if (deadline) ev_timer_stop(loop, &timer);
-  f->pinned_ = nullptr;
+  const bool uses_loop = fd >= 0 || deadline;
+  if (uses_loop) {
+    f->pinned_ = w;
+    w->reactor().add_waiter();
+  }
+  const WakeReason r = park(f, epoch);
+  if (uses_loop) {
+    // Pinned: we are back on `w`'s thread, the only one allowed to touch its watchers.
+    w->reactor().remove_waiter();
+    if (fd >= 0) ev_io_stop(loop, &io);
+    if (deadline) ev_timer_stop(loop, &timer);
+    f->pinned_ = nullptr;
+  }
   return r;
+}
+
+WakeReason park_until(FiberBase* f, std::uint64_t epoch, const std::chrono::steady_clock::time_point* deadline) noexcept {
+  return park_on_loop(f, epoch, -1, 0, deadline);
+}
+}  // namespace detail
+
+namespace {
+detail::WakeReason wait_on_loop(detail::FiberBase* f, int fd, int events, const Clock::time_point* deadline) {
+  return detail::park_on_loop(f, detail::begin_wait(f), fd, events, deadline);
 }
 
 bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* deadline) {
