@@ -103,6 +103,7 @@ class Worker {
   FiberBase* next_local() noexcept;
   FiberBase* search() noexcept;
   void end_search() noexcept;
+  FiberBase* spin_search() noexcept;
   void run(FiberBase* f) noexcept;
   void after_switch(FiberBase* f) noexcept;
   void park() noexcept;
@@ -126,6 +127,8 @@ class Worker {
   StackCache stacks_;
   FiberBase* current_ = nullptr;
   std::uint64_t tick_ = 0;
+  unsigned inject_countdown_ = 1;  // runs until the global queue gets priority again
+  unsigned poll_countdown_ = 1;    // runs until a non-blocking reactor poll
   std::uint32_t rng_;
   bool searching_ = false;
   EhGlobals* eh_ = nullptr;
@@ -231,10 +234,34 @@ void Scheduler::for_each_live(Fn&& fn) {
   }
 }
 
-// The worker running on this thread, or null. Opaque on purpose (DESIGN.md §7): a fiber that
-// migrated must not see a cached thread_local address from its previous thread.
-Worker* current_worker() noexcept;
+}  // namespace weft::detail
+
+// The calling thread's worker. Initial-exec TLS so it can be read with one instruction below.
+extern "C" {
+extern thread_local weft::detail::Worker* weft_tls_worker __attribute__((tls_model("initial-exec")));
+}
+
+namespace weft::detail {
+
+Worker* current_worker_slow() noexcept;
+
+// The worker running on this thread, or null. Opaque on purpose (DESIGN.md §7): g++ may cache a
+// thread_local's *address* across a call, and a fiber that migrated between two reads would then
+// read its previous thread's slot. On x86-64 the read is a volatile asm that recomputes the address
+// from %fs every time; elsewhere it is a call the optimiser cannot see through.
+inline Worker* current_worker() noexcept {
+#if defined(__x86_64__) && defined(__linux__)
+  Worker* w;
+  asm volatile("movq weft_tls_worker@gottpoff(%%rip), %0\n\tmovq %%fs:(%0), %0" : "=r"(w));
+  return w;
+#else
+  return current_worker_slow();
+#endif
+}
 // The fiber running on this thread, or null.
-FiberBase* current_fiber() noexcept;
+inline FiberBase* current_fiber() noexcept {
+  Worker* w = current_worker();
+  return w ? w->current() : nullptr;
+}
 
 }  // namespace weft::detail

@@ -20,8 +20,8 @@ void throw_cancelled(FiberBase* f) {
   throw Cancelled(c ? static_cast<Cancelled::Reason>(c - 1) : Cancelled::Reason::Aborted);
 }
 
-void check_cancel_point(FiberBase* f) {
-  if (f->cancel_.load(std::memory_order_acquire) != 0 && cancel_deliverable(f)) throw_cancelled(f);
+void check_cancel_point_slow(FiberBase* f) {
+  if (cancel_deliverable(f)) throw_cancelled(f);
 }
 
 std::uint64_t begin_wait(FiberBase* f) noexcept {

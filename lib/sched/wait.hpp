@@ -38,9 +38,12 @@ inline WakeReason reason_of(std::uint64_t w) noexcept {
 // Whether a Cancelled may be thrown in `f` right now: not shielded, and not unwinding or inside a
 // catch block (per-fiber exception state, see switch.hpp). Only call on the running fiber.
 bool cancel_deliverable(const FiberBase* f) noexcept;
-// The suspension-point check: throws Cancelled if cancellation is pending and deliverable.
-void check_cancel_point(FiberBase* f);
 [[noreturn]] void throw_cancelled(FiberBase* f);
+void check_cancel_point_slow(FiberBase* f);
+// The suspension-point check: throws Cancelled if cancellation is pending and deliverable.
+inline void check_cancel_point(FiberBase* f) {
+  if (__builtin_expect(f->cancel_.load(std::memory_order_acquire) != 0, 0)) check_cancel_point_slow(f);
+}
 
 // Fiber side: starts a new wait and returns its epoch.
 std::uint64_t begin_wait(FiberBase* f) noexcept;

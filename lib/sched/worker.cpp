@@ -8,15 +8,19 @@
 #include <cstdlib>
 #include <cstring>
 
+extern "C" {
+thread_local weft::detail::Worker* weft_tls_worker __attribute__((tls_model("initial-exec"))) = nullptr;
+}
+
 namespace weft::detail {
 
 namespace {
-thread_local Worker* tls_worker = nullptr;
 
 constexpr unsigned kInjectInterval = 61;  // check the global queue every N runs, for fairness
 constexpr unsigned kPollInterval = 61;    // poll the reactor every N runs while busy
 constexpr unsigned kMaxLifoRuns = 3;      // consecutive LIFO-slot runs before the queue gets a turn
 constexpr std::size_t kInjectBatch = 32;
+constexpr unsigned kSpinRounds = 64;        // ~16 pauses each: a few microseconds in all
 
 void fiber_entry(Transfer t) noexcept {
   on_fiber_entry();
@@ -30,14 +34,9 @@ void fiber_entry(Transfer t) noexcept {
 }
 }  // namespace
 
-__attribute__((noipa)) Worker* current_worker() noexcept { return tls_worker; }
+__attribute__((noipa)) Worker* current_worker_slow() noexcept { return weft_tls_worker; }
 
-FiberBase* current_fiber() noexcept {
-  Worker* w = current_worker();
-  return w ? w->current() : nullptr;
-}
-
-Worker* overflow_current_worker() noexcept { return tls_worker; }
+Worker* overflow_current_worker() noexcept { return weft_tls_worker; }
 
 Worker::Worker(Scheduler& s, unsigned index)
     : sched_(s), index_(index), stacks_(s.config().stack_size), rng_(0x9e3779b9u * (index + 1)) {}
@@ -60,7 +59,7 @@ std::uint32_t Worker::next_random() noexcept {
 }
 
 void Worker::main() {
-  tls_worker = this;
+  weft_tls_worker = this;
   {
     std::string name = sched_.config().thread_name.substr(0, 10) + "-" + std::to_string(index_);
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
@@ -84,6 +83,7 @@ void Worker::main() {
     FiberBase* f = next_local();
     if (f && searching_) end_search();
     if (!f) f = search();
+    if (!f && searching_) f = spin_search();
     if (f) {
       run(f);
       maybe_poll();
@@ -91,11 +91,14 @@ void Worker::main() {
     }
     park();
   }
-  tls_worker = nullptr;
+  weft_tls_worker = nullptr;
 }
 
 FiberBase* Worker::next_local() noexcept {
-  if (tick_ % kInjectInterval == 0 && !sched_.inject().empty()) {
+  if (--inject_countdown_ == 0) {
+    inject_countdown_ = kInjectInterval;
+  }
+  if (inject_countdown_ == kInjectInterval && !sched_.inject().empty()) {
     FiberBase* first = nullptr;
     if (sched_.inject().pop_batch(first, 1)) {
       metrics.bump(metrics.inject_pulls);
@@ -159,6 +162,27 @@ FiberBase* Worker::search() noexcept {
   return f;
 }
 
+// Before parking, a searching worker keeps looking for a few microseconds. Work often arrives
+// in streams (a fiber spawning in a loop, a ping-pong across workers); parking and being unparked
+// again costs two syscalls and a thread wake-up (~10-30 µs here), and while we are searching,
+// pushers do not need to notify anyone at all.
+FiberBase* Worker::spin_search() noexcept {
+  for (unsigned round = 0; round < kSpinRounds; ++round) {
+    for (int i = 0; i < 16; ++i) __builtin_ia32_pause();
+    if (sched_.stopping()) return nullptr;
+    if (inbox_nonempty_.load(std::memory_order_relaxed) || !sched_.inject().empty() ||
+        sched_.any_work_visible()) {
+      FiberBase* f = next_local();
+      if (f) {
+        end_search();
+        return f;
+      }
+      if ((f = search())) return f;
+    }
+  }
+  return nullptr;
+}
+
 void Worker::end_search() noexcept {
   searching_ = false;
   // The last searcher to find work wakes another, so there is always someone looking.
@@ -177,7 +201,10 @@ void Worker::park() noexcept {
 }
 
 void Worker::maybe_poll() noexcept {
-  if (tick_ % kPollInterval == 0 && reactor_.has_watchers()) reactor_.poll();
+  if (--poll_countdown_ == 0) {
+    poll_countdown_ = kPollInterval;
+    if (reactor_.has_watchers()) reactor_.poll();
+  }
 }
 
 void Worker::drain_inbox() noexcept {
