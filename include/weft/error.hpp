@@ -28,14 +28,20 @@ class Error : public std::runtime_error {
 // fiber's stack unwinds, its RAII guards run, and join() reports JoinError::is_cancelled().
 class Cancelled {
  public:
-  enum class Reason : std::uint8_t { Aborted, Timeout, Shutdown, Scope };
+  // Why: abort() (also a lost select and a closing JoinSet/scope), a timeout's deadline, runtime
+  // shutdown, a sibling's failure in a scope, a CancellationToken.
+  enum class Reason : std::uint8_t { Aborted, Timeout, Shutdown, Scope, Token };
 
-  explicit Cancelled(Reason r) noexcept : reason_(r) {}
+  explicit Cancelled(Reason r, std::uint64_t scope = 0) noexcept : reason_(r), scope_(scope) {}
   Reason reason() const noexcept { return reason_; }
   const char* what() const noexcept;
+  // Which cancellation scope this belongs to: 0 for the whole fiber, else the id of the timeout()
+  // or run_until_cancelled() that raised it (only that call catches it).
+  std::uint64_t scope() const noexcept { return scope_; }
 
  private:
   Reason reason_;
+  std::uint64_t scope_;
 };
 
 }  // namespace weft

@@ -30,12 +30,21 @@
 
 namespace weft {
 
+// What happens when a fiber panics (an exception escapes it) and nobody observes the panic — its
+// JoinHandle was dropped (detached) without join(). Either way it is reported on stderr with the
+// fiber's name and spawn site.
+enum class PanicPolicy {
+  KeepGoing,  // report and continue (default; like Tokio)
+  Abort,      // report and std::abort() the process
+};
+
 namespace detail {
 struct Config {
   std::size_t workers = 0;                 // 0 = std::thread::hardware_concurrency()
   std::size_t stack_size = 64 * 1024;      // usable bytes per fiber stack
   std::string thread_name = "weft-worker"; // worker threads are named "<prefix>-<index>"
   std::optional<std::chrono::nanoseconds> shutdown_timeout;
+  PanicPolicy panic_policy = PanicPolicy::KeepGoing;
 };
 std::shared_ptr<Scheduler> make_scheduler(const Config& cfg);
 void shutdown_scheduler(Scheduler& s);
@@ -104,6 +113,8 @@ class Runtime {
     Builder& thread_name(std::string prefix) { cfg_.thread_name = std::move(prefix); return *this; }
     // Bound on how long shutdown waits for cancelled fibers to finish unwinding.
     Builder& shutdown_timeout(std::chrono::nanoseconds d) { cfg_.shutdown_timeout = d; return *this; }
+    // What an unobserved panic in a detached fiber does (see PanicPolicy).
+    Builder& panic_policy(PanicPolicy p) { cfg_.panic_policy = p; return *this; }
     Runtime build() const { return Runtime(cfg_); }
     const detail::Config& config() const noexcept { return cfg_; }
 

@@ -35,6 +35,9 @@ void spawn_fiber(FiberBase* f, Scheduler* s, Options&& o, const std::source_loca
 // Suspends the calling fiber (or blocks the calling thread) until `f` finished. Throws Cancelled if
 // the calling fiber is cancelled while waiting; `f` is unaffected then.
 void join_wait(FiberBase* f);
+// Spawns on the calling fiber's runtime (throws weft::Error from a plain thread). `joiner` is
+// installed before the fiber can run; `local` pins it to the caller's worker and LocalSet.
+void spawn_child(FiberBase* f, Options&& o, const std::source_location& loc, JoinWaiter* joiner, bool local);
 // Thread-safe, idempotent; the first reason is kept.
 void request_cancel(FiberBase* f, Cancelled::Reason why) noexcept;
 [[noreturn]] void throw_bad_handle(const char* op, std::uint64_t id, bool joined);

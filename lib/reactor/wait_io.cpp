@@ -45,10 +45,19 @@ double seconds_until(Clock::time_point t) {
 
 namespace detail {
 WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
-                        const std::chrono::steady_clock::time_point* deadline) noexcept {
+                        const std::chrono::steady_clock::time_point* op_deadline) noexcept {
   Worker* w = f->worker_;
   struct ev_loop* loop = w->reactor().loop();
   WaitCtx ctx{f, epoch};
+  // An active timeout scope bounds every wait of a cancellable fiber: arm the earlier deadline.
+  const bool cancellable = (f->wait_word_.load(std::memory_order_relaxed) & kCancellable) != 0;
+  const bool scope_deadline = cancellable && f->scope_deadline_ != Clock::time_point::max();
+  Clock::time_point effective;
+  const Clock::time_point* deadline = op_deadline;
+  if (scope_deadline) {
+    effective = op_deadline ? std::min(*op_deadline, f->scope_deadline_) : f->scope_deadline_;
+    deadline = &effective;
+  }
   ev_io io;
   ev_timer timer;
   if (fd >= 0) {
@@ -67,7 +76,7 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
     f->pinned_ = w;
     w->reactor().add_waiter();
   }
-  const WakeReason r = park(f, epoch);
+  WakeReason r = park_switch(f, epoch);
   if (uses_loop) {
     // Pinned: we are back on `w`'s thread, the only one allowed to touch its watchers.
     w->reactor().remove_waiter();
@@ -75,6 +84,8 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
     if (deadline) ev_timer_stop(loop, &timer);
     f->pinned_ = nullptr;
   }
+  // The scope's deadline, not the operation's, expired: that is a cancellation.
+  if (r == WakeReason::Timeout && scope_deadline && Clock::now() >= f->scope_deadline_) r = WakeReason::Cancel;
   return r;
 }
 

@@ -138,9 +138,21 @@ void Scheduler::registry_remove(FiberBase* f) noexcept {
   f->reg_prev_ = f->reg_next_ = nullptr;
 }
 
-void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc) {
+void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc, JoinWaiter* joiner,
+                      bool local) {
   Worker* cur = current_worker();
   const bool inside = cur && &cur->scheduler() == this;
+  if (local) {
+    FiberBase* parent = inside ? cur->current() : nullptr;
+    if (!parent || !parent->local_set_) {
+      f->release();
+      throw Error("weft::spawn_local: no LocalSet is active here; call it inside LocalSet::run_until "
+                  "(or from a fiber spawned with spawn_local)");
+    }
+    f->home_ = cur;
+    f->local_set_ = parent->local_set_;
+    f->local_ = true;
+  }
   if (stopping() || (shutting_down() && !inside)) {
     f->release();  // the running fiber's reference; the JoinHandle drops the other
     throw Error("weft::spawn: the runtime has shut down (or is shutting down); spawn before "
@@ -156,9 +168,12 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
   f->stack_size_ = o.stack_size;
   f->spawn_site_ = loc;
   f->sched_ = this;
+  f->joiner_ = joiner;
+  f->abort_on_panic_ = cfg_.panic_policy == PanicPolicy::Abort;
   live_.fetch_add(1, std::memory_order_relaxed);
   spawned_.fetch_add(1, std::memory_order_relaxed);
   registry_add(f);
+  if (local) local_set_add(f->local_set_, f);
   // Spawned by a fiber that is unwinding during shutdown: it starts cancelled.
   if (shutting_down()) request_cancel(f, Cancelled::Reason::Shutdown);
   schedule(f, false);
@@ -166,11 +181,12 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
 
 void Scheduler::on_finished(FiberBase* f) noexcept {
   registry_remove(f);
+  if (f->local_) local_set_remove(f->local_set_, f);
   f->state_.store(FiberState::Finished, std::memory_order_relaxed);
   {
     std::lock_guard lk(f->join_lock_);
     f->done_.store(true, std::memory_order_release);
-    if (JoinWaiter* j = std::exchange(f->joiner_, nullptr)) notify_joiner(j);
+    if (JoinWaiter* j = std::exchange(f->joiner_, nullptr)) notify_joiner(j, f);
   }
   const long left = live_.fetch_sub(1, std::memory_order_acq_rel) - 1;
   if (left == 0 && shutting_down()) {

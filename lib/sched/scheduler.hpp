@@ -175,7 +175,10 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
 
   // Makes `f` runnable, from any thread.
   void schedule(FiberBase* f, bool is_wake) noexcept;
-  void spawn(FiberBase* f, Options&& o, const std::source_location& loc);
+  // `joiner`: installed before the fiber can run (JoinSet). `local`: pinned to the calling fiber's
+  // worker and LocalSet (spawn_local).
+  void spawn(FiberBase* f, Options&& o, const std::source_location& loc, JoinWaiter* joiner = nullptr,
+             bool local = false);
   // Wakes a parked worker if nobody is searching (after work became visible). The _local form is
   // for a worker pushing to its own queue: it skips the fence when no worker is parked, because
   // missing a worker that parks concurrently only costs parallelism (the pusher runs the work
@@ -244,6 +247,9 @@ extern thread_local weft::detail::Worker* weft_tls_worker __attribute__((tls_mod
 namespace weft::detail {
 
 Worker* current_worker_slow() noexcept;
+
+void local_set_add(LocalSetCore* c, FiberBase* f) noexcept;
+void local_set_remove(LocalSetCore* c, FiberBase* f) noexcept;
 
 // The worker running on this thread, or null. Opaque on purpose (DESIGN.md §7): g++ may cache a
 // thread_local's *address* across a call, and a fiber that migrated between two reads would then

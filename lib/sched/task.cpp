@@ -6,6 +6,8 @@
 #include <weft/task.hpp>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace weft {
@@ -15,7 +17,8 @@ const char* Cancelled::what() const noexcept {
     case Reason::Aborted: return "weft::Cancelled: the fiber was aborted";
     case Reason::Timeout: return "weft::Cancelled: a deadline expired";
     case Reason::Shutdown: return "weft::Cancelled: the runtime is shutting down";
-    case Reason::Scope: return "weft::Cancelled: the enclosing scope was cancelled";
+    case Reason::Scope: return "weft::Cancelled: a sibling in the enclosing scope failed";
+    case Reason::Token: return "weft::Cancelled: its CancellationToken was cancelled";
   }
   return "weft::Cancelled";
 }
@@ -52,6 +55,20 @@ void JoinError::rethrow() const {
 
 namespace detail {
 
+void FiberBase::destroy() noexcept {
+  if (panic_ && !panic_observed_) {
+    std::string msg = "weft: " + std::string(make_join_error(*this).what()) +
+                      ", and nobody joined it (its JoinHandle was dropped); spawned at " +
+                      spawn_site_.file_name() + ":" + std::to_string(spawn_site_.line()) + "\n";
+    std::fputs(msg.c_str(), stderr);
+    if (abort_on_panic_) {
+      std::fputs("weft: aborting (Runtime::Builder::panic_policy(PanicPolicy::Abort))\n", stderr);
+      std::abort();
+    }
+  }
+  delete this;
+}
+
 JoinError make_join_error(const FiberBase& f) {
   if (f.panic_) return JoinError::panicked(f.id_, f.name_, f.panic_);
   return JoinError::cancelled(f.id_, f.name_);
@@ -80,17 +97,27 @@ void spawn_fiber(FiberBase* f, Scheduler* s, Options&& o, const std::source_loca
   s->spawn(f, std::move(o), loc);
 }
 
+void spawn_child(FiberBase* f, Options&& o, const std::source_location& loc, JoinWaiter* joiner, bool local) {
+  Worker* w = current_worker();
+  if (!w) {
+    f->release();
+    throw Error("weft: JoinSet/scope/select need a fiber to spawn from; call them inside a fiber (e.g. in "
+                "Runtime::block_on)");
+  }
+  w->scheduler().spawn(f, std::move(o), loc, joiner, local);
+}
+
 namespace {
 struct FiberJoinWaiter final : JoinWaiter {
   FiberBase* fiber;
   std::uint64_t epoch = 0;
   explicit FiberJoinWaiter(FiberBase* f) : fiber(f) {}
-  void notify() noexcept override { wake(fiber, epoch, WakeReason::Notify); }
+  void notify(FiberBase*) noexcept override { wake(fiber, epoch, WakeReason::Notify); }
 };
 
 struct ThreadJoinWaiter final : JoinWaiter {
   std::atomic<bool> done{false};
-  void notify() noexcept override {
+  void notify(FiberBase*) noexcept override {
     done.store(true, std::memory_order_release);
     done.notify_one();
   }

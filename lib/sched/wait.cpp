@@ -1,9 +1,13 @@
 #include "sched/wait.hpp"
 
 #include "fiber/switch.hpp"
+#include "reactor/timed_park.hpp"
 #include "sched/scheduler.hpp"
 
 #include <weft/task.hpp>
+
+#include <algorithm>
+#include <chrono>
 
 namespace weft::detail {
 
@@ -15,13 +19,58 @@ bool cancel_deliverable(const FiberBase* f) noexcept {
   return g->uncaught_exceptions == 0 && g->caught_exceptions == nullptr;
 }
 
+namespace {
+using Clock = std::chrono::steady_clock;
+
+// The cancellation to deliver now, if any: the fiber's own first, else the outermost cancelled
+// scope (so an outer timeout propagates through inner ones).
+bool pending_cancellation(FiberBase* f, Cancelled::Reason& why, std::uint64_t& scope) noexcept {
+  if (const std::uint8_t c = f->cancel_.load(std::memory_order_acquire)) {
+    why = static_cast<Cancelled::Reason>(c - 1);
+    scope = 0;
+    return true;
+  }
+  const Clock::time_point now = f->scope_deadline_ != Clock::time_point::max() ? Clock::now() : Clock::time_point::min();
+  CancelScope* hit = nullptr;
+  for (CancelScope* s = f->scopes_; s; s = s->parent) {
+    if (s->cancelled.load(std::memory_order_acquire) || now >= s->deadline) hit = s;
+  }
+  if (!hit) return false;
+  why = hit->reason;
+  scope = hit->id;
+  return true;
+}
+}  // namespace
+
 void throw_cancelled(FiberBase* f) {
-  const std::uint8_t c = f->cancel_.load(std::memory_order_acquire);
-  throw Cancelled(c ? static_cast<Cancelled::Reason>(c - 1) : Cancelled::Reason::Aborted);
+  Cancelled::Reason why = Cancelled::Reason::Aborted;
+  std::uint64_t scope = 0;
+  pending_cancellation(f, why, scope);
+  if (scope == 0) f->cancel_delivered_ = true;
+  throw Cancelled(why, scope);
 }
 
 void check_cancel_point_slow(FiberBase* f) {
-  if (cancel_deliverable(f)) throw_cancelled(f);
+  Cancelled::Reason why;
+  std::uint64_t scope;
+  if (cancel_deliverable(f) && pending_cancellation(f, why, scope)) {
+    if (scope == 0) f->cancel_delivered_ = true;
+    throw Cancelled(why, scope);
+  }
+}
+
+void enter_scope(FiberBase* f, CancelScope& s) noexcept {
+  s.id = ++f->scope_seq_;
+  s.parent = f->scopes_;
+  f->scopes_ = &s;
+  if (s.deadline < f->scope_deadline_) f->scope_deadline_ = s.deadline;
+}
+
+void exit_scope(FiberBase* f, CancelScope& s) noexcept {
+  f->scopes_ = s.parent;
+  Clock::time_point d = Clock::time_point::max();
+  for (CancelScope* p = f->scopes_; p; p = p->parent) d = std::min(d, p->deadline);
+  f->scope_deadline_ = d;
 }
 
 std::uint64_t begin_wait(FiberBase* f) noexcept {
@@ -49,6 +98,11 @@ bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept {
 }
 
 WakeReason park(FiberBase* f, std::uint64_t epoch) noexcept {
+  if (f->scope_deadline_ != Clock::time_point::max()) return park_on_loop(f, epoch, -1, 0, nullptr);
+  return park_switch(f, epoch);
+}
+
+WakeReason park_switch(FiberBase* f, std::uint64_t epoch) noexcept {
   std::uint64_t w = f->wait_word_.load(std::memory_order_seq_cst);
   if ((w & kCancellable) && f->cancel_.load(std::memory_order_seq_cst) != 0) {
     wake(f, epoch, WakeReason::Cancel);  // loses harmlessly if someone woke us first

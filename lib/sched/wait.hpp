@@ -40,28 +40,32 @@ inline WakeReason reason_of(std::uint64_t w) noexcept {
 bool cancel_deliverable(const FiberBase* f) noexcept;
 [[noreturn]] void throw_cancelled(FiberBase* f);
 void check_cancel_point_slow(FiberBase* f);
-// The suspension-point check: throws Cancelled if cancellation is pending and deliverable.
+// The suspension-point check: throws Cancelled if cancellation is pending and deliverable — for
+// the whole fiber (abort, shutdown) or for one of its active scopes (timeout, token).
 inline void check_cancel_point(FiberBase* f) {
-  if (__builtin_expect(f->cancel_.load(std::memory_order_acquire) != 0, 0)) check_cancel_point_slow(f);
+  if (__builtin_expect((f->cancel_.load(std::memory_order_acquire) |
+                        f->scope_cancels_.load(std::memory_order_acquire)) != 0 ||
+                           f->scopes_ != nullptr,
+                       0)) {
+    check_cancel_point_slow(f);
+  }
 }
 
 // Fiber side: starts a new wait and returns its epoch.
 std::uint64_t begin_wait(FiberBase* f) noexcept;
 // Fiber side: suspends until woken; returns why. Does not switch if already woken (or if
-// cancellation is pending and deliverable: then it returns Cancel).
+// cancellation is pending and deliverable: then it returns Cancel). If an active scope has a
+// deadline, a timer on the worker's loop enforces it (its expiry is reported as Cancel).
 WakeReason park(FiberBase* f, std::uint64_t epoch) noexcept;
+// The bare switch under park(): no timers. For the reactor's own waits.
+WakeReason park_switch(FiberBase* f, std::uint64_t epoch) noexcept;
+
+// Cancellation scopes (fiber side; nest strictly).
+void enter_scope(FiberBase* f, CancelScope& s) noexcept;
+void exit_scope(FiberBase* f, CancelScope& s) noexcept;
 // Any thread: wakes `f` if it is still in wait `epoch`. Returns whether this call woke it.
 bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept;
 
-// Who waits for a fiber to finish (JoinHandle::join, later JoinSet). At most one per fiber.
-// notify() is called under the fiber's join_lock_, so a waiter that takes that lock after waking
-// knows the notifier is done with it.
-struct JoinWaiter {
-  virtual void notify() noexcept = 0;
-
- protected:
-  ~JoinWaiter() = default;
-};
-inline void notify_joiner(JoinWaiter* j) noexcept { j->notify(); }
+inline void notify_joiner(JoinWaiter* j, FiberBase* finished) noexcept { j->notify(finished); }
 
 }  // namespace weft::detail

@@ -11,6 +11,7 @@
 #include <weft/result.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -25,7 +26,30 @@ namespace weft::detail {
 
 class Worker;
 class Scheduler;
-struct JoinWaiter;
+class FiberBase;
+class LocalSetCore;
+
+// Who waits for a fiber to finish (JoinHandle::join, a JoinSet). At most one per fiber, stored in
+// its joiner_. notify() is called once, on the worker where the fiber finished, under the fiber's
+// join_lock_ — so a waiter that takes that lock afterwards knows the notifier is done with it.
+struct JoinWaiter {
+  virtual void notify(FiberBase* finished) noexcept = 0;
+
+ protected:
+  ~JoinWaiter() = default;
+};
+
+// A cancellation scope on a fiber's stack (timeout, run_until_cancelled). Scopes nest; the fiber
+// keeps a list of the active ones, innermost first. A scope is cancelled when its deadline passes
+// or when `cancelled` is set from another thread (a CancellationToken); the fiber then throws
+// Cancelled tagged with the scope's id, and only that scope catches it.
+struct CancelScope {
+  CancelScope* parent = nullptr;
+  std::uint64_t id = 0;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  std::atomic<bool> cancelled{false};
+  Cancelled::Reason reason = Cancelled::Reason::Timeout;
+};
 
 // A tiny test-and-test-and-set lock for short critical sections that never suspend.
 class SpinLock {
@@ -66,7 +90,7 @@ class FiberBase {
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
   }
   bool finished() const noexcept { return done_.load(std::memory_order_acquire); }
   bool cancel_requested() const noexcept { return cancel_.load(std::memory_order_acquire) != 0; }
@@ -84,6 +108,8 @@ class FiberBase {
   FiberBase* next_ = nullptr;        // intrusive link: owned by whichever queue holds the fiber
   FiberBase* reg_prev_ = nullptr;    // registry links (guarded by the registry shard lock)
   FiberBase* reg_next_ = nullptr;
+  FiberBase* set_prev_ = nullptr;    // JoinSet membership links (owner of the set only)
+  FiberBase* set_next_ = nullptr;
   void* ctx_ = nullptr;              // saved fcontext while not running
   Worker* worker_ = nullptr;         // the worker running it now (set on every resume)
   Worker* pinned_ = nullptr;         // must next run on this worker (it owns our watchers)
@@ -96,6 +122,17 @@ class FiberBase {
   // 0 = not requested, else 1 + Cancelled::Reason of the first request (first cause kept).
   std::atomic<std::uint8_t> cancel_{0};
   std::uint32_t shield_depth_ = 0;   // only touched by the fiber itself
+  CancelScope* scopes_ = nullptr;    // innermost active scope (fiber only)
+  std::uint64_t scope_seq_ = 0;      // ids of this fiber's scopes (fiber only)
+  // Earliest deadline among active scopes (fiber only); max when none.
+  std::chrono::steady_clock::time_point scope_deadline_ = std::chrono::steady_clock::time_point::max();
+  // Number of active scopes cancelled from outside (tokens): makes the fast check one load.
+  std::atomic<std::uint32_t> scope_cancels_{0};
+  LocalSetCore* local_set_ = nullptr; // the LocalSet this fiber belongs to (spawn_local)
+  bool panic_observed_ = false;      // take_result() handed the panic to someone
+  bool cancel_delivered_ = false;    // a fiber-level Cancelled was thrown in it (fiber only)
+  bool local_ = false;               // spawned by spawn_local (member of local_set_ for life)
+  bool abort_on_panic_ = false;      // the runtime's PanicPolicy::Abort, copied at spawn
 
   // ---- per-fiber C++ exception state (libstdc++ __cxa_eh_globals), swapped on every switch so
   // std::uncaught_exceptions() and catch blocks stay correct when the fiber migrates.
@@ -114,6 +151,10 @@ class FiberBase {
   std::exception_ptr panic_;         // finished by another exception
 
   std::atomic<std::uint32_t> refs_{1};
+
+ private:
+  // Reports a panic nobody observed (the handle was dropped), per the runtime's panic policy.
+  void destroy() noexcept;
 };
 
 JoinError make_join_error(const FiberBase& f);
@@ -123,7 +164,10 @@ template <class T>
 class TaskOf : public FiberBase {
  public:
   Result<T> take_result() {
-    if (cancelled_ || panic_) return Result<T>(make_join_error(*this));
+    if (cancelled_ || panic_) {
+      panic_observed_ = true;
+      return Result<T>(make_join_error(*this));
+    }
     return Result<T>(std::move(*value_));
   }
 
@@ -135,7 +179,10 @@ template <>
 class TaskOf<void> : public FiberBase {
  public:
   Result<void> take_result() {
-    if (cancelled_ || panic_) return Result<void>(make_join_error(*this));
+    if (cancelled_ || panic_) {
+      panic_observed_ = true;
+      return Result<void>(make_join_error(*this));
+    }
     return Result<void>();
   }
 };
@@ -162,6 +209,12 @@ class Task final : public TaskOf<T> {
         fn_();
       } else {
         this->value_.emplace(fn_());
+      }
+      // It swallowed a cancellation (catch (...) {}) and returned: it still ends cancelled, as
+      // cancellation cannot be defeated, only delayed.
+      if (this->cancel_delivered_) {
+        this->cancelled_ = true;
+        if constexpr (!std::is_void_v<T>) this->value_.reset();
       }
     } catch (const Cancelled&) {
       this->cancelled_ = true;

@@ -1,0 +1,27 @@
+// weft/shield.hpp — run cleanup that must not be interrupted by cancellation.
+//
+//   weft::shield([&] {
+//     conn.send_goodbye();       // suspension points inside do not throw weft::Cancelled
+//     weft::sleep(10ms);
+//   });
+//   weft::yield_now();           // a cancellation requested meanwhile is delivered here
+//
+// shield(f) runs `f` in the calling fiber with cancellation deferred (abort, shutdown, timeouts
+// and tokens alike); a cancellation that arrived meanwhile is delivered at the first suspension
+// point after it returns. Shields nest. Keep `f` short: a shielded fiber cannot be cancelled, so
+// it delays JoinSet/scope destruction and runtime shutdown. From a plain thread `f` just runs.
+#pragma once
+
+#include <weft/detail/cancel_scope.hpp>
+
+#include <utility>
+
+namespace weft {
+
+template <class F>
+decltype(auto) shield(F&& f) {
+  detail::ShieldGuard guard;
+  return std::forward<F>(f)();
+}
+
+}  // namespace weft

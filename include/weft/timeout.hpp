@@ -1,0 +1,59 @@
+// weft/timeout.hpp — run a function under a deadline, in the calling fiber.
+//
+//   std::optional<std::string> page = weft::timeout(200ms, [&] { return fetch(url); });
+//   if (!page) std::puts("fetch took longer than 200 ms");      // elapsed: fetch was cancelled
+//
+//   bool done = weft::timeout(1s, [&] { weft::sleep(5s); });      // void function: true if it finished
+//
+// timeout(d, f) runs `f` right here (no extra fiber) with a deadline. If the deadline passes, `f`'s
+// next (or current) suspension point throws weft::Cancelled tagged with this timeout; it unwinds
+// `f` — RAII guards run — and is caught by this timeout alone, which returns std::nullopt (false
+// for a void `f`). Deadlines nest: the earliest wins, an inner timeout catches only its own expiry,
+// and an outer expiry propagates through inner timeouts to the outer one. Like every cancellation
+// it is level-triggered: a `catch (...) {}` inside `f` that swallows it delays it to the next
+// suspension point. `f` finishing before it reaches a suspension point returns its value even if
+// the deadline passed. An exception thrown by `f` propagates unchanged.
+//
+// Throws weft::Error when called outside a fiber (a plain thread's blocking calls can't be
+// cancelled).
+#pragma once
+
+#include <weft/detail/cancel_scope.hpp>
+#include <weft/error.hpp>
+
+#include <chrono>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace weft {
+
+template <class F>
+auto timeout_at(std::chrono::steady_clock::time_point deadline, F&& f) {
+  using T = std::invoke_result_t<F&>;
+  using R = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
+  detail::FiberBase* self = detail::require_fiber("weft::timeout");
+  detail::CancelScope scope;
+  scope.deadline = deadline;
+  scope.reason = Cancelled::Reason::Timeout;
+  detail::ScopeGuard guard(self, scope);
+  try {
+    if constexpr (std::is_void_v<T>) {
+      f();
+      return R(true);
+    } else {
+      return R(f());
+    }
+  } catch (const Cancelled& c) {
+    if (c.scope() != scope.id) throw;
+  }
+  return R{};
+}
+
+template <class Rep, class Period, class F>
+auto timeout(std::chrono::duration<Rep, Period> d, F&& f) {
+  return timeout_at(std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d),
+                    std::forward<F>(f));
+}
+
+}  // namespace weft

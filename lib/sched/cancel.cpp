@@ -1,0 +1,164 @@
+// Cancellation scopes, shields and CancellationToken.
+#include <weft/cancellation_token.hpp>
+#include <weft/detail/cancel_scope.hpp>
+#include <weft/select.hpp>
+
+#include "sched/scheduler.hpp"
+#include "sched/wait.hpp"
+
+#include <mutex>
+#include <vector>
+
+namespace weft {
+namespace detail {
+
+FiberBase* require_fiber(const char* op) {
+  FiberBase* f = current_fiber();
+  if (!f) {
+    throw Error(std::string(op) + ": called outside a weft fiber; a plain thread's blocking calls cannot be "
+                "cancelled — run this inside Runtime::block_on or a spawned fiber");
+  }
+  return f;
+}
+
+FiberBase* current_fiber_or_null() noexcept { return current_fiber(); }
+
+void enter_scope_of(FiberBase* f, CancelScope& s) noexcept { enter_scope(f, s); }
+void exit_scope_of(FiberBase* f, CancelScope& s) noexcept { exit_scope(f, s); }
+void enter_shield(FiberBase* f) noexcept { ++f->shield_depth_; }
+void exit_shield(FiberBase* f) noexcept { --f->shield_depth_; }
+
+void select_winner_cancelled() {
+  throw Error("weft::select: the first alternative to finish was cancelled from outside (by runtime "
+              "shutdown or an AbortHandle), so no alternative produced a value");
+}
+
+// ------------------------------------------------------------------------- CancellationToken
+
+struct TokenScopeReg {
+  FiberBase* fiber;
+  CancelScope* scope;
+};
+
+struct TokenWaiter {
+  FiberBase* fiber = nullptr;  // null: a plain thread, woken through `done`
+  std::uint64_t epoch = 0;
+  std::atomic<bool> done{false};
+};
+
+struct TokenState {
+  std::mutex mu;
+  std::atomic<bool> cancelled{false};
+  std::vector<std::weak_ptr<TokenState>> children;
+  std::vector<TokenScopeReg*> scopes;
+  std::vector<TokenWaiter*> waiters;
+  std::vector<AbortHandle> aborts;
+
+  void cancel() noexcept {
+    std::vector<std::weak_ptr<TokenState>> kids;
+    {
+      std::lock_guard lk(mu);
+      if (cancelled.exchange(true)) return;
+      // Everything below is non-blocking, done under mu so registrations on fiber stacks cannot
+      // go away meanwhile (they unregister under mu).
+      for (TokenScopeReg* r : scopes) {
+        r->scope->cancelled.store(true, std::memory_order_release);
+        r->fiber->scope_cancels_.fetch_add(1, std::memory_order_acq_rel);
+        wake(r->fiber, epoch_of(r->fiber->wait_word_.load(std::memory_order_seq_cst)), WakeReason::Cancel);
+      }
+      for (TokenWaiter* w : waiters) {
+        if (w->fiber) {
+          wake(w->fiber, w->epoch, WakeReason::Notify);
+        } else {
+          w->done.store(true, std::memory_order_release);
+          w->done.notify_all();
+        }
+      }
+      waiters.clear();
+      for (AbortHandle& a : aborts) a.abort();
+      aborts.clear();
+      kids.swap(children);
+    }
+    for (auto& k : kids) {
+      if (auto c = k.lock()) c->cancel();
+    }
+  }
+};
+
+bool token_register_scope(TokenState& t, FiberBase* f, CancelScope& s, TokenScopeReg*& reg) {
+  std::lock_guard lk(t.mu);
+  if (t.cancelled.load()) return false;
+  reg = new TokenScopeReg{f, &s};
+  t.scopes.push_back(reg);
+  return true;
+}
+
+void token_unregister_scope(TokenState& t, FiberBase* f, CancelScope& s, TokenScopeReg* reg) noexcept {
+  if (!reg) return;
+  std::lock_guard lk(t.mu);
+  std::erase(t.scopes, reg);
+  delete reg;
+  if (s.cancelled.load(std::memory_order_acquire)) f->scope_cancels_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+}  // namespace detail
+
+CancellationToken::CancellationToken() : s_(std::make_shared<detail::TokenState>()) {}
+
+CancellationToken CancellationToken::child_token() const {
+  auto child = std::make_shared<detail::TokenState>();
+  {
+    std::lock_guard lk(s_->mu);
+    if (!s_->cancelled.load()) {
+      std::erase_if(s_->children, [](const std::weak_ptr<detail::TokenState>& w) { return w.expired(); });
+      s_->children.push_back(child);
+      return CancellationToken(child);
+    }
+  }
+  child->cancel();
+  return CancellationToken(child);
+}
+
+void CancellationToken::cancel() const noexcept { s_->cancel(); }
+
+bool CancellationToken::is_cancelled() const noexcept { return s_->cancelled.load(std::memory_order_acquire); }
+
+void CancellationToken::abort_on_cancel(AbortHandle h) const {
+  {
+    std::lock_guard lk(s_->mu);
+    if (!s_->cancelled.load()) {
+      s_->aborts.push_back(std::move(h));
+      return;
+    }
+  }
+  h.abort();
+}
+
+void CancellationToken::cancelled() const {
+  detail::FiberBase* self = detail::current_fiber();
+  detail::TokenWaiter w;
+  w.fiber = self;
+  if (self) detail::check_cancel_point(self);
+  for (;;) {
+    if (self) w.epoch = detail::begin_wait(self);
+    {
+      std::lock_guard lk(s_->mu);
+      if (s_->cancelled.load()) return;
+      s_->waiters.push_back(&w);
+    }
+    if (!self) {
+      w.done.wait(false, std::memory_order_acquire);
+      std::lock_guard lk(s_->mu);  // cancel() is done with `w`
+      return;
+    }
+    const detail::WakeReason r = detail::park(self, w.epoch);
+    {
+      std::lock_guard lk(s_->mu);
+      std::erase(s_->waiters, &w);
+    }
+    if (s_->cancelled.load()) return;
+    if (r == detail::WakeReason::Cancel) detail::throw_cancelled(self);
+  }
+}
+
+}  // namespace weft

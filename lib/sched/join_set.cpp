@@ -1,0 +1,147 @@
+// JoinSetCore: a group of children whose completions are queued for the owner.
+#include <weft/detail/cancel_scope.hpp>
+#include <weft/detail/join_set_core.hpp>
+#include <weft/scope.hpp>
+
+#include "sched/scheduler.hpp"
+#include "sched/wait.hpp"
+
+#include <mutex>
+
+namespace weft::detail {
+
+namespace {
+// Shields the calling fiber for a scope, if asked.
+struct ShieldIf {
+  FiberBase* f;
+  ShieldIf(FiberBase* fiber, bool on) noexcept : f(on ? fiber : nullptr) {
+    if (f) enter_shield(f);
+  }
+  ~ShieldIf() {
+    if (f) exit_shield(f);
+  }
+};
+}  // namespace
+
+JoinSetCore::~JoinSetCore() { shutdown(); }
+
+void JoinSetCore::spawn(FiberBase* f, Options&& o, const std::source_location& loc, bool local) {
+  // One reference is the set's (from creation); one more for the running fiber.
+  f->add_ref();
+  try {
+    spawn_child(f, std::move(o), loc, this, local);
+  } catch (...) {
+    f->release();  // the set's reference: nobody else will take it
+    throw;
+  }
+  f->set_prev_ = nullptr;
+  f->set_next_ = children_;
+  if (children_) children_->set_prev_ = f;
+  children_ = f;
+  ++size_;
+}
+
+void JoinSetCore::forget(FiberBase* f) noexcept {
+  if (f->set_prev_) f->set_prev_->set_next_ = f->set_next_; else children_ = f->set_next_;
+  if (f->set_next_) f->set_next_->set_prev_ = f->set_prev_;
+  f->set_prev_ = f->set_next_ = nullptr;
+  --size_;
+}
+
+void JoinSetCore::notify(FiberBase* finished) noexcept {
+  std::lock_guard lk(lock_);
+  done_.push_back(finished);
+  seq_.fetch_add(1, std::memory_order_release);
+  seq_.notify_all();
+  // Under lock_: the owner re-takes it after waking, so it cannot free itself while we touch it.
+  if (FiberBase* w = std::exchange(waiter_, nullptr)) wake(w, waiter_epoch_, WakeReason::Notify);
+}
+
+FiberBase* JoinSetCore::next(bool block, bool shielded) {
+  for (;;) {
+    FiberBase* f = nullptr;
+    std::uint32_t seen;
+    {
+      std::lock_guard lk(lock_);
+      if (!done_.empty()) {
+        f = done_.front();
+        done_.pop_front();
+      }
+      seen = seq_.load(std::memory_order_relaxed);
+    }
+    if (f) {
+      forget(f);
+      std::lock_guard wait_for_notifier(f->join_lock_);
+      return f;
+    }
+    if (size_ == 0 || !block) return nullptr;
+    FiberBase* self = current_fiber();
+    if (!self) {
+      seq_.wait(seen, std::memory_order_acquire);  // a plain thread owns the set
+      continue;
+    }
+    ShieldIf shield_if_asked(self, shielded);
+    check_cancel_point(self);
+    const std::uint64_t e = begin_wait(self);
+    {
+      std::lock_guard lk(lock_);
+      if (!done_.empty()) continue;
+      waiter_ = self;
+      waiter_epoch_ = e;
+    }
+    const WakeReason r = park(self, e);
+    {
+      std::lock_guard lk(lock_);
+      if (waiter_ == self) waiter_ = nullptr;
+    }
+    if (r == WakeReason::Cancel) throw_cancelled(self);
+  }
+}
+
+void JoinSetCore::abort_all(Cancelled::Reason why) noexcept {
+  for (FiberBase* f = children_; f; f = f->set_next_) request_cancel(f, why);
+}
+
+void JoinSetCore::shutdown() noexcept {
+  abort_all();
+  while (size_ != 0) {
+    FiberBase* f = next(true, true);  // shielded: cannot throw
+    if (f) f->release();
+  }
+}
+
+void JoinSetCore::detach_all() noexcept {
+  while (FiberBase* f = children_) {
+    forget(f);
+    {
+      std::lock_guard lk(f->join_lock_);
+      if (f->joiner_ == this) f->joiner_ = nullptr;  // it will finish unobserved
+    }
+    f->release();
+  }
+  std::lock_guard lk(lock_);
+  done_.clear();  // those were children too, released above
+}
+
+void scope_join_all(JoinSetCore& core) {
+  std::vector<std::exception_ptr> errors;
+  std::string first;
+  while (FiberBase* f = core.next(true)) {  // Cancelled here: ~JoinSetCore aborts and waits
+    if (f->panic_) {
+      if (errors.empty()) {
+        first = make_join_error(*f).what();
+        core.abort_all(Cancelled::Reason::Scope);  // the first failure cancels its siblings
+      }
+      errors.push_back(f->panic_);
+      f->panic_observed_ = true;
+    }
+    f->release();
+  }
+  if (!errors.empty()) {
+    std::string what = "weft::scope: " + first;
+    if (errors.size() > 1) what += " (and " + std::to_string(errors.size() - 1) + " more failures; see errors())";
+    throw ScopeError(std::move(what), std::move(errors));
+  }
+}
+
+}  // namespace weft::detail

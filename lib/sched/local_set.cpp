@@ -1,0 +1,114 @@
+// LocalSet: fibers pinned to one worker for life.
+#include <weft/local_set.hpp>
+
+#include "sched/scheduler.hpp"
+#include "sched/wait.hpp"
+
+#include <mutex>
+
+namespace weft::detail {
+
+// Tracks a LocalSet's live fibers so its destructor can abort and wait for them. Fibers are added
+// on the owner's worker and removed on the same worker (where they finish), but the owner may
+// inspect it from elsewhere after run_until returned, hence the lock.
+class LocalSetCore {
+ public:
+  void add(FiberBase* f) noexcept {
+    std::lock_guard lk(lock_);
+    f->set_prev_ = nullptr;
+    f->set_next_ = head_;
+    if (head_) head_->set_prev_ = f;
+    head_ = f;
+    ++count_;
+    if (closing_) request_cancel(f, Cancelled::Reason::Aborted);
+  }
+  void remove(FiberBase* f) noexcept {
+    std::lock_guard lk(lock_);
+    if (f->set_prev_) f->set_prev_->set_next_ = f->set_next_; else head_ = f->set_next_;
+    if (f->set_next_) f->set_next_->set_prev_ = f->set_prev_;
+    f->set_prev_ = f->set_next_ = nullptr;
+    if (--count_ == 0) {
+      seq_.fetch_add(1, std::memory_order_release);
+      seq_.notify_all();
+      if (FiberBase* w = std::exchange(waiter_, nullptr)) wake(w, waiter_epoch_, WakeReason::Notify);
+    }
+  }
+  std::size_t size() const noexcept {
+    std::lock_guard lk(lock_);
+    return count_;
+  }
+  // Aborts every local fiber and waits (not interruptible) until none is left.
+  void close() noexcept {
+    FiberBase* self = current_fiber();
+    if (self) ++self->shield_depth_;
+    for (;;) {
+      std::uint32_t seen;
+      std::uint64_t e = 0;
+      if (self) e = begin_wait(self);
+      {
+        std::lock_guard lk(lock_);
+        closing_ = true;
+        for (FiberBase* f = head_; f; f = f->set_next_) request_cancel(f, Cancelled::Reason::Aborted);
+        if (count_ == 0) break;
+        seen = seq_.load(std::memory_order_relaxed);
+        if (self) {
+          waiter_ = self;
+          waiter_epoch_ = e;
+        }
+      }
+      if (self) {
+        park(self, e);
+        std::lock_guard lk(lock_);
+        if (waiter_ == self) waiter_ = nullptr;
+      } else {
+        seq_.wait(seen, std::memory_order_acquire);
+      }
+    }
+    if (self) --self->shield_depth_;
+    std::lock_guard wait_for_notifier(lock_);
+  }
+
+ private:
+  mutable SpinLock lock_;
+  FiberBase* head_ = nullptr;
+  std::size_t count_ = 0;
+  bool closing_ = false;
+  FiberBase* waiter_ = nullptr;
+  std::uint64_t waiter_epoch_ = 0;
+  std::atomic<std::uint32_t> seq_{0};
+};
+
+std::unique_ptr<LocalSetCore> make_local_set_core() { return std::make_unique<LocalSetCore>(); }
+
+void destroy_local_set_core(LocalSetCore* c) noexcept {
+  c->close();
+  delete c;
+}
+
+std::size_t local_set_size(const LocalSetCore* c) noexcept { return c->size(); }
+
+LocalBinding bind_local(LocalSetCore* c) {
+  FiberBase* f = current_fiber();
+  if (!f) {
+    throw Error("LocalSet::run_until: called outside a weft fiber; use rt.block_on([&] { weft::LocalSet ls; "
+                "return ls.run_until(f); })");
+  }
+  LocalBinding b{f, f->home_, f->local_set_};
+  f->home_ = f->worker_;  // stay on this worker until run_until returns
+  f->local_set_ = c;
+  return b;
+}
+
+void unbind_local(const LocalBinding& b) noexcept {
+  b.fiber->home_ = b.home;
+  b.fiber->local_set_ = b.set;
+}
+
+void local_set_add(LocalSetCore* c, FiberBase* f) noexcept { c->add(f); }
+void local_set_remove(LocalSetCore* c, FiberBase* f) noexcept { c->remove(f); }
+
+}  // namespace weft::detail
+
+namespace weft {
+LocalSet::LocalSet() : core_(detail::make_local_set_core().release()) {}
+}  // namespace weft
