@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -101,6 +102,64 @@ void fd_wait() {
   ::close(sv[1]);
 }
 
+void join_set_order() {
+  section("JoinSet: results in completion order");
+  weft::JoinSet<int> set;
+  for (int i = 0; i < 5; ++i) {
+    set.spawn([i] {
+      weft::sleep(std::chrono::milliseconds(50 - 10 * i));
+      return i;
+    });
+  }
+  while (auto r = set.join_next()) std::printf("  finished: %d\n", **r);
+}
+
+void select_with_guard() {
+  section("select: a long operation holding a resource races a short sleep");
+  auto r = weft::select(
+      [] {
+        Guard g("Resource");
+        weft::sleep(10s);
+        return 1;
+      },
+      [] { weft::sleep(100ms); });
+  if (r.index() == 1) std::puts("  the sleep won: the long operation was cancelled (its guard released above)");
+}
+
+void timeouts() {
+  section("timeout: run under a deadline in this very fiber");
+  std::optional<int> v = weft::timeout(50ms, [] {
+    Guard g("request");
+    weft::sleep(1s);
+    return 7;
+  });
+  std::printf("  %s\n", v ? "finished" : "elapsed after 50 ms");
+}
+
+void drop_join_set() {
+  section("dropping a JoinSet cancels its fibers and waits for them");
+  {
+    weft::JoinSet<void> set;
+    set.spawn([] {
+      Guard g("background job");
+      weft::sleep(1h);
+    });
+    weft::yield_now();
+  }
+  std::puts("  the set is gone, and so is its fiber");
+}
+
+void scoped() {
+  section("scope: children borrow the caller's locals");
+  std::vector<int> squares(6);
+  weft::scope([&](weft::Scope& s) {
+    for (int i = 0; i < 6; ++i) s.spawn([&squares, i] { squares[i] = i * i; });
+  });
+  std::printf("  squares:");
+  for (int v : squares) std::printf(" %d", v);
+  std::puts("");
+}
+
 void many_fibers() {
   section("100,000 fibers, each yielding once");
   auto t0 = std::chrono::steady_clock::now();
@@ -130,6 +189,11 @@ int main() {
     abort_sleeping();
     detach();
     fd_wait();
+    join_set_order();
+    select_with_guard();
+    timeouts();
+    drop_join_set();
+    scoped();
     many_fibers();
   });
   weft::RuntimeMetrics m = rt.metrics();

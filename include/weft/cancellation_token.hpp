@@ -14,7 +14,8 @@
 //
 // A token is a cheap shared handle (copies refer to the same token). cancel() is thread-safe and
 // idempotent. child_token() makes a token that is cancelled with its parent (and can be cancelled
-// alone). Ways to react:
+// alone); what was registered on a child fires on the parent's cancel even if the child token
+// itself was dropped. Ways to react:
 //  - cancelled(): suspends until the token is cancelled (a suspension point itself);
 //  - run_until_cancelled(f): runs `f` in the calling fiber; if the token is cancelled meanwhile,
 //    `f`'s suspension points throw weft::Cancelled (reason Token), `f` unwinds, and the call

@@ -49,13 +49,15 @@ struct TokenWaiter {
 struct TokenState {
   std::mutex mu;
   std::atomic<bool> cancelled{false};
-  std::vector<std::weak_ptr<TokenState>> children;
+  // Strong: a child token's registrations must fire on the parent's cancel even if nobody holds
+  // the child token any more. Children that can no longer matter are pruned in child_token().
+  std::vector<std::shared_ptr<TokenState>> children;
   std::vector<TokenScopeReg*> scopes;
   std::vector<TokenWaiter*> waiters;
   std::vector<AbortHandle> aborts;
 
   void cancel() noexcept {
-    std::vector<std::weak_ptr<TokenState>> kids;
+    std::vector<std::shared_ptr<TokenState>> kids;
     {
       std::lock_guard lk(mu);
       if (cancelled.exchange(true)) return;
@@ -79,9 +81,7 @@ struct TokenState {
       aborts.clear();
       kids.swap(children);
     }
-    for (auto& k : kids) {
-      if (auto c = k.lock()) c->cancel();
-    }
+    for (auto& k : kids) k->cancel();
   }
 };
 
@@ -110,7 +110,12 @@ CancellationToken CancellationToken::child_token() const {
   {
     std::lock_guard lk(s_->mu);
     if (!s_->cancelled.load()) {
-      std::erase_if(s_->children, [](const std::weak_ptr<detail::TokenState>& w) { return w.expired(); });
+      // Prune children nobody else holds that have nothing registered: cancelling them is a no-op.
+      std::erase_if(s_->children, [](const std::shared_ptr<detail::TokenState>& c) {
+        if (c.use_count() != 1) return false;
+        std::lock_guard ck(c->mu);
+        return c->scopes.empty() && c->waiters.empty() && c->aborts.empty() && c->children.empty();
+      });
       s_->children.push_back(child);
       return CancellationToken(child);
     }
