@@ -163,10 +163,7 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
     throw Error("weft::spawn: Options::stack_size " + std::to_string(o.stack_size) +
                 " bytes is too small for a fiber stack; use at least 16384 (or 0 for the default)");
   }
-  f->id_ = next_fiber_id();
-  f->name_ = std::move(o.name);
-  f->stack_size_ = o.stack_size;
-  f->spawn_site_ = loc;
+  init_task_identity(f, std::move(o), loc);
   f->sched_ = this;
   f->joiner_ = joiner;
   f->abort_on_panic_ = cfg_.panic_policy == PanicPolicy::Abort;
@@ -179,15 +176,24 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
   schedule(f, false);
 }
 
+void complete_task(FiberBase* f) noexcept {
+  f->state_.store(FiberState::Finished, std::memory_order_relaxed);
+  std::lock_guard lk(f->join_lock_);
+  f->done_.store(true, std::memory_order_release);
+  if (JoinWaiter* j = std::exchange(f->joiner_, nullptr)) notify_joiner(j, f);
+}
+
+void init_task_identity(FiberBase* f, Options&& o, const std::source_location& loc) noexcept {
+  f->id_ = next_fiber_id();
+  f->name_ = std::move(o.name);
+  f->stack_size_ = o.stack_size;
+  f->spawn_site_ = loc;
+}
+
 void Scheduler::on_finished(FiberBase* f) noexcept {
   registry_remove(f);
   if (f->local_) local_set_remove(f->local_set_, f);
-  f->state_.store(FiberState::Finished, std::memory_order_relaxed);
-  {
-    std::lock_guard lk(f->join_lock_);
-    f->done_.store(true, std::memory_order_release);
-    if (JoinWaiter* j = std::exchange(f->joiner_, nullptr)) notify_joiner(j, f);
-  }
+  complete_task(f);
   const long left = live_.fetch_sub(1, std::memory_order_acq_rel) - 1;
   if (left == 0 && shutting_down()) {
     std::lock_guard lk(live_mu_);

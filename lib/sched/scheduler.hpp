@@ -248,6 +248,11 @@ namespace weft::detail {
 
 Worker* current_worker_slow() noexcept;
 
+// For tasks that run outside the fiber scheduler (spawn_blocking): give `f` an id, name and spawn
+// site; after running it (f->invoke() on any thread), mark it finished and wake its joiner.
+void init_task_identity(FiberBase* f, Options&& o, const std::source_location& loc) noexcept;
+void complete_task(FiberBase* f) noexcept;
+
 void local_set_add(LocalSetCore* c, FiberBase* f) noexcept;
 void local_set_remove(LocalSetCore* c, FiberBase* f) noexcept;
 
