@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -82,22 +83,21 @@ template <>
 class Result<void> {
  public:
   Result() = default;
-  Result(JoinError error) : error_(std::move(error)), ok_(false) {}
+  Result(JoinError error) : error_(std::move(error)) {}
 
-  bool has_value() const noexcept { return ok_; }
-  explicit operator bool() const noexcept { return ok_; }
+  bool has_value() const noexcept { return !error_; }
+  explicit operator bool() const noexcept { return has_value(); }
   void value() const {
-    if (!ok_) error_.rethrow();
+    if (error_) error_->rethrow();
   }
   void operator*() const { value(); }
   const JoinError& error() const {
-    if (ok_) throw Error("Result::error: the fiber succeeded; check has_value() first");
-    return error_;
+    if (!error_) throw Error("Result::error: the fiber succeeded; check has_value() first");
+    return *error_;
   }
 
  private:
-  JoinError error_ = JoinError::cancelled(0, {});
-  bool ok_ = true;
+  std::optional<JoinError> error_;
 };
 
 }  // namespace weft

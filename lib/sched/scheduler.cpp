@@ -63,6 +63,22 @@ void Scheduler::start() {
   for (auto& w : workers_) w->start();
 }
 
+long Scheduler::live_fibers() const noexcept {
+  // Finished first: a finish we see happened after its spawn, which the later reads then see too,
+  // so the difference is never below the true count (shutdown relies on never seeing 0 early).
+  std::uint64_t finished = 0, spawned = 0;
+  for (auto& w : workers_) finished += w->metrics.finished.load(std::memory_order_acquire);
+  spawned = outside_spawned_.load(std::memory_order_acquire);
+  for (auto& w : workers_) spawned += w->metrics.spawned.load(std::memory_order_acquire);
+  return static_cast<long>(spawned - finished);
+}
+
+std::uint64_t Scheduler::spawned_total() const noexcept {
+  std::uint64_t n = outside_spawned_.load(std::memory_order_acquire);
+  for (auto& w : workers_) n += w->metrics.spawned.load(std::memory_order_acquire);
+  return n;
+}
+
 long Scheduler::live_stacks() const noexcept {
   long n = 0;
   for (auto& w : workers_) n += w->stacks_handed_out();
@@ -167,8 +183,11 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
   f->sched_ = this;
   f->joiner_ = joiner;
   f->abort_on_panic_ = cfg_.panic_policy == PanicPolicy::Abort;
-  live_.fetch_add(1, std::memory_order_relaxed);
-  spawned_.fetch_add(1, std::memory_order_relaxed);
+  if (inside) {
+    cur->metrics.bump(cur->metrics.spawned);
+  } else {
+    outside_spawned_.fetch_add(1, std::memory_order_acq_rel);
+  }
   registry_add(f);
   if (local) local_set_add(f->local_set_, f);
   // Spawned by a fiber that is unwinding during shutdown: it starts cancelled.
@@ -194,8 +213,9 @@ void Scheduler::on_finished(FiberBase* f) noexcept {
   registry_remove(f);
   if (f->local_) local_set_remove(f->local_set_, f);
   complete_task(f);
-  const long left = live_.fetch_sub(1, std::memory_order_acq_rel) - 1;
-  if (left == 0 && shutting_down()) {
+  Worker* w = current_worker();  // on_finished runs on the worker where the fiber finished
+  w->metrics.bump(w->metrics.finished);
+  if (shutting_down()) {
     std::lock_guard lk(live_mu_);
     live_cv_.notify_all();
   }
@@ -219,7 +239,7 @@ void Scheduler::shutdown() {
   {
     for_each_live([](FiberBase* f) { request_cancel(f, Cancelled::Reason::Shutdown); });
     std::unique_lock lk(live_mu_);
-    while (live_.load(std::memory_order_acquire) > 0) {
+    while (live_fibers() > 0) {
       if (std::chrono::steady_clock::now() >= deadline) {
         timed_out = true;
         break;
@@ -229,7 +249,7 @@ void Scheduler::shutdown() {
     }
   }
   if (timed_out) {
-    std::string msg = "weft: shutdown timed out with " + std::to_string(live_.load()) +
+    std::string msg = "weft: shutdown timed out with " + std::to_string(live_fibers()) +
                       " fiber(s) still alive; their stacks are leaked (never freed under live frames):\n";
     for_each_live([&](FiberBase* f) {
       msg += "  fiber " + std::to_string(f->id_) + " '" + f->name_ + "' spawned at " +

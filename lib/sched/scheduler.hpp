@@ -38,8 +38,12 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> stolen{0};        // fibers taken by those steals
   std::atomic<std::uint64_t> parks{0};
   std::atomic<std::uint64_t> inject_pulls{0};
+  // Fibers spawned from / finished on this worker. Owner-written with release stores; live
+  // fibers = sum(spawned) - sum(finished), read finished-first (see Scheduler::live_fibers).
+  std::atomic<std::uint64_t> spawned{0};
+  std::atomic<std::uint64_t> finished{0};
   void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_release);
   }
 };
 
@@ -196,9 +200,9 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
   Idle& idle() noexcept { return idle_; }
   bool stopping() const noexcept { return stop_.load(std::memory_order_acquire); }
   bool shutting_down() const noexcept { return shutting_down_.load(std::memory_order_acquire); }
-  long live_fibers() const noexcept { return live_.load(std::memory_order_acquire); }
+  long live_fibers() const noexcept;
   long live_stacks() const noexcept;
-  std::uint64_t spawned_total() const noexcept { return spawned_.load(std::memory_order_relaxed); }
+  std::uint64_t spawned_total() const noexcept;
   bool any_work_visible() const noexcept;
 
   // Live-fiber registry (for shutdown and dumps): sharded intrusive lists.
@@ -219,8 +223,7 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
   InjectQueue inject_;
   Idle idle_;
   Shard shards_[kShards];
-  std::atomic<long> live_{0};
-  std::atomic<std::uint64_t> spawned_{0};
+  std::atomic<std::uint64_t> outside_spawned_{0};  // spawns from threads that are not our workers
   std::atomic<bool> stop_{false};
   std::atomic<bool> shutting_down_{false};
   std::mutex shutdown_mu_;

@@ -152,6 +152,9 @@ void join_wait(FiberBase* t) {
       t->joiner_ = &w;
     }
     const WakeReason r = park(self, w.epoch);
+    // Woken by the completion: the notifier cleared joiner_ and is done with `w` (it read its
+    // fields before the wake that let us run). Otherwise unregister under the lock.
+    if (r == WakeReason::Notify && t->finished()) return;
     {
       std::lock_guard lk(t->join_lock_);
       if (t->joiner_ == &w) t->joiner_ = nullptr;
