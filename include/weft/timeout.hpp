@@ -52,8 +52,7 @@ auto timeout_at(std::chrono::steady_clock::time_point deadline, F&& f) {
 
 template <class Rep, class Period, class F>
 auto timeout(std::chrono::duration<Rep, Period> d, F&& f) {
-  return timeout_at(std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d),
-                    std::forward<F>(f));
+  return timeout_at(detail::deadline_after(d), std::forward<F>(f));
 }
 
 }  // namespace weft

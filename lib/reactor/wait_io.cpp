@@ -58,6 +58,7 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
     effective = op_deadline ? std::min(*op_deadline, f->scope_deadline_) : f->scope_deadline_;
     deadline = &effective;
   }
+  if (deadline && *deadline == Clock::time_point::max()) deadline = nullptr;  // "forever": no timer
   ev_io io;
   ev_timer timer;
   if (fd >= 0) {
@@ -122,12 +123,16 @@ bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* 
     const detail::WakeReason r = wait_on_loop(f, fd, ev_events, deadline);
     if (r == detail::WakeReason::Ready) return true;
     if (r == detail::WakeReason::Cancel) detail::throw_cancelled(f);
-    if (r == detail::WakeReason::Timeout && deadline && Clock::now() >= *deadline) return false;
+    if (r == detail::WakeReason::Timeout && deadline && Clock::now() >= *deadline) {
+      // Ready at the deadline counts as ready (as poll(2) with a zero timeout would say).
+      pollfd p{fd, poll_events, 0};
+      return ::poll(&p, 1, 0) > 0;
+    }
   }
 }
 }  // namespace
 
-void sleep(std::chrono::nanoseconds d) { sleep_until(Clock::now() + d); }
+void sleep(std::chrono::nanoseconds d) { sleep_until(detail::deadline_after(d)); }
 
 void sleep_until(Clock::time_point t) {
   detail::FiberBase* f = detail::current_fiber();
@@ -147,11 +152,11 @@ void sleep_until(Clock::time_point t) {
 void wait_readable(int fd) { wait_fd(fd, EV_READ, POLLIN, nullptr); }
 void wait_writable(int fd) { wait_fd(fd, EV_WRITE, POLLOUT, nullptr); }
 bool wait_readable(int fd, std::chrono::nanoseconds timeout) {
-  auto d = Clock::now() + timeout;
+  auto d = detail::deadline_after(timeout);
   return wait_fd(fd, EV_READ, POLLIN, &d);
 }
 bool wait_writable(int fd, std::chrono::nanoseconds timeout) {
-  auto d = Clock::now() + timeout;
+  auto d = detail::deadline_after(timeout);
   return wait_fd(fd, EV_WRITE, POLLOUT, &d);
 }
 bool wait_readable_until(int fd, Clock::time_point deadline) { return wait_fd(fd, EV_READ, POLLIN, &deadline); }

@@ -161,8 +161,8 @@ void CancellationToken::cancelled() const {
       std::lock_guard lk(s_->mu);
       std::erase(s_->waiters, &w);
     }
+    if (r == detail::WakeReason::Cancel) detail::throw_cancelled(self);  // the caller's own cancellation wins
     if (s_->cancelled.load()) return;
-    if (r == detail::WakeReason::Cancel) detail::throw_cancelled(self);
   }
 }
 

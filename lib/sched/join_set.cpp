@@ -58,6 +58,10 @@ void JoinSetCore::notify(FiberBase* finished) noexcept {
 }
 
 FiberBase* JoinSetCore::next(bool block, bool shielded) {
+  if (block && !shielded) {
+    // A suspension point even with a result ready (level-triggered cancellation).
+    if (FiberBase* self = current_fiber()) check_cancel_point(self);
+  }
   for (;;) {
     FiberBase* f = nullptr;
     std::uint32_t seen;

@@ -198,8 +198,9 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
 void complete_task(FiberBase* f) noexcept {
   f->state_.store(FiberState::Finished, std::memory_order_relaxed);
   std::lock_guard lk(f->join_lock_);
-  f->done_.store(true, std::memory_order_release);
+  // The joiner first: once finished() reads true, the completion is already queued for a JoinSet.
   if (JoinWaiter* j = std::exchange(f->joiner_, nullptr)) notify_joiner(j, f);
+  f->done_.store(true, std::memory_order_release);
 }
 
 void init_task_identity(FiberBase* f, Options&& o, const std::source_location& loc) noexcept {

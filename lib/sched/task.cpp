@@ -125,8 +125,10 @@ struct ThreadJoinWaiter final : JoinWaiter {
 }  // namespace
 
 void join_wait(FiberBase* t) {
-  if (t->finished()) return;
   FiberBase* self = current_fiber();
+  // A suspension point even when the target already finished (level-triggered cancellation).
+  if (self) check_cancel_point(self);
+  if (t->finished()) return;
   if (!self) {
     ThreadJoinWaiter w;
     {
@@ -142,7 +144,6 @@ void join_wait(FiberBase* t) {
     throw Error("JoinHandle::join: " + std::string("fiber ") + std::to_string(t->id_) +
                 " tried to join itself; it would wait forever");
   }
-  check_cancel_point(self);
   FiberJoinWaiter w(self);
   for (;;) {
     w.epoch = begin_wait(self);
@@ -159,8 +160,9 @@ void join_wait(FiberBase* t) {
       std::lock_guard lk(t->join_lock_);
       if (t->joiner_ == &w) t->joiner_ = nullptr;
     }
-    if (t->finished()) return;
+    // Cancellation wins even if the target finished meanwhile; the handle stays joinable.
     if (r == WakeReason::Cancel) throw_cancelled(self);
+    if (t->finished()) return;
   }
 }
 

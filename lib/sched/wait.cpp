@@ -81,7 +81,8 @@ std::uint64_t begin_wait(FiberBase* f) noexcept {
   return e;
 }
 
-bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept {
+bool wake_claim(FiberBase* f, std::uint64_t epoch, WakeReason why, bool* must_schedule) noexcept {
+  *must_schedule = false;
   std::uint64_t w = f->wait_word_.load(std::memory_order_acquire);
   for (;;) {
     if (epoch_of(w) != epoch) return false;
@@ -91,10 +92,17 @@ bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept {
     const std::uint64_t nw = (epoch << kEpochShift) | (static_cast<std::uint64_t>(why) << kReasonShift) |
                              (w & kCancellable) | kNotified;
     if (f->wait_word_.compare_exchange_weak(w, nw, std::memory_order_acq_rel, std::memory_order_acquire)) {
-      if (st == kParked) f->sched_->schedule(f, true);
+      *must_schedule = st == kParked;
       return true;
     }
   }
+}
+
+bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept {
+  bool must_schedule;
+  if (!wake_claim(f, epoch, why, &must_schedule)) return false;
+  if (must_schedule) f->sched_->schedule(f, true);
+  return true;
 }
 
 WakeReason park(FiberBase* f, std::uint64_t epoch) noexcept {
@@ -104,7 +112,10 @@ WakeReason park(FiberBase* f, std::uint64_t epoch) noexcept {
 
 WakeReason park_switch(FiberBase* f, std::uint64_t epoch) noexcept {
   std::uint64_t w = f->wait_word_.load(std::memory_order_seq_cst);
-  if ((w & kCancellable) && f->cancel_.load(std::memory_order_seq_cst) != 0) {
+  // Pairs with request_cancel / a token's cancel: they publish, then read our wait word; we
+  // published the wait word, now read theirs. One of us sees the other.
+  if ((w & kCancellable) && (f->cancel_.load(std::memory_order_seq_cst) != 0 ||
+                             f->scope_cancels_.load(std::memory_order_seq_cst) != 0)) {
     wake(f, epoch, WakeReason::Cancel);  // loses harmlessly if someone woke us first
     w = f->wait_word_.load(std::memory_order_acquire);
   }
@@ -119,6 +130,7 @@ void request_cancel(FiberBase* f, Cancelled::Reason why) noexcept {
   std::uint8_t none = 0;
   f->cancel_.compare_exchange_strong(none, static_cast<std::uint8_t>(static_cast<unsigned>(why) + 1),
                                      std::memory_order_seq_cst);
+  if (f->on_cancel_) f->on_cancel_(f);
   const std::uint64_t w = f->wait_word_.load(std::memory_order_seq_cst);
   wake(f, epoch_of(w), WakeReason::Cancel);
 }

@@ -65,6 +65,11 @@ void enter_scope(FiberBase* f, CancelScope& s) noexcept;
 void exit_scope(FiberBase* f, CancelScope& s) noexcept;
 // Any thread: wakes `f` if it is still in wait `epoch`. Returns whether this call woke it.
 bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept;
+// wake() without the scheduling: returns whether this call won; if it did and the fiber had
+// already parked, sets *must_schedule and the caller must call f->sched_->schedule(f, true) once,
+// soon (lib/sync does it right after releasing the wait-list lock, so no syscall of the wake-up runs
+// under a spin lock). Until then the fiber cannot run, so `f` stays valid.
+bool wake_claim(FiberBase* f, std::uint64_t epoch, WakeReason why, bool* must_schedule) noexcept;
 
 inline void notify_joiner(JoinWaiter* j, FiberBase* finished) noexcept { j->notify(finished); }
 

@@ -51,6 +51,17 @@ struct CancelScope {
   Cancelled::Reason reason = Cancelled::Reason::Timeout;
 };
 
+// now + d, saturating: a huge `d` ("forever") must not overflow into the past.
+template <class Rep, class Period>
+std::chrono::steady_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point now = Clock::now();
+  if (d <= d.zero()) return now;
+  using Dur = std::chrono::duration<long double>;
+  if (Dur(d) >= Dur(Clock::time_point::max() - now)) return Clock::time_point::max();
+  return now + std::chrono::ceil<Clock::duration>(d);
+}
+
 // A tiny test-and-test-and-set lock for short critical sections that never suspend.
 class SpinLock {
  public:
@@ -131,6 +142,9 @@ class FiberBase {
   LocalSetCore* local_set_ = nullptr; // the LocalSet this fiber belongs to (spawn_local)
   bool panic_observed_ = false;      // take_result() handed the panic to someone
   bool cancel_delivered_ = false;    // a fiber-level Cancelled was thrown in it (fiber only)
+  // Called by request_cancel (any thread) after the request is recorded; set before the task is
+  // published, never changed. spawn_blocking uses it to take a queued task out of the pool's queue.
+  void (*on_cancel_)(FiberBase*) noexcept = nullptr;
   bool local_ = false;               // spawned by spawn_local (member of local_set_ for life)
   bool abort_on_panic_ = false;      // the runtime's PanicPolicy::Abort, copied at spawn
 
