@@ -82,7 +82,7 @@ template <class T>
 class JoinHandle {
  public:
   JoinHandle() = default;
-  explicit JoinHandle(detail::TaskOf<T>* t) noexcept : t_(t), id_(t ? t->id_ : 0) {}
+  explicit JoinHandle(detail::TaskOf<T>* t) noexcept : t_(t) {}
   JoinHandle(JoinHandle&& o) noexcept
       : t_(std::exchange(o.t_, nullptr)), id_(o.id_), joined_(std::exchange(o.joined_, false)) {}
   JoinHandle& operator=(JoinHandle&& o) noexcept {
@@ -106,6 +106,7 @@ class JoinHandle {
     if (!t_) detail::throw_bad_handle("join", id_, joined_);
     detail::join_wait(t_);
     Result<T> r = t_->take_result();
+    id_ = t_->id_;
     t_->release();
     t_ = nullptr;
     joined_ = true;
@@ -125,14 +126,18 @@ class JoinHandle {
     if (!t_) detail::throw_bad_handle("is_finished", id_, joined_);
     return t_->finished();
   }
-  FiberId id() const noexcept { return id_; }
+  // The fiber's id (also after join()).
+  FiberId id() const noexcept { return t_ ? t_->id_ : id_; }
   bool valid() const noexcept { return t_ != nullptr; }
   // Explicit form of the destructor's behaviour.
   void detach() noexcept { reset(); }
 
  private:
   void reset() noexcept {
-    if (t_) t_->release();
+    if (t_) {
+      id_ = t_->id_;
+      t_->release();
+    }
     t_ = nullptr;
   }
   detail::TaskOf<T>* t_ = nullptr;

@@ -15,3 +15,17 @@
 #include <weft/task.hpp>
 #include <weft/this_fiber.hpp>
 #include <weft/timeout.hpp>
+#include <weft/barrier.hpp>
+#include <weft/broadcast.hpp>
+#include <weft/channel.hpp>
+#include <weft/channel_select.hpp>
+#include <weft/condvar.hpp>
+#include <weft/mpsc.hpp>
+#include <weft/mutex.hpp>
+#include <weft/notify.hpp>
+#include <weft/once_cell.hpp>
+#include <weft/oneshot.hpp>
+#include <weft/rwlock.hpp>
+#include <weft/semaphore.hpp>
+#include <weft/wait_group.hpp>
+#include <weft/watch.hpp>

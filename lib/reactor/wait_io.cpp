@@ -121,7 +121,10 @@ bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* 
   detail::check_cancel_point(f);
   for (;;) {
     const detail::WakeReason r = wait_on_loop(f, fd, ev_events, deadline);
-    if (r == detail::WakeReason::Ready) return true;
+    if (r == detail::WakeReason::Ready) {
+      detail::check_cancel_point(f);  // nothing was read yet: deliver a cancellation that raced in
+      return true;
+    }
     if (r == detail::WakeReason::Cancel) detail::throw_cancelled(f);
     if (r == detail::WakeReason::Timeout && deadline && Clock::now() >= *deadline) {
       // Ready at the deadline counts as ready (as poll(2) with a zero timeout would say).

@@ -29,6 +29,7 @@ void enter_shield(FiberBase* f) noexcept { ++f->shield_depth_; }
 void exit_shield(FiberBase* f) noexcept { --f->shield_depth_; }
 
 void select_winner_cancelled() {
+  if (FiberBase* self = current_fiber()) check_cancel_point(self);  // we are being cancelled too
   throw Error("weft::select: the first alternative to finish was cancelled from outside (by runtime "
               "shutdown or an AbortHandle), so no alternative produced a value");
 }

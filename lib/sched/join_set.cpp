@@ -99,6 +99,7 @@ FiberBase* JoinSetCore::next(bool block, bool shielded) {
       if (waiter_ == self) waiter_ = nullptr;
     }
     if (r == WakeReason::Cancel) throw_cancelled(self);
+    if (!shielded) check_cancel_point(self);  // nothing taken yet: the set is unchanged
   }
 }
 

@@ -182,6 +182,7 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
   init_task_identity(f, std::move(o), loc);
   f->sched_ = this;
   f->joiner_ = joiner;
+  f->shutdown_flag_ = &shutting_down_;
   f->abort_on_panic_ = cfg_.panic_policy == PanicPolicy::Abort;
   if (inside) {
     cur->metrics.bump(cur->metrics.spawned);
@@ -190,8 +191,17 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
   }
   registry_add(f);
   if (local) local_set_add(f->local_set_, f);
-  // Spawned by a fiber that is unwinding during shutdown: it starts cancelled.
-  if (shutting_down()) request_cancel(f, Cancelled::Reason::Shutdown);
+  // During shutdown a new fiber starts cancelled — unless its parent is cleaning up (unwinding,
+  // in a catch block or shielded): a destructor that runs select or joins a helper must be able
+  // to finish its work. Such cleanup children are bounded by shutdown_timeout, not cancelled.
+  if (shutting_down()) {
+    FiberBase* parent = inside ? cur->current() : nullptr;
+    if (parent && (parent->cleanup_child_ || !cancel_deliverable(parent))) {
+      f->cleanup_child_ = true;
+    } else {
+      request_cancel(f, Cancelled::Reason::Shutdown);
+    }
+  }
   schedule(f, false);
 }
 

@@ -155,7 +155,12 @@ void join_wait(FiberBase* t) {
     const WakeReason r = park(self, w.epoch);
     // Woken by the completion: the notifier cleared joiner_ and is done with `w` (it read its
     // fields before the wake that let us run). Otherwise unregister under the lock.
-    if (r == WakeReason::Notify && t->finished()) return;
+    if (r == WakeReason::Notify && t->finished()) {
+      // Level-triggered: a cancellation that arrived while we were being woken is delivered here
+      // (nothing was consumed: the handle stays joinable).
+      check_cancel_point(self);
+      return;
+    }
     {
       std::lock_guard lk(t->join_lock_);
       if (t->joiner_ == &w) t->joiner_ = nullptr;

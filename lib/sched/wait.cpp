@@ -51,6 +51,9 @@ void throw_cancelled(FiberBase* f) {
 }
 
 void check_cancel_point_slow(FiberBase* f) {
+  if (f->shutdown_flag_->load(std::memory_order_acquire) && !f->cleanup_child_) {
+    request_cancel(f, Cancelled::Reason::Shutdown);  // the sweep may not have reached us yet
+  }
   Cancelled::Reason why;
   std::uint64_t scope;
   if (cancel_deliverable(f) && pending_cancellation(f, why, scope)) {

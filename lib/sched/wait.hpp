@@ -45,7 +45,7 @@ void check_cancel_point_slow(FiberBase* f);
 inline void check_cancel_point(FiberBase* f) {
   if (__builtin_expect((f->cancel_.load(std::memory_order_acquire) |
                         f->scope_cancels_.load(std::memory_order_acquire)) != 0 ||
-                           f->scopes_ != nullptr,
+                           f->scopes_ != nullptr || f->shutdown_flag_->load(std::memory_order_relaxed),
                        0)) {
     check_cancel_point_slow(f);
   }

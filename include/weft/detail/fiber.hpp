@@ -145,6 +145,10 @@ class FiberBase {
   // Called by request_cancel (any thread) after the request is recorded; set before the task is
   // published, never changed. spawn_blocking uses it to take a queued task out of the pool's queue.
   void (*on_cancel_)(FiberBase*) noexcept = nullptr;
+  // The runtime's "shutting down" flag: once set, every suspension point of a fiber that is not a
+  // cleanup child throws, even before the shutdown sweep reached this fiber.
+  const std::atomic<bool>* shutdown_flag_ = nullptr;
+  bool cleanup_child_ = false;       // spawned during shutdown by a fiber cleaning up (see spawn)
   bool local_ = false;               // spawned by spawn_local (member of local_set_ for life)
   bool abort_on_panic_ = false;      // the runtime's PanicPolicy::Abort, copied at spawn
 

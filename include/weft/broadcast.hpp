@@ -1,0 +1,325 @@
+// weft/broadcast.hpp — every receiver sees every value (a bounded, lossy-with-notice fan-out).
+//
+//   auto [tx, rx1] = weft::broadcast::channel<std::string>(16);
+//   weft::broadcast::Receiver<std::string> rx2 = tx.subscribe();   // sees values sent from now on
+//   tx.send("hello");
+//   auto a = rx1.recv();                        // both receive "hello"
+//   auto b = rx2.recv();
+//   if (a && b) std::printf("%s %s\n", a->c_str(), b->c_str());
+//
+//   // A receiver that fell more than `capacity` values behind is told so, never silently skipped:
+//   auto r = rx1.recv();
+//   if (r.is_lagged()) std::printf("%s\n", r.what());   // "lagged by 3 values ..."; the next
+//                                                        // recv() continues with the oldest kept
+//
+// The channel keeps the last `capacity` values; send() never waits (it overwrites the oldest).
+// recv() returns a RecvResult: a value (operator bool), is_lagged() with lagged() = how many values
+// this receiver missed, or is_closed() once every sender is gone and it has read everything.
+// Receivers are copyable (a copy continues from the same position); T must be copyable (each
+// receiver gets its own copy, made under the channel's spin lock — for large values send a
+// std::shared_ptr<const T>). recv() is a suspension point (throws weft::Cancelled; then this
+// receiver's position is unchanged). send() returns the value back if no receiver exists. Works
+// from plain threads too. Usable in a weft::Select (weft/channel_select.hpp).
+#pragma once
+
+#include <weft/channel.hpp>
+#include <weft/detail/waiter.hpp>
+#include <weft/error.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace weft {
+
+namespace broadcast {
+enum class RecvStatus : std::uint8_t { Value, Lagged, Closed, Empty };
+
+template <class T>
+class RecvResult {
+ public:
+  static RecvResult value(T v) { return RecvResult(RecvStatus::Value, std::move(v), 0); }
+  static RecvResult lagged(std::uint64_t n) { return RecvResult(RecvStatus::Lagged, std::nullopt, n); }
+  static RecvResult closed() { return RecvResult(RecvStatus::Closed, std::nullopt, 0); }
+  static RecvResult empty() { return RecvResult(RecvStatus::Empty, std::nullopt, 0); }
+
+  explicit operator bool() const noexcept { return status_ == RecvStatus::Value; }
+  RecvStatus status() const noexcept { return status_; }
+  bool is_lagged() const noexcept { return status_ == RecvStatus::Lagged; }
+  bool is_closed() const noexcept { return status_ == RecvStatus::Closed; }
+  bool is_empty() const noexcept { return status_ == RecvStatus::Empty; }  // try_recv only
+  // How many values this receiver missed (is_lagged()).
+  std::uint64_t lagged() const noexcept { return lagged_; }
+  T& operator*() { return checked(); }
+  T* operator->() { return &checked(); }
+  T& value() & { return checked(); }
+  T&& value() && { return std::move(checked()); }
+  // What happened, as a sentence.
+  const char* what() const {
+    if (msg_.empty()) msg_ = describe();
+    return msg_.c_str();
+  }
+
+ private:
+  RecvResult(RecvStatus s, std::optional<T> v, std::uint64_t lag) : status_(s), v_(std::move(v)), lagged_(lag) {}
+  T& checked() {
+    if (!v_) throw Error(std::string("broadcast::RecvResult: no value: ") + what());
+    return *v_;
+  }
+  std::string describe() const {
+    switch (status_) {
+      case RecvStatus::Value: return "a value";
+      case RecvStatus::Lagged:
+        return "lagged by " + std::to_string(lagged_) +
+               " values: they were overwritten before this receiver read them (the channel keeps only its "
+               "capacity); the next recv() continues with the oldest value still kept";
+      case RecvStatus::Closed: return "closed: every sender is gone and this receiver has read everything";
+      case RecvStatus::Empty: return "empty: nothing new right now (try_recv)";
+    }
+    return "?";
+  }
+  RecvStatus status_;
+  std::optional<T> v_;
+  std::uint64_t lagged_;
+  mutable std::string msg_;
+};
+}  // namespace broadcast
+
+namespace detail {
+[[noreturn]] void broadcast_throw_bad_capacity();
+[[noreturn]] void broadcast_throw_no_channel(const char* op);
+
+template <class T>
+struct BroadcastChan {
+  explicit BroadcastChan(std::size_t c) : cap(c), slots(c) {}
+  SpinLock lock;
+  const std::size_t cap;
+  std::vector<std::optional<T>> slots;  // value with sequence number s lives in slots[s % cap]
+  std::uint64_t tail = 0;               // sequence number of the next value
+  std::size_t tx_count = 1;
+  std::size_t rx_count = 0;
+  WaitList receivers;                   // woken on every send (each reads at its own position)
+
+  // Under lock: what a receiver at `next` gets now, advancing `next`; nullopt if it must wait.
+  std::optional<broadcast::RecvResult<T>> read(std::uint64_t& next) {
+    const std::uint64_t oldest = tail > cap ? tail - cap : 0;
+    if (next < oldest) {
+      const std::uint64_t missed = oldest - next;
+      next = oldest;
+      return broadcast::RecvResult<T>::lagged(missed);
+    }
+    if (next < tail) return broadcast::RecvResult<T>::value(*slots[next++ % cap]);
+    if (tx_count == 0) return broadcast::RecvResult<T>::closed();
+    return std::nullopt;
+  }
+};
+
+template <class T>
+class BroadcastRecvOp final : public SyncOp {
+ public:
+  BroadcastRecvOp(BroadcastChan<T>* ch, std::uint64_t* next) noexcept : ch_(ch), next_(next) {}
+  bool try_now() override {
+    std::lock_guard lk(ch_->lock);
+    result_ = ch_->read(*next_);
+    return result_.has_value();
+  }
+  void enroll(Waiter& w) noexcept override {
+    node_ = WaitNode{};
+    node_.waiter = &w;
+    std::lock_guard lk(ch_->lock);
+    if (!ready()) {
+      ch_->receivers.push_back(&node_);
+      return;
+    }
+    if (w.wake()) node_.fired = true;  // the read itself happens in take()
+  }
+  bool withdraw() noexcept override {
+    std::lock_guard lk(ch_->lock);
+    if (node_.linked) ch_->receivers.remove(&node_);
+    return node_.fired;
+  }
+  // The result. After a wake (fired), the read happens here, outside withdraw(), because copying a
+  // T may throw. It cannot come up empty: a receiver's readiness only ever grows (tail rises, the
+  // sender count only falls) and nobody else moves this receiver's position.
+  broadcast::RecvResult<T> take() {
+    if (!result_) {
+      std::lock_guard lk(ch_->lock);
+      result_ = ch_->read(*next_);
+    }
+    return std::move(*result_);
+  }
+
+ private:
+  bool ready() const noexcept { return *next_ < ch_->tail || ch_->tx_count == 0; }
+  BroadcastChan<T>* ch_;
+  std::uint64_t* next_;
+  WaitNode node_;
+  std::optional<broadcast::RecvResult<T>> result_;
+};
+}  // namespace detail
+
+namespace broadcast {
+
+template <class T>
+class Receiver;
+
+template <class T>
+class Sender {
+ public:
+  using value_type = T;
+  Sender() = default;
+  Sender(const Sender& o) : ch_(o.ch_) {
+    if (ch_) {
+      std::lock_guard lk(ch_->lock);
+      ++ch_->tx_count;
+    }
+  }
+  Sender(Sender&&) noexcept = default;
+  Sender& operator=(const Sender& o) {
+    if (this != &o) *this = Sender(o);
+    return *this;
+  }
+  Sender& operator=(Sender&& o) noexcept {
+    if (this != &o) {
+      release();
+      ch_ = std::move(o.ch_);
+    }
+    return *this;
+  }
+  ~Sender() { release(); }
+
+  // Stores `v` for every current receiver (overwriting the oldest value) and wakes them. Never
+  // waits. Returns the value back (is_closed()) if there is no receiver.
+  SendResult<T> send(T v) const {
+    auto* c = chan("send");
+    std::optional<T> old;  // the overwritten value dies after the unlock
+    detail::WakeQueue wq;
+    std::lock_guard lk(c->lock);
+    if (c->rx_count == 0) return SendResult<T>::closed(std::move(v));
+    std::optional<T>& slot = c->slots[c->tail % c->cap];
+    old = std::move(slot);
+    slot.emplace(std::move(v));
+    ++c->tail;
+    c->receivers.wake_all(detail::WakeReason::Notify, wq);
+    return SendResult<T>::sent();
+  }
+  // A new receiver that sees the values sent from now on.
+  Receiver<T> subscribe() const;
+  std::size_t receiver_count() const {
+    auto* c = chan("receiver_count");
+    std::lock_guard lk(c->lock);
+    return c->rx_count;
+  }
+  explicit operator bool() const noexcept { return ch_ != nullptr; }
+
+ private:
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> channel(std::size_t);
+  explicit Sender(std::shared_ptr<detail::BroadcastChan<T>> ch) : ch_(std::move(ch)) {}
+  detail::BroadcastChan<T>* chan(const char* op) const {
+    if (!ch_) detail::broadcast_throw_no_channel(op);
+    return ch_.get();
+  }
+  void release() noexcept {
+    if (!ch_) return;
+    {
+      detail::WakeQueue wq;
+      std::lock_guard lk(ch_->lock);
+      if (--ch_->tx_count == 0) ch_->receivers.wake_all(detail::WakeReason::Notify, wq);
+    }
+    ch_.reset();
+  }
+  std::shared_ptr<detail::BroadcastChan<T>> ch_;
+};
+
+template <class T>
+class Receiver {
+ public:
+  Receiver() = default;
+  // A copy continues from the same position.
+  Receiver(const Receiver& o) : ch_(o.ch_) {
+    if (ch_) {
+      std::lock_guard lk(ch_->lock);
+      ++ch_->rx_count;
+      next_ = o.next_;
+    }
+  }
+  Receiver(Receiver&& o) noexcept : ch_(std::move(o.ch_)), next_(o.next_) {}
+  Receiver& operator=(const Receiver& o) {
+    if (this != &o) *this = Receiver(o);
+    return *this;
+  }
+  Receiver& operator=(Receiver&& o) noexcept {
+    if (this != &o) {
+      release();
+      ch_ = std::move(o.ch_);
+      next_ = o.next_;
+    }
+    return *this;
+  }
+  ~Receiver() { release(); }
+
+  // The next value, or lagged / closed. Suspends (blocks a thread) while there is nothing new.
+  RecvResult<T> recv() {
+    detail::BroadcastRecvOp<T> op(chan("recv"), &next_);
+    detail::wait_one(op);
+    return op.take();
+  }
+  // As recv() without waiting: RecvResult::is_empty() if nothing new.
+  RecvResult<T> try_recv() {
+    detail::BroadcastRecvOp<T> op(chan("try_recv"), &next_);
+    if (!op.try_now()) return RecvResult<T>::empty();
+    return op.take();
+  }
+  explicit operator bool() const noexcept { return ch_ != nullptr; }
+
+ private:
+  friend class Sender<T>;
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> channel(std::size_t);
+  friend detail::BroadcastRecvOp<T> select_recv_op(Receiver& rx) {
+    return detail::BroadcastRecvOp<T>(rx.chan("recv (in a Select)"), &rx.next_);
+  }
+  // Under the channel lock, or before the channel is shared.
+  Receiver(std::shared_ptr<detail::BroadcastChan<T>> ch, std::uint64_t next) : ch_(std::move(ch)), next_(next) {
+    ++ch_->rx_count;
+  }
+  detail::BroadcastChan<T>* chan(const char* op) const {
+    if (!ch_) detail::broadcast_throw_no_channel(op);
+    return ch_.get();
+  }
+  void release() noexcept {
+    if (!ch_) return;
+    {
+      std::lock_guard lk(ch_->lock);
+      --ch_->rx_count;
+    }
+    ch_.reset();
+  }
+  std::shared_ptr<detail::BroadcastChan<T>> ch_;
+  std::uint64_t next_ = 0;  // sequence number of the next value to read (owned by this receiver)
+};
+
+template <class T>
+Receiver<T> Sender<T>::subscribe() const {
+  auto* c = chan("subscribe");
+  std::lock_guard lk(c->lock);
+  return Receiver<T>(ch_, c->tail);
+}
+
+// A channel keeping the last `capacity` (>= 1) values.
+template <class T>
+std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
+  if (capacity == 0) detail::broadcast_throw_bad_capacity();
+  auto ch = std::make_shared<detail::BroadcastChan<T>>(capacity);
+  Receiver<T> rx(ch, 0);
+  return {Sender<T>(std::move(ch)), std::move(rx)};
+}
+
+}  // namespace broadcast
+}  // namespace weft

@@ -1,0 +1,67 @@
+// weft/channel.hpp — what the channels share: the result of a send.
+//
+//   auto [tx, rx] = weft::mpsc::channel<std::string>(16);
+//   weft::SendResult<std::string> r = tx.send("hello");
+//   if (!r) {                                     // not sent: the receiver is gone
+//     std::string back = std::move(r).value();     // the value comes back, nothing is lost
+//   }
+//
+// A send that did not happen hands the value back: is_closed() — nobody will ever receive it (the
+// receiver was dropped or closed); is_full() — a try_send found no room, or a timed send ran out of
+// time. A SendResult converts to true when the value was sent.
+#pragma once
+
+#include <weft/error.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+namespace weft {
+
+enum class SendStatus : std::uint8_t { Sent, Full, Closed };
+
+template <class T>
+class SendResult {
+ public:
+  static SendResult sent() { return SendResult(SendStatus::Sent, std::nullopt); }
+  static SendResult full(T&& v) { return SendResult(SendStatus::Full, std::move(v)); }
+  static SendResult closed(T&& v) { return SendResult(SendStatus::Closed, std::move(v)); }
+
+  explicit operator bool() const noexcept { return status_ == SendStatus::Sent; }
+  SendStatus status() const noexcept { return status_; }
+  bool is_sent() const noexcept { return status_ == SendStatus::Sent; }
+  bool is_full() const noexcept { return status_ == SendStatus::Full; }
+  bool is_closed() const noexcept { return status_ == SendStatus::Closed; }
+
+  // The value that was not sent. Throws weft::Error if it was sent.
+  T& value() & { return checked(); }
+  T&& value() && { return std::move(checked()); }
+
+  // A sentence for logs: "sent", or what went wrong and what to do.
+  const char* what() const noexcept {
+    switch (status_) {
+      case SendStatus::Sent: return "sent";
+      case SendStatus::Full:
+        return "channel full: no room (try_send) or none before the deadline; the value was not sent and is "
+               "returned in SendResult::value()";
+      case SendStatus::Closed:
+        return "channel closed: the receiver was dropped or closed, so nobody will receive this value; it is "
+               "returned in SendResult::value()";
+    }
+    return "?";
+  }
+
+ private:
+  SendResult(SendStatus s, std::optional<T> v) : status_(s), value_(std::move(v)) {}
+  T& checked() {
+    if (!value_) throw Error("SendResult::value: the value was sent, so there is nothing to give back; check the result "
+                             "(if (!r) ...) before taking the value");
+    return *value_;
+  }
+
+  SendStatus status_;
+  std::optional<T> value_;
+};
+
+}  // namespace weft

@@ -1,0 +1,385 @@
+// weft/mpsc.hpp — multi-producer, single-consumer channels (bounded and unbounded).
+//
+//   auto [tx, rx] = weft::mpsc::channel<int>(32);            // bounded: send waits while full
+//   for (int id = 0; id < 3; ++id) {
+//     weft::spawn([tx = tx, id] {                            // Sender is copyable
+//       for (int i = 0; i < 5; ++i) tx.send(id * 100 + i);    // suspends while the channel is full
+//     }).detach();
+//   }
+//   tx = {};                                                 // drop ours: the channel closes when
+//                                                            // the last sender is gone
+//   while (std::optional<int> v = rx.recv()) std::printf("got %d\n", *v);   // nullopt: closed
+//
+//   auto [utx, urx] = weft::mpsc::unbounded_channel<std::string>();   // send never waits
+//
+// Sender and Receiver are handles to a shared channel: their operations are const and thread-safe.
+// Messages from one sender arrive in the order it sent them. recv() and send() are suspension
+// points (they throw weft::Cancelled); both work from plain threads too (they block), so threads
+// can feed fibers and the other way round. Cancel-safe: a recv() that throws consumed no message,
+// a send() that throws sent nothing. When the receiver is dropped or closed, send() returns the
+// value back (SendResult::is_closed()); buffered messages are destroyed with the receiver.
+//
+// To wait on several channels (or with a timeout) in one fiber, see weft/channel_select.hpp.
+#pragma once
+
+#include <weft/channel.hpp>
+#include <weft/detail/ring.hpp>
+#include <weft/detail/waiter.hpp>
+#include <weft/error.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace weft {
+namespace detail {
+[[noreturn]] void mpsc_throw_bad_capacity();
+[[noreturn]] void mpsc_throw_no_channel(const char* op);
+
+template <class T>
+struct MpscChan {
+  struct RecvNode : WaitNode {
+    std::optional<T> slot;  // filled by the sender that woke us; empty if woken by close
+  };
+  struct SendNode : WaitNode {
+    T* value = nullptr;  // the waiting sender's value (lives in its op)
+    bool sent = false;   // a receiver moved *value into the buffer
+  };
+
+  explicit MpscChan(std::size_t c) : cap(c) {
+    if (cap) buf.reserve(cap);  // refills under the lock never allocate
+  }
+
+  SpinLock lock;
+  Ring<T> buf;
+  const std::size_t cap;     // 0: unbounded
+  WaitList receivers;        // RecvNodes; only while buf is empty
+  WaitList senders;          // SendNodes (bounded); only while buf is full
+  std::size_t tx_count = 1;  // live Senders
+  bool rx_alive = true;
+  bool rx_closed = false;
+
+  bool send_closed() const noexcept { return !rx_alive || rx_closed; }
+  bool recv_closed() const noexcept { return tx_count == 0 || rx_closed; }
+  bool has_room() const noexcept { return (cap == 0 || buf.size() < cap) && senders.empty(); }
+
+  // Under lock. Gives `v` to a waiting receiver; false if none could be woken.
+  bool hand_to_receiver(T& v, WakeQueue& wq) noexcept {
+    if (WaitNode* n = receivers.wake_one(WakeReason::Notify, wq)) {
+      static_cast<RecvNode*>(n)->slot.emplace(std::move(v));
+      return true;
+    }
+    return false;
+  }
+  // Under lock, after a pop: moves waiting senders' values into the freed room (FIFO).
+  void refill(WakeQueue& wq) noexcept {
+    while (buf.size() < cap) {
+      WaitNode* n = senders.wake_one(WakeReason::Notify, wq);
+      if (!n) return;
+      auto* s = static_cast<SendNode*>(n);
+      buf.push(std::move(*s->value));
+      s->sent = true;
+    }
+  }
+};
+
+template <class T>
+class MpscRecvOp final : public SyncOp {
+ public:
+  explicit MpscRecvOp(MpscChan<T>* ch) noexcept : ch_(ch) {}
+  bool try_now() override {
+    WakeQueue wq;
+    std::lock_guard lk(ch_->lock);
+    if (!ch_->buf.empty()) {
+      result_.emplace(ch_->buf.pop());
+      ch_->refill(wq);
+      return true;
+    }
+    return ch_->recv_closed();  // closed and drained: the result is "no message"
+  }
+  void enroll(Waiter& w) noexcept override {
+    node_ = {};
+    node_.waiter = &w;
+    WakeQueue wq;
+    std::lock_guard lk(ch_->lock);
+    if (ch_->buf.empty() && !ch_->recv_closed()) {
+      ch_->receivers.push_back(&node_);
+      return;
+    }
+    if (!w.wake()) return;  // another operation of this wait won first
+    node_.fired = true;
+    if (!ch_->buf.empty()) {
+      node_.slot.emplace(ch_->buf.pop());
+      ch_->refill(wq);
+    }
+  }
+  bool withdraw() noexcept override {
+    std::lock_guard lk(ch_->lock);
+    if (node_.linked) ch_->receivers.remove(&node_);
+    if (!node_.fired) return false;
+    result_ = std::move(node_.slot);
+    return true;
+  }
+  std::optional<T> take() { return std::move(result_); }
+
+ private:
+  MpscChan<T>* ch_;
+  typename MpscChan<T>::RecvNode node_;
+  std::optional<T> result_;
+};
+
+template <class T>
+class MpscSendOp final : public SyncOp {
+ public:
+  MpscSendOp(MpscChan<T>* ch, T&& v) : ch_(ch), value_(std::move(v)) {}
+  bool try_now() override {
+    WakeQueue wq;
+    std::lock_guard lk(ch_->lock);
+    return complete_locked(wq);
+  }
+  void enroll(Waiter& w) noexcept override {
+    node_ = {};
+    node_.waiter = &w;
+    node_.value = &value_;
+    WakeQueue wq;
+    std::lock_guard lk(ch_->lock);
+    if (!ch_->send_closed() && ch_->receivers.empty() && !ch_->has_room()) {
+      ch_->senders.push_back(&node_);
+      return;
+    }
+    if (!w.wake()) return;
+    // Won our own wait. If every listed receiver turned out to be taken by other waits and there is
+    // no room, nothing happens and the wait retries (withdraw() sees fired == false).
+    if (complete_locked(wq)) node_.fired = true;
+  }
+  bool withdraw() noexcept override {
+    std::lock_guard lk(ch_->lock);
+    if (node_.linked) ch_->senders.remove(&node_);
+    if (!node_.fired) return false;
+    if (node_.sent) status_ = SendStatus::Sent;
+    else if (status_ != SendStatus::Sent) status_ = SendStatus::Closed;  // woken by the receiver closing
+    return true;
+  }
+  SendResult<T> take() {
+    if (status_ == SendStatus::Sent) return SendResult<T>::sent();
+    if (status_ == SendStatus::Closed) return SendResult<T>::closed(std::move(value_));
+    return SendResult<T>::full(std::move(value_));
+  }
+
+ private:
+  // Under lock: sends if possible (records the outcome in status_); false if it must wait.
+  bool complete_locked(WakeQueue& wq) {
+    if (ch_->send_closed()) {
+      status_ = SendStatus::Closed;
+      return true;
+    }
+    if (ch_->hand_to_receiver(value_, wq) || (ch_->has_room() && (ch_->buf.push(std::move(value_)), true))) {
+      status_ = SendStatus::Sent;
+      return true;
+    }
+    return false;
+  }
+
+  MpscChan<T>* ch_;
+  T value_;
+  typename MpscChan<T>::SendNode node_;
+  SendStatus status_ = SendStatus::Full;
+};
+}  // namespace detail
+
+namespace mpsc {
+
+template <class T>
+class Receiver;
+
+// The sending side. Copy it to get more producers; the channel closes for the receiver when the
+// last copy is destroyed (or reset with `tx = {}`).
+template <class T>
+class Sender {
+ public:
+  using value_type = T;
+  Sender() = default;
+  Sender(const Sender& o) : ch_(o.ch_) {
+    if (ch_) {
+      std::lock_guard lk(ch_->lock);
+      ++ch_->tx_count;
+    }
+  }
+  Sender(Sender&& o) noexcept = default;
+  Sender& operator=(const Sender& o) {
+    if (this != &o) *this = Sender(o);
+    return *this;
+  }
+  Sender& operator=(Sender&& o) noexcept {
+    if (this != &o) {
+      release();
+      ch_ = std::move(o.ch_);
+    }
+    return *this;
+  }
+  ~Sender() { release(); }
+
+  // Sends `v`, suspending (blocking a thread) while a bounded channel is full. Returns the value
+  // back if the receiver is gone. Throws weft::Cancelled; then nothing was sent.
+  SendResult<T> send(T v) const {
+    detail::MpscSendOp<T> op(chan("send"), std::move(v));
+    detail::wait_one(op);
+    return op.take();
+  }
+  // As send(), but gives up at the deadline (SendResult::is_full()).
+  SendResult<T> send_for(T v, std::chrono::nanoseconds timeout) const {
+    const auto d = detail::deadline_after(timeout);
+    detail::MpscSendOp<T> op(chan("send_for"), std::move(v));
+    detail::wait_one(op, &d);
+    return op.take();
+  }
+  // Sends only if there is room right now (never suspends, never throws Cancelled).
+  SendResult<T> try_send(T v) const {
+    detail::MpscSendOp<T> op(chan("try_send"), std::move(v));
+    op.try_now();
+    return op.take();
+  }
+  // True once the receiver was dropped or closed: every send fails from then on.
+  bool is_closed() const {
+    auto* c = chan("is_closed");
+    std::lock_guard lk(c->lock);
+    return c->send_closed();
+  }
+  explicit operator bool() const noexcept { return ch_ != nullptr; }
+
+ private:
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> channel(std::size_t);
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> unbounded_channel();
+  friend detail::MpscSendOp<T> select_send_op(const Sender& tx, T&& v) {
+    return detail::MpscSendOp<T>(tx.chan("send (in a Select)"), std::move(v));
+  }
+
+  explicit Sender(std::shared_ptr<detail::MpscChan<T>> ch) : ch_(std::move(ch)) {}
+  detail::MpscChan<T>* chan(const char* op) const {
+    if (!ch_) detail::mpsc_throw_no_channel(op);
+    return ch_.get();
+  }
+  void release() noexcept {
+    if (!ch_) return;
+    {
+      detail::WakeQueue wq;
+      std::lock_guard lk(ch_->lock);
+      if (--ch_->tx_count == 0) ch_->receivers.wake_all(detail::WakeReason::Notify, wq);  // they see "closed"
+    }
+    ch_.reset();
+  }
+
+  std::shared_ptr<detail::MpscChan<T>> ch_;
+};
+
+// The receiving side (one per channel; movable, not copyable).
+template <class T>
+class Receiver {
+ public:
+  using value_type = T;
+  Receiver() = default;
+  Receiver(Receiver&&) noexcept = default;
+  Receiver& operator=(Receiver&& o) noexcept {
+    if (this != &o) {
+      release();
+      ch_ = std::move(o.ch_);
+    }
+    return *this;
+  }
+  Receiver(const Receiver&) = delete;
+  Receiver& operator=(const Receiver&) = delete;
+  ~Receiver() { release(); }
+
+  // The next message, suspending (blocking a thread) while there is none; std::nullopt once the
+  // channel is closed (every sender gone, or close() called) and drained. Throws weft::Cancelled;
+  // then no message was consumed.
+  std::optional<T> recv() const {
+    detail::MpscRecvOp<T> op(chan("recv"));
+    detail::wait_one(op);
+    return op.take();
+  }
+  // A buffered message if there is one right now (never suspends). std::nullopt means "nothing
+  // now"; is_closed() tells whether anything can still come.
+  std::optional<T> try_recv() const {
+    detail::MpscRecvOp<T> op(chan("try_recv"));
+    op.try_now();
+    return op.take();
+  }
+  // Stops the senders (their sends fail from now on) but keeps what is buffered for recv().
+  void close() const {
+    auto* c = chan("close");
+    detail::WakeQueue wq;
+    std::lock_guard lk(c->lock);
+    c->rx_closed = true;
+    c->senders.wake_all(detail::WakeReason::Notify, wq);    // their sends fail with the value back
+    c->receivers.wake_all(detail::WakeReason::Notify, wq);  // other fibers sharing this receiver see the end
+  }
+  // True when recv() would return std::nullopt at once: closed and nothing buffered.
+  bool is_closed() const {
+    auto* c = chan("is_closed");
+    std::lock_guard lk(c->lock);
+    return c->recv_closed() && c->buf.empty();
+  }
+  // Messages buffered now.
+  std::size_t size() const {
+    auto* c = chan("size");
+    std::lock_guard lk(c->lock);
+    return c->buf.size();
+  }
+  explicit operator bool() const noexcept { return ch_ != nullptr; }
+
+ private:
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> channel(std::size_t);
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> unbounded_channel();
+  friend detail::MpscRecvOp<T> select_recv_op(const Receiver& rx) { return detail::MpscRecvOp<T>(rx.chan("recv (in a Select)")); }
+
+  explicit Receiver(std::shared_ptr<detail::MpscChan<T>> ch) : ch_(std::move(ch)) {}
+  detail::MpscChan<T>* chan(const char* op) const {
+    if (!ch_) detail::mpsc_throw_no_channel(op);
+    return ch_.get();
+  }
+  void release() noexcept {
+    if (!ch_) return;
+    detail::Ring<T> dropped;  // buffered messages die outside the lock (their destructors may be long)
+    {
+      detail::WakeQueue wq;
+      std::lock_guard lk(ch_->lock);
+      ch_->rx_alive = false;
+      ch_->senders.wake_all(detail::WakeReason::Notify, wq);
+      dropped.swap(ch_->buf);  // no allocation under the lock
+    }
+    ch_.reset();
+  }
+
+  std::shared_ptr<detail::MpscChan<T>> ch_;
+};
+
+// A channel holding at most `capacity` (>= 1) messages; send() waits while it is full.
+template <class T>
+std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "weft::mpsc: T must be nothrow move constructible (messages are moved under a spin lock)");
+  if (capacity == 0) detail::mpsc_throw_bad_capacity();
+  auto ch = std::make_shared<detail::MpscChan<T>>(capacity);
+  return {Sender<T>(ch), Receiver<T>(ch)};
+}
+
+// A channel without a bound: send() never waits (memory is the limit).
+template <class T>
+std::pair<Sender<T>, Receiver<T>> unbounded_channel() {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "weft::mpsc: T must be nothrow move constructible (messages are moved under a spin lock)");
+  auto ch = std::make_shared<detail::MpscChan<T>>(0);
+  return {Sender<T>(ch), Receiver<T>(ch)};
+}
+
+}  // namespace mpsc
+}  // namespace weft

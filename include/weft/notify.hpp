@@ -1,0 +1,69 @@
+// weft/notify.hpp — wake one waiting fiber (or remember that you did), or all of them.
+//
+//   weft::Notify ready;
+//   auto consumer = weft::spawn([&] {
+//     ready.notified();              // suspends until notify_one() (or returns at once if a
+//     std::puts("notified");         // notification was stored before it got here)
+//   });
+//   ready.notify_one();
+//   consumer.join();
+//
+// notify_one() wakes one waiter; if nobody waits, it stores a single permit that the next
+// notified() consumes at once (several notify_one() calls store one permit, not several).
+// notify_waiters() wakes every fiber/thread waiting right now and stores nothing. Waiting is FIFO.
+// notified() is a suspension point (throws weft::Cancelled). Cancel-safe: a notify_one() that
+// reaches a waiter being cancelled or timing out passes to the next waiter (or becomes the stored
+// permit), so a notification is never lost. Works from plain threads too (they block). Usable in a
+// weft::Select (weft/channel_select.hpp).
+#pragma once
+
+#include <weft/detail/waiter.hpp>
+
+#include <chrono>
+
+namespace weft {
+
+class Notify;
+
+namespace detail {
+class NotifiedOp final : public SyncOp {
+ public:
+  explicit NotifiedOp(Notify* n) noexcept : n_(n) {}
+  bool try_now() override;
+  void enroll(Waiter& w) noexcept override;
+  bool withdraw() noexcept override;
+  void take() const noexcept {}
+
+ private:
+  Notify* n_;
+  WaitNode node_;
+};
+}  // namespace detail
+
+class Notify {
+ public:
+  Notify() = default;
+  Notify(const Notify&) = delete;
+  Notify& operator=(const Notify&) = delete;
+
+  // Waits for a notification (consuming the stored permit if there is one).
+  void notified();
+  // As notified(), giving up after `timeout` / at `deadline`; true if notified.
+  bool notified_for(std::chrono::nanoseconds timeout);
+  bool notified_until(std::chrono::steady_clock::time_point deadline);
+
+  // Wakes the longest-waiting waiter, or stores the permit if none is waiting.
+  void notify_one() noexcept;
+  // Wakes everyone waiting now; stores nothing.
+  void notify_waiters() noexcept;
+
+ private:
+  friend class detail::NotifiedOp;
+  friend detail::NotifiedOp select_notified_op(Notify& n) { return detail::NotifiedOp(&n); }
+
+  detail::SpinLock lock_;
+  bool permit_ = false;
+  detail::WaitList waiters_;
+};
+
+}  // namespace weft

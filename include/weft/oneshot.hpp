@@ -1,0 +1,227 @@
+// weft/oneshot.hpp — a channel for exactly one value (a reply, a result, a "done" signal).
+//
+//   auto [tx, rx] = weft::oneshot::channel<int>();
+//   weft::spawn([tx = std::move(tx)]() mutable { tx.send(42); }).detach();
+//   std::optional<int> v = rx.recv();      // suspends until sent; nullopt if the sender was
+//   std::printf("%d\n", *v);               // dropped without sending
+//
+// Sender::send(v) delivers the value (it never waits) and uses the sender up; it returns the value
+// back (SendResult::is_closed()) if the receiver is gone or closed. Receiver::recv() waits for the
+// value: std::nullopt means the sender was destroyed without sending. A second recv() after the
+// value was received is a weft::Error. recv() is a suspension point (throws weft::Cancelled, and
+// then the value — if any — stays in the channel for a later recv()). Works from plain threads too.
+// Usable in a weft::Select (weft/channel_select.hpp).
+#pragma once
+
+#include <weft/channel.hpp>
+#include <weft/detail/waiter.hpp>
+#include <weft/error.hpp>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace weft {
+namespace detail {
+[[noreturn]] void oneshot_throw_no_channel(const char* op);
+[[noreturn]] void oneshot_throw_taken();
+
+template <class T>
+struct OneshotChan {
+  struct RecvNode : WaitNode {
+    std::optional<T> slot;  // the value, or empty if woken because the sender gave up
+  };
+  SpinLock lock;
+  std::optional<T> value;
+  bool tx_done = false;  // sent, or the sender was dropped
+  bool rx_gone = false;  // receiver dropped or closed
+  bool taken = false;    // the value was received
+  WaitList receivers;
+};
+
+template <class T>
+class OneshotRecvOp final : public SyncOp {
+ public:
+  explicit OneshotRecvOp(OneshotChan<T>* ch) noexcept : ch_(ch) {}
+  bool try_now() override {
+    std::lock_guard lk(ch_->lock);
+    if (ch_->taken) oneshot_throw_taken();
+    return ready_take(result_);
+  }
+  void enroll(Waiter& w) noexcept override {
+    node_ = {};
+    node_.waiter = &w;
+    std::lock_guard lk(ch_->lock);
+    if (!ch_->value && !ch_->tx_done) {
+      ch_->receivers.push_back(&node_);
+      return;
+    }
+    if (!w.wake()) return;
+    node_.fired = true;
+    ready_take(node_.slot);
+  }
+  bool withdraw() noexcept override {
+    std::lock_guard lk(ch_->lock);
+    if (node_.linked) ch_->receivers.remove(&node_);
+    if (!node_.fired) return false;
+    if (node_.slot) ch_->taken = true;  // handed to us directly by send()
+    result_ = std::move(node_.slot);
+    return true;
+  }
+  std::optional<T> take() { return std::move(result_); }
+
+ private:
+  bool ready_take(std::optional<T>& out) noexcept {  // under lock
+    if (ch_->value) {
+      out.emplace(std::move(*ch_->value));
+      ch_->value.reset();
+      ch_->taken = true;
+      return true;
+    }
+    return ch_->tx_done;  // sender gone without a value: the result is nullopt
+  }
+
+  OneshotChan<T>* ch_;
+  typename OneshotChan<T>::RecvNode node_;
+  std::optional<T> result_;
+};
+}  // namespace detail
+
+namespace oneshot {
+
+template <class T>
+class Receiver;
+
+template <class T>
+class Sender {
+ public:
+  using value_type = T;
+  Sender() = default;
+  Sender(Sender&&) noexcept = default;
+  Sender& operator=(Sender&& o) noexcept {
+    if (this != &o) {
+      give_up();
+      ch_ = std::move(o.ch_);
+    }
+    return *this;
+  }
+  ~Sender() { give_up(); }
+
+  // Delivers `v` (never waits). Afterwards this Sender is empty. Returns the value back if the
+  // receiver is gone.
+  SendResult<T> send(T v) {
+    if (!ch_) detail::oneshot_throw_no_channel("Sender::send (a oneshot sender sends once)");
+    auto ch = std::move(ch_);
+    detail::WakeQueue wq;
+    std::lock_guard lk(ch->lock);
+    ch->tx_done = true;
+    if (ch->rx_gone) return SendResult<T>::closed(std::move(v));
+    if (detail::WaitNode* n = ch->receivers.wake_one(detail::WakeReason::Notify, wq)) {
+      static_cast<typename detail::OneshotChan<T>::RecvNode*>(n)->slot.emplace(std::move(v));
+    } else {
+      ch->value.emplace(std::move(v));
+    }
+    return SendResult<T>::sent();
+  }
+  // True once the receiver was dropped or closed (a send would fail).
+  bool is_closed() const {
+    if (!ch_) return true;
+    std::lock_guard lk(ch_->lock);
+    return ch_->rx_gone;
+  }
+  explicit operator bool() const noexcept { return ch_ != nullptr; }
+
+ private:
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> channel();
+  explicit Sender(std::shared_ptr<detail::OneshotChan<T>> ch) : ch_(std::move(ch)) {}
+  void give_up() noexcept {
+    if (!ch_) return;
+    {
+      detail::WakeQueue wq;
+      std::lock_guard lk(ch_->lock);
+      ch_->tx_done = true;
+      ch_->receivers.wake_all(detail::WakeReason::Notify, wq);  // they see "no value"
+    }
+    ch_.reset();
+  }
+  std::shared_ptr<detail::OneshotChan<T>> ch_;
+};
+
+template <class T>
+class Receiver {
+ public:
+  Receiver() = default;
+  Receiver(Receiver&&) noexcept = default;
+  Receiver& operator=(Receiver&& o) noexcept {
+    if (this != &o) {
+      release();
+      ch_ = std::move(o.ch_);
+    }
+    return *this;
+  }
+  ~Receiver() { release(); }
+
+  // Waits for the value; std::nullopt if the sender was dropped without sending.
+  std::optional<T> recv() const {
+    detail::OneshotRecvOp<T> op(chan("recv"));
+    detail::wait_one(op);
+    return op.take();
+  }
+  // The value if it is there now (never waits); std::nullopt otherwise (see is_finished()).
+  std::optional<T> try_recv() const {
+    detail::OneshotRecvOp<T> op(chan("try_recv"));
+    op.try_now();
+    return op.take();
+  }
+  // True once recv() would not wait: the value arrived, or the sender gave up.
+  bool is_finished() const {
+    auto* c = chan("is_finished");
+    std::lock_guard lk(c->lock);
+    return c->tx_done;
+  }
+  // Refuses the value: a later send() fails and returns it. A value sent already stays receivable.
+  void close() const {
+    auto* c = chan("close");
+    std::lock_guard lk(c->lock);
+    c->rx_gone = true;
+  }
+  explicit operator bool() const noexcept { return ch_ != nullptr; }
+
+ private:
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> channel();
+  friend detail::OneshotRecvOp<T> select_recv_op(const Receiver& rx) {
+    return detail::OneshotRecvOp<T>(rx.chan("recv (in a Select)"));
+  }
+  explicit Receiver(std::shared_ptr<detail::OneshotChan<T>> ch) : ch_(std::move(ch)) {}
+  detail::OneshotChan<T>* chan(const char* op) const {
+    if (!ch_) detail::oneshot_throw_no_channel(op);
+    return ch_.get();
+  }
+  void release() noexcept {
+    if (!ch_) return;
+    std::optional<T> dropped;  // destroyed after the unlock
+    {
+      std::lock_guard lk(ch_->lock);
+      ch_->rx_gone = true;
+      dropped = std::move(ch_->value);
+      ch_->value.reset();
+    }
+    ch_.reset();
+  }
+  std::shared_ptr<detail::OneshotChan<T>> ch_;
+};
+
+template <class T>
+std::pair<Sender<T>, Receiver<T>> channel() {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "weft::oneshot: T must be nothrow move constructible (the value is moved under a spin lock)");
+  auto ch = std::make_shared<detail::OneshotChan<T>>();
+  return {Sender<T>(ch), Receiver<T>(ch)};
+}
+
+}  // namespace oneshot
+}  // namespace weft

@@ -1,0 +1,82 @@
+// weft/rwlock.hpp — a reader/writer lock that suspends fibers; FIFO, so writers are not starved.
+//
+//   weft::RwLock lock;
+//   std::map<std::string, int> table;
+//   auto reader = weft::spawn([&] {
+//     std::shared_lock lk(lock);                 // many readers at once
+//     return table.count("a");
+//   });
+//   {
+//     std::unique_lock lk(lock);                 // one writer, no readers
+//     table["a"] = 1;
+//   }
+//   reader.join();
+//
+// Meets Lockable/TimedLockable (lock, try_lock, try_lock_for/until, unlock) for writers and
+// SharedLockable/SharedTimedLockable (lock_shared, ...) for readers, so std::unique_lock,
+// std::shared_lock and std::scoped_lock work.
+//
+// Fairness: requests are served in arrival order. A reader gets in at once only if no writer
+// holds the lock and nobody is queued; once a writer waits, later readers queue behind it (so a
+// stream of readers cannot starve writers), and when the writer is done every reader queued
+// behind it up to the next writer gets in together (so writers cannot starve readers either).
+// lock()/lock_shared() and the timed forms are suspension points (throw weft::Cancelled); one that
+// throws or times out holds nothing, and a waiter that leaves lets the requests behind it proceed.
+// Works from plain threads too (they block).
+#pragma once
+
+#include <weft/detail/waiter.hpp>
+
+#include <chrono>
+#include <cstddef>
+
+namespace weft {
+
+class RwLock {
+ public:
+  RwLock() = default;
+  RwLock(const RwLock&) = delete;
+  RwLock& operator=(const RwLock&) = delete;
+  // Destroying a held RwLock, or one with waiters, is undefined.
+  ~RwLock() = default;
+
+  // ---- exclusive (writer)
+  void lock() { acquire(true, nullptr); }
+  bool try_lock() noexcept;
+  template <class Rep, class Period>
+  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
+    return try_lock_until(detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)));
+  }
+  template <class Clock, class Duration>
+  bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t) {
+    const auto d = detail::to_sync_deadline(t);
+    return acquire(true, &d);
+  }
+  void unlock() noexcept;
+
+  // ---- shared (reader)
+  void lock_shared() { acquire(false, nullptr); }
+  bool try_lock_shared() noexcept;
+  template <class Rep, class Period>
+  bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& d) {
+    return try_lock_shared_until(detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)));
+  }
+  template <class Clock, class Duration>
+  bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& t) {
+    const auto d = detail::to_sync_deadline(t);
+    return acquire(false, &d);
+  }
+  void unlock_shared() noexcept;
+
+ private:
+  bool acquire(bool write, const detail::SyncClock::time_point* deadline);
+  bool try_acquire_locked(bool write) noexcept;  // under lock_
+  void dispatch(detail::WakeQueue& wq) noexcept;  // under lock_
+
+  detail::SpinLock lock_;
+  std::size_t readers_ = 0;  // readers holding the lock
+  bool writer_ = false;      // a writer holds it
+  detail::WaitList queue_;   // FIFO of waiting readers and writers
+};
+
+}  // namespace weft

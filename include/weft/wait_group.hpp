@@ -1,0 +1,52 @@
+// weft/wait_group.hpp — wait until a count of outstanding jobs drops to zero (Go's WaitGroup).
+//
+//   weft::WaitGroup wg;
+//   for (int i = 0; i < 10; ++i) {
+//     wg.add(1);                                   // before spawning, so wait() cannot miss it
+//     weft::spawn([&wg, i] {
+//       std::printf("job %d\n", i);
+//       wg.done();
+//     }).detach();
+//   }
+//   wg.wait();                                     // suspends until all 10 called done()
+//
+// add(n) raises the count (n may be negative), done() lowers it by one; when it reaches zero every
+// waiter is released. The count going below zero is a weft::Error (more done() than add()). wait()
+// returns at once when the count is zero; it is a suspension point (throws weft::Cancelled) and
+// has no effect on the count, so cancelling it is harmless. Works from plain threads too. For
+// fibers you spawned yourself, a JoinSet or scope may say it better; WaitGroup also counts work
+// that is not a fiber (callbacks, threads).
+#pragma once
+
+#include <weft/detail/waiter.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace weft {
+
+class WaitGroup {
+ public:
+  WaitGroup() = default;
+  WaitGroup(const WaitGroup&) = delete;
+  WaitGroup& operator=(const WaitGroup&) = delete;
+
+  void add(std::int64_t n = 1);
+  void done() { add(-1); }
+  // Suspends until the count is zero.
+  void wait();
+  // As wait(); false if the count was still non-zero at the deadline.
+  bool wait_for(std::chrono::nanoseconds timeout);
+  bool wait_until(std::chrono::steady_clock::time_point deadline);
+  std::int64_t count() const noexcept;
+
+ private:
+  bool wait_impl(const detail::SyncClock::time_point* deadline);
+
+  mutable detail::SpinLock lock_;
+  std::int64_t count_ = 0;
+  detail::WaitList waiters_;
+};
+
+}  // namespace weft

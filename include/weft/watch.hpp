@@ -1,0 +1,267 @@
+// weft/watch.hpp — the latest value of something, and a way to wait until it changes.
+//
+//   auto [tx, rx] = weft::watch::channel<std::string>("starting");
+//   auto watcher = weft::spawn([rx = rx]() mutable {
+//     while (rx.changed()) {                             // suspends until a newer value is sent;
+//       std::printf("state: %s\n", rx.borrow_and_update().c_str());   // false: sender is gone
+//     }
+//   });
+//   tx.send("running");
+//   tx.send("stopped");                                 // a slow watcher may only see the last
+//   tx = {};                                            // one: watch keeps the latest value only
+//   watcher.join();
+//
+// Sender::send(v) replaces the value and wakes every waiting receiver; it never waits.
+// Receiver::changed() returns true once there is a value this receiver has not marked seen (and
+// marks it seen), false when the sender is gone and nothing new remains. borrow() returns a copy of
+// the current value (T must be copyable); borrow_and_update() also marks it seen. A new receiver
+// (subscribe(), or the one from channel()) has seen the value current at that moment. Receivers are
+// copyable (the copy has seen what the original has). changed() is a suspension point (throws
+// weft::Cancelled; then nothing is marked seen). Works from plain threads too. Usable in a
+// weft::Select (weft/channel_select.hpp).
+#pragma once
+
+#include <weft/detail/waiter.hpp>
+#include <weft/error.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+namespace weft {
+namespace detail {
+[[noreturn]] void watch_throw_no_channel(const char* op);
+
+template <class T>
+struct WatchChan {
+  explicit WatchChan(T v) : value(std::move(v)) {}
+  SpinLock lock;
+  T value;
+  std::uint64_t version = 0;  // bumped by every send
+  bool tx_alive = true;
+  std::size_t rx_count = 0;
+  WaitList receivers;
+};
+
+// changed(): ready when there is an unseen version or the sender is gone.
+template <class T>
+class WatchChangedOp final : public SyncOp {
+ public:
+  WatchChangedOp(WatchChan<T>* ch, std::uint64_t* seen) noexcept : ch_(ch), seen_(seen) {}
+  bool try_now() override {
+    std::lock_guard lk(ch_->lock);
+    if (!ready()) return false;
+    complete();
+    return true;
+  }
+  void enroll(Waiter& w) noexcept override {
+    node_ = WaitNode{};
+    node_.waiter = &w;
+    std::lock_guard lk(ch_->lock);
+    if (!ready()) {
+      ch_->receivers.push_back(&node_);
+      return;
+    }
+    if (w.wake()) node_.fired = true;  // completed in withdraw(), which always follows
+  }
+  bool withdraw() noexcept override {
+    std::lock_guard lk(ch_->lock);
+    if (node_.linked) ch_->receivers.remove(&node_);
+    if (!node_.fired) return false;
+    // Fired by a send, the sender's end, or our own enrollment: still ready (readiness only
+    // grows, and only this receiver moves seen_), so complete here — exactly once.
+    complete();
+    return true;
+  }
+  bool take() const noexcept { return changed_; }
+
+ private:
+  bool ready() const noexcept { return ch_->version != *seen_ || !ch_->tx_alive; }
+  void complete() noexcept {
+    changed_ = ch_->version != *seen_;
+    *seen_ = ch_->version;
+  }
+  WatchChan<T>* ch_;
+  std::uint64_t* seen_;
+  WaitNode node_;
+  bool changed_ = false;
+};
+}  // namespace detail
+
+namespace watch {
+
+template <class T>
+class Receiver;
+
+// The one sending side (movable, not copyable); the receivers see the end when it is destroyed.
+template <class T>
+class Sender {
+ public:
+  using value_type = T;
+  Sender() = default;
+  Sender(Sender&&) noexcept = default;
+  Sender& operator=(Sender&& o) noexcept {
+    if (this != &o) {
+      release();
+      ch_ = std::move(o.ch_);
+    }
+    return *this;
+  }
+  ~Sender() { release(); }
+
+  // Replaces the value and wakes the waiting receivers (never waits). Returns false if there is
+  // no receiver left (the value is stored anyway).
+  bool send(T v) const {
+    return modify([&v](T& cur) { cur = std::move(v); });
+  }
+  // Changes the value in place (fn(T&) runs under the channel's spin lock: keep it short and do
+  // not suspend in it), then wakes the receivers like send().
+  template <class F>
+  bool send_modify(F&& fn) const {
+    return modify(std::forward<F>(fn));
+  }
+  // A copy of the current value.
+  T borrow() const {
+    auto* c = chan("borrow");
+    std::lock_guard lk(c->lock);
+    return c->value;
+  }
+  // A new receiver that has seen the current value.
+  Receiver<T> subscribe() const;
+  std::size_t receiver_count() const {
+    auto* c = chan("receiver_count");
+    std::lock_guard lk(c->lock);
+    return c->rx_count;
+  }
+  explicit operator bool() const noexcept { return ch_ != nullptr; }
+
+ private:
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> channel(U);
+  explicit Sender(std::shared_ptr<detail::WatchChan<T>> ch) : ch_(std::move(ch)) {}
+  template <class F>
+  bool modify(F&& fn) const {
+    auto* c = chan("send");
+    detail::WakeQueue wq;
+    std::lock_guard lk(c->lock);
+    fn(c->value);
+    ++c->version;
+    c->receivers.wake_all(detail::WakeReason::Notify, wq);
+    return c->rx_count != 0;
+  }
+  detail::WatchChan<T>* chan(const char* op) const {
+    if (!ch_) detail::watch_throw_no_channel(op);
+    return ch_.get();
+  }
+  void release() noexcept {
+    if (!ch_) return;
+    {
+      detail::WakeQueue wq;
+      std::lock_guard lk(ch_->lock);
+      ch_->tx_alive = false;
+      ch_->receivers.wake_all(detail::WakeReason::Notify, wq);
+    }
+    ch_.reset();
+  }
+  std::shared_ptr<detail::WatchChan<T>> ch_;
+};
+
+template <class T>
+class Receiver {
+ public:
+  Receiver() = default;
+  Receiver(const Receiver& o) : ch_(o.ch_) {
+    if (ch_) {
+      std::lock_guard lk(ch_->lock);
+      ++ch_->rx_count;
+      seen_ = o.seen_;
+    }
+  }
+  Receiver(Receiver&& o) noexcept : ch_(std::move(o.ch_)), seen_(o.seen_) {}
+  Receiver& operator=(const Receiver& o) {
+    if (this != &o) *this = Receiver(o);
+    return *this;
+  }
+  Receiver& operator=(Receiver&& o) noexcept {
+    if (this != &o) {
+      release();
+      ch_ = std::move(o.ch_);
+      seen_ = o.seen_;
+    }
+    return *this;
+  }
+  ~Receiver() { release(); }
+
+  // Waits until there is a value this receiver has not seen, marks it seen and returns true;
+  // returns false if the sender is gone and nothing new remains.
+  bool changed() {
+    detail::WatchChangedOp<T> op(chan("changed"), &seen_);
+    detail::wait_one(op);
+    return op.take();
+  }
+  // Whether a value not yet seen is there (never waits).
+  bool has_changed() const {
+    auto* c = chan("has_changed");
+    std::lock_guard lk(c->lock);
+    return c->version != seen_;
+  }
+  // A copy of the current value; borrow_and_update() also marks it seen.
+  T borrow() const {
+    auto* c = chan("borrow");
+    std::lock_guard lk(c->lock);
+    return c->value;
+  }
+  T borrow_and_update() {
+    auto* c = chan("borrow_and_update");
+    std::lock_guard lk(c->lock);
+    seen_ = c->version;
+    return c->value;
+  }
+  explicit operator bool() const noexcept { return ch_ != nullptr; }
+
+ private:
+  friend class Sender<T>;
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> channel(U);
+  friend detail::WatchChangedOp<T> select_changed_op(Receiver& rx) {
+    return detail::WatchChangedOp<T>(rx.chan("changed (in a Select)"), &rx.seen_);
+  }
+  // Under the channel lock, or before the channel is shared.
+  Receiver(std::shared_ptr<detail::WatchChan<T>> ch, std::uint64_t seen) : ch_(std::move(ch)), seen_(seen) {
+    ++ch_->rx_count;
+  }
+  detail::WatchChan<T>* chan(const char* op) const {
+    if (!ch_) detail::watch_throw_no_channel(op);
+    return ch_.get();
+  }
+  void release() noexcept {
+    if (!ch_) return;
+    {
+      std::lock_guard lk(ch_->lock);
+      --ch_->rx_count;
+    }
+    ch_.reset();
+  }
+  std::shared_ptr<detail::WatchChan<T>> ch_;
+  std::uint64_t seen_ = 0;  // the version this receiver has seen (owned by this receiver)
+};
+
+template <class T>
+Receiver<T> Sender<T>::subscribe() const {
+  auto* c = chan("subscribe");
+  std::lock_guard lk(c->lock);
+  return Receiver<T>(ch_, c->version);
+}
+
+template <class T>
+std::pair<Sender<T>, Receiver<T>> channel(T initial) {
+  auto ch = std::make_shared<detail::WatchChan<T>>(std::move(initial));
+  Receiver<T> rx(ch, 0);
+  return {Sender<T>(std::move(ch)), std::move(rx)};
+}
+
+}  // namespace watch
+}  // namespace weft

@@ -1,0 +1,201 @@
+// Waiter: the one place where sync primitives suspend a fiber or block a thread.
+//
+// Fibers use the scheduler's wait protocol (begin_wait / park_until / wake). Threads use a futex on
+// `word_`: 0 while waiting; a waker CASes it to its reason and FUTEX_WAKEs. A timed-out thread
+// claims the word itself (CAS 0 -> Timeout), so for threads too exactly one reason wins.
+#include "reactor/timed_park.hpp"
+#include "sched/scheduler.hpp"
+#include "sched/wait.hpp"
+
+#include <weft/detail/waiter.hpp>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace weft::detail {
+
+namespace {
+
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, const SyncClock::time_point* deadline) {
+  timespec ts{};
+  const timespec* tsp = nullptr;
+  if (deadline) {
+    // steady_clock is CLOCK_MONOTONIC on Linux, which is what FUTEX_WAIT_BITSET measures absolute
+    // timeouts against.
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
+    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    tsp = &ts;
+  }
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_BITSET_PRIVATE, expected, tsp, nullptr,
+            FUTEX_BITSET_MATCH_ANY);
+}
+
+void futex_wake_one(std::atomic<std::uint32_t>* word) {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+}  // namespace
+
+void sync_cancel_point() {
+  if (FiberBase* f = current_fiber()) check_cancel_point(f);
+}
+
+Waiter::Waiter() noexcept : fiber_(current_fiber()) {}
+
+const void* Waiter::identity() const noexcept {
+  thread_local char thread_tag = 0;
+  return fiber_ ? static_cast<const void*>(fiber_) : static_cast<const void*>(&thread_tag);
+}
+
+void Waiter::cancel_point() const {
+  if (fiber_) check_cancel_point(fiber_);
+}
+
+void Waiter::arm(bool cancellable) noexcept {
+  if (fiber_) {
+    // begin_wait marks the wait cancellable only if cancellation is deliverable; a shield (only
+    // ever touched by the fiber itself) makes it not.
+    if (!cancellable) ++fiber_->shield_depth_;
+    epoch_ = begin_wait(fiber_);
+    if (!cancellable) --fiber_->shield_depth_;
+  } else {
+    word_.store(0, std::memory_order_relaxed);
+  }
+}
+
+WakeReason Waiter::block(const SyncClock::time_point* deadline) noexcept {
+  if (fiber_) {
+    // Without a deadline, park() goes to the loop only if a timeout scope needs its timer.
+    const WakeReason r = deadline ? park_until(fiber_, epoch_, deadline) : park(fiber_, epoch_);
+    if (r == WakeReason::Timeout && deadline) {
+      // libev may fire a hair (nanoseconds of float rounding) before steady_clock agrees; the
+      // contract is "never before the deadline", so wait out the remainder here.
+      while (SyncClock::now() < *deadline) __builtin_ia32_pause();
+    }
+    return r;
+  }
+  for (;;) {
+    std::uint32_t v = word_.load(std::memory_order_acquire);
+    if (v != 0) return static_cast<WakeReason>(v);
+    if (deadline && SyncClock::now() >= *deadline) {
+      if (word_.compare_exchange_strong(v, static_cast<std::uint32_t>(WakeReason::Timeout), std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+        return WakeReason::Timeout;
+      }
+      return static_cast<WakeReason>(v);  // a waker won just now
+    }
+    futex_wait(&word_, 0, deadline);
+  }
+}
+
+bool Waiter::wake(WakeReason why, WakeQueue* q) noexcept {
+  if (fiber_) {
+    bool must_schedule;
+    if (!wake_claim(fiber_, epoch_, why, &must_schedule)) return false;
+    if (must_schedule) {
+      if (q) q->add_fiber(fiber_); else fiber_->sched_->schedule(fiber_, true);
+    }
+    return true;
+  }
+  if (why == WakeReason::Cancel) return false;  // threads are not cancellable
+  std::uint32_t expected = 0;
+  if (!word_.compare_exchange_strong(expected, static_cast<std::uint32_t>(why), std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+    return false;
+  }
+  if (q) q->add_thread(&word_); else futex_wake_one(&word_);
+  return true;
+}
+
+void WakeQueue::add_fiber(FiberBase* f) noexcept {
+  if (n_ == kCap) {
+    f->sched_->schedule(f, true);
+    return;
+  }
+  e_[n_++] = Entry{f, nullptr};
+}
+
+void WakeQueue::add_thread(std::atomic<std::uint32_t>* word) noexcept {
+  if (n_ == kCap) {
+    futex_wake_one(word);
+    return;
+  }
+  e_[n_++] = Entry{nullptr, word};
+}
+
+void WakeQueue::flush() noexcept {
+  for (unsigned i = 0; i < n_; ++i) {
+    if (e_[i].fiber) e_[i].fiber->sched_->schedule(e_[i].fiber, true);
+    else futex_wake_one(e_[i].word);
+  }
+  n_ = 0;
+}
+
+bool Waiter::woken() const noexcept {
+  if (fiber_) {
+    const std::uint64_t w = fiber_->wait_word_.load(std::memory_order_acquire);
+    return epoch_of(w) != epoch_ || (w & kStateMask) == kNotified;
+  }
+  return word_.load(std::memory_order_acquire) != 0;
+}
+
+void Waiter::throw_cancelled() const {
+  detail::throw_cancelled(fiber_);
+}
+
+}  // namespace weft::detail
+
+namespace weft::detail {
+
+namespace {
+std::uint32_t next_rotation() noexcept {
+  thread_local std::uint32_t x = 0x2545f491u ^ static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(&x));
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  return x;
+}
+}  // namespace
+
+int wait_any(SyncOp* const* ops, std::size_t n, const SyncClock::time_point* deadline, bool rotate, bool tried) {
+  Waiter w;
+  const std::size_t start = (rotate && n > 1) ? next_rotation() % n : 0;
+  // The k-th op in this wait's order (no division on the hot path).
+  auto at = [&](std::size_t k) noexcept {
+    const std::size_t i = start + k;
+    return i < n ? i : i - n;
+  };
+  for (;; tried = false) {
+    if (!tried) {
+      w.cancel_point();
+      for (std::size_t k = 0; k < n; ++k) {
+        if (ops[at(k)]->try_now()) return static_cast<int>(at(k));
+      }
+    }
+    if (deadline && SyncClock::now() >= *deadline) return -1;
+    w.arm();
+    std::size_t enrolled = 0;
+    while (enrolled < n) {
+      ops[at(enrolled++)]->enroll(w);
+      // Decided already (an op completed at enrollment, or a canceller won): enroll no more.
+      if (enrolled < n && w.woken()) break;
+    }
+    const WakeReason r = w.block(deadline);
+    int winner = -1;
+    for (std::size_t k = 0; k < enrolled; ++k) {
+      if (ops[at(k)]->withdraw()) winner = static_cast<int>(at(k));
+    }
+    if (winner >= 0) return winner;
+    if (r == WakeReason::Timeout) return -1;
+    if (r == WakeReason::Cancel) w.throw_cancelled();
+    // Notify without a completed op: a wake to retry (a channel closed, a grant that could not be
+    // completed). Nothing took effect; look again.
+  }
+}
+
+}  // namespace weft::detail
