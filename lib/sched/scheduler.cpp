@@ -223,9 +223,12 @@ void init_task_identity(FiberBase* f, Options&& o, const std::source_location& l
 void Scheduler::on_finished(FiberBase* f) noexcept {
   registry_remove(f);
   if (f->local_) local_set_remove(f->local_set_, f);
-  complete_task(f);
+  // Count it finished before completion is published: whoever returns from join() or sees
+  // is_finished() must not still find it among the live fibers. (It is off its stack already, so
+  // shutdown seeing 0 a moment early only means this worker is finishing complete_task.)
   Worker* w = current_worker();  // on_finished runs on the worker where the fiber finished
   w->metrics.bump(w->metrics.finished);
+  complete_task(f);
   if (shutting_down()) {
     std::lock_guard lk(live_mu_);
     live_cv_.notify_all();
