@@ -251,6 +251,10 @@ namespace weft::detail {
 
 Worker* current_worker_slow() noexcept;
 
+// Entry function of every fiber's context (lib/sched/fiber_entry.cpp): runs it, then switches
+// away for good.
+void fiber_entry(Transfer t) noexcept;
+
 // For tasks that run outside the fiber scheduler (spawn_blocking): give `f` an id, name and spawn
 // site; after running it (f->invoke() on any thread), mark it finished and wake its joiner.
 void init_task_identity(FiberBase* f, Options&& o, const std::source_location& loc) noexcept;

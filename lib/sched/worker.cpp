@@ -22,16 +22,6 @@ constexpr unsigned kMaxLifoRuns = 3;      // consecutive LIFO-slot runs before t
 constexpr std::size_t kInjectBatch = 32;
 constexpr unsigned kSpinRounds = 64;        // ~16 pauses each: a few microseconds in all
 
-void fiber_entry(Transfer t) noexcept {
-  on_fiber_entry();
-  Worker* w = static_cast<Worker*>(t.data);
-  w->sched_ctx_ = t.fctx;
-  FiberBase* f = w->current();
-  f->worker_ = w;
-  f->invoke();
-  Worker::switch_out(f, SwitchReason::Finish);
-  std::abort();  // unreachable: a finished fiber is never resumed
-}
 }  // namespace
 
 __attribute__((noipa)) Worker* current_worker_slow() noexcept { return weft_tls_worker; }
@@ -257,12 +247,13 @@ void Worker::run(FiberBase* f) noexcept {
   if (!f->ctx_) {
     f->stack_ = stacks_.get(f->stack_size_);
     f->ctx_ = make_context(f->stack_, &fiber_entry);
-    f->tsan_fiber_ = tsan_create_fiber();
+    // One TSan context per stack, kept with it (see fiber_entry.cpp); no-op without TSan.
+    if (!f->stack_.tsan_fiber) f->stack_.tsan_fiber = tsan_create_fiber();
   }
   // Install the fiber's exception state on this thread for as long as it runs.
   eh_->caught_exceptions = f->eh_caught_;
   eh_->uncaught_exceptions = f->eh_uncaught_;
-  const Endpoint to{&f->asan_fake_stack_, f->stack_.lo, f->stack_.size, f->tsan_fiber_};
+  const Endpoint to{&f->asan_fake_stack_, f->stack_.lo, f->stack_.size, f->stack_.tsan_fiber};
   Transfer t = switch_context(f->ctx_, this, endpoint_, to);
   f->ctx_ = t.fctx;
   f->eh_caught_ = eh_->caught_exceptions;
@@ -279,7 +270,6 @@ void Worker::after_switch(FiberBase* f) noexcept {
       stacks_.put(f->stack_);
       f->stack_ = Stack{};
       f->ctx_ = nullptr;
-      tsan_destroy_fiber(std::exchange(f->tsan_fiber_, nullptr));
       sched_.on_finished(f);
       return;
     }
@@ -318,7 +308,7 @@ void Worker::check_stack_pointer(FiberBase* f) noexcept {
 void Worker::switch_out(FiberBase* f, SwitchReason why) noexcept {
   Worker* w = f->worker_;
   w->switch_reason_ = why;
-  const Endpoint from{&f->asan_fake_stack_, f->stack_.lo, f->stack_.size, f->tsan_fiber_};
+  const Endpoint from{&f->asan_fake_stack_, f->stack_.lo, f->stack_.size, f->stack_.tsan_fiber};
   Transfer t = switch_context(w->sched_ctx_, nullptr, from, w->endpoint_, why == SwitchReason::Finish);
   // Resumed, possibly by another worker: t.data is the worker that resumed us.
   Worker* nw = static_cast<Worker*>(t.data);

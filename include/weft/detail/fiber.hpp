@@ -84,6 +84,7 @@ struct Stack {
   char* lo = nullptr;        // lowest usable byte (the guard page, if any, is just below)
   std::size_t size = 0;      // usable bytes
   bool guarded = false;      // a PROT_NONE page sits below lo
+  void* tsan_fiber = nullptr;  // TSan builds: this stack's TSan context, created once, kept
   char* hi() const noexcept { return lo + size; }
 };
 
@@ -159,7 +160,6 @@ class FiberBase {
 
   // ---- sanitizer bookkeeping (lib/fiber/switch.cpp)
   void* asan_fake_stack_ = nullptr;
-  void* tsan_fiber_ = nullptr;
 
   // ---- completion. join_lock_ guards joiner_ and the done_ transition.
   SpinLock join_lock_;
