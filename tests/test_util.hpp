@@ -34,8 +34,8 @@ inline long scaled(long n, long min = 1) {
   return r < min ? min : r;
 }
 
-// ThreadSanitizer counts every fiber as a thread (weft gives each its own TSan fiber context)
-// and kills the process beyond 8128 live ones ("Thread limit exceeded"). Tests that keep many
+// ThreadSanitizer counts every fiber stack as a thread (weft gives each pooled stack its own TSan
+// fiber context) and kills the process beyond 8128 live ones ("Thread limit exceeded"). Tests that keep many
 // fibers alive at once cap that number with this; it is no limit elsewhere.
 #if defined(__SANITIZE_THREAD__)
 inline constexpr long kMaxLiveFibers = 7'000;
