@@ -34,6 +34,32 @@ TEST_CASE("shutting a runtime down from one of its own fibers aborts with an exp
   CHECK(weft_test::contains(r.err, "from one of its own fibers"));
 }
 
+// Also forks: before any runtime exists in this process.
+TEST_CASE("destroying a locked weft::Mutex, or one with waiters, aborts with an explanation") {
+  weft_test::ChildResult locked = weft_test::run_in_child([] {
+    auto* m = new weft::Mutex;
+    REQUIRE(m->try_lock());
+    delete m;  // NOLINT: the misuse under test
+  });
+  CHECK(locked.signal == SIGABRT);
+  CHECK(weft_test::contains(locked.err, "weft::Mutex"));
+  CHECK(weft_test::contains(locked.err, "destroyed while locked"));
+
+  weft_test::ChildResult waited = weft_test::run_in_child([] {
+    // One worker: yield_now() runs the new fiber until it blocks in lock(), then comes back.
+    weft::Runtime rt = weft_test::make_runtime(1);
+    rt.block_on([] {
+      auto* m = new weft::Mutex;
+      m->lock();
+      weft::JoinHandle<void> h = weft::spawn([m] { m->lock(); });
+      weft::yield_now();
+      delete m;  // NOLINT: the misuse under test
+    });
+  });
+  CHECK(waited.signal == SIGABRT);
+  CHECK(weft_test::contains(waited.err, "fibers were waiting for it"));
+}
+
 TEST_CASE("joining a handle twice, or an empty handle") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     weft::JoinHandle<int> h = rt.spawn([] { return 1; });

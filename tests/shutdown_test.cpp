@@ -10,6 +10,7 @@
 #include <weft/cancellation_token.hpp>
 #include <weft/join_set.hpp>
 #include <weft/local_set.hpp>
+#include <weft/notify.hpp>
 #include <weft/scope.hpp>
 #include <weft/select.hpp>
 #include <weft/shield.hpp>
@@ -68,6 +69,28 @@ TEST_CASE("PanicPolicy::KeepGoing (the default): the panic is reported with the 
   CHECK(c.signal == 0);
   CHECK(weft_test::contains(c.err, "careless-fiber"));
   CHECK(weft_test::contains(c.err, "oops"));
+}
+
+TEST_CASE("a JoinSet dropped with a panicked child reports the panic as the JoinSet's, not a JoinHandle's") {
+  weft_test::ChildResult c = weft_test::run_in_child([] {
+    weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
+    rt.block_on([] {
+      weft::JoinSet<int> set;
+      weft::Notify panicked;
+      set.spawn(weft::Options{.name = "set-child"}, [&]() -> int {
+        panicked.notify_one();
+        throw std::runtime_error("lost-in-set");
+      });
+      panicked.notified();
+    });  // the set is dropped here, its child's panic never taken
+    rt.shutdown();
+  });
+  CAPTURE(c.err);
+  CHECK(c.exit_code == 0);
+  CHECK(weft_test::contains(c.err, "set-child"));
+  CHECK(weft_test::contains(c.err, "lost-in-set"));
+  CHECK(weft_test::contains(c.err, "its JoinSet was dropped"));
+  CHECK_FALSE(weft_test::contains(c.err, "JoinHandle"));
 }
 
 TEST_CASE("PanicPolicy::Abort leaves observed panics alone: join, join_next, scope and select") {

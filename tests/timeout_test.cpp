@@ -6,6 +6,8 @@
 
 #include <weft/cancellation_token.hpp>
 #include <weft/join_set.hpp>
+#include <weft/shield.hpp>
+#include <weft/this_fiber.hpp>
 #include <weft/timeout.hpp>
 
 #include <atomic>
@@ -258,3 +260,35 @@ TEST_CASE("timeout outside a fiber throws weft::Error") {
 }
 
 }  // namespace
+
+// A loop that never suspends can only stop on time by asking: is_cancelled() must report an
+// expired timeout scope (and only while inside it), also inside a shield, where the throw waits.
+TEST_CASE("is_cancelled() sees an expired timeout scope, inside a shield too") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    rt.block_on([] {
+      for (int i = 0; i < weft_test::scaled(20, 3); ++i) {
+        long spins = 0;
+        const bool finished = weft::timeout(2ms, [&] {
+          while (!weft::this_fiber::is_cancelled()) ++spins;  // no suspension point at all
+          weft::this_fiber::check_cancelled();                 // throws: the scope expired
+          FAIL("check_cancelled() did not throw in an expired scope");
+        });
+        CHECK_FALSE(finished);
+        CHECK(spins > 0);
+        CHECK_FALSE(weft::this_fiber::is_cancelled());  // outside the scope: not cancelled
+        bool seen_in_shield = false;
+        const bool finished2 = weft::timeout(2ms, [&] {
+          weft::shield([&] {
+            while (!weft::this_fiber::is_cancelled()) {
+            }
+            seen_in_shield = true;
+            weft::this_fiber::check_cancelled();  // deferred by the shield: does not throw
+          });
+          weft::this_fiber::check_cancelled();  // out of the shield: throws
+        });
+        CHECK(seen_in_shield);
+        CHECK_FALSE(finished2);
+      }
+    });
+  });
+}

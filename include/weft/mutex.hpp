@@ -55,8 +55,12 @@ class Mutex {
   explicit Mutex(Fair) noexcept : fair_(true) {}
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
-  // Destroying a locked mutex, or one with waiters, is undefined (as for std::mutex).
-  ~Mutex() = default;
+  // Destroying a mutex that is locked or has waiters is a fatal error (not undefined behaviour, as it
+  // is for std::mutex): it prints what happened to stderr and aborts, since the later unlock() or
+  // the waiters' wake-ups would use freed memory.
+  ~Mutex() {
+    if (state_.load(std::memory_order_acquire) != 0) destroyed_in_use();
+  }
 
   // Suspends until the lock is acquired. Throws weft::Cancelled (then the lock is not held).
   void lock() {
@@ -106,6 +110,7 @@ class Mutex {
   bool lock_slow(bool cancellable, const detail::SyncClock::time_point* deadline);
   void unlock_slow() noexcept;
   void update_queue_bits() noexcept;  // under q_lock_
+  [[noreturn]] void destroyed_in_use() const noexcept;
 
   std::atomic<std::uint32_t> state_{0};
   bool fair_ = false;

@@ -64,7 +64,7 @@ class Scope {
   // Waits for every child; collects failures (cancelling siblings at the first). Returns normally
   // or throws ScopeError; rethrows the caller's own cancellation after the children finished.
   void join_all();
-  detail::JoinSetCore core_;
+  detail::JoinSetCore core_{"weft::scope"};
 };
 
 namespace detail {

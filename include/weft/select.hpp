@@ -52,7 +52,7 @@ Variant select_take(FiberBase* f) {
 template <class... F, std::size_t... I>
 auto select_impl(const std::source_location& loc, std::index_sequence<I...>, F&&... fs) {
   using Variant = std::variant<select_value_t<spawn_result_t<F>>...>;
-  JoinSetCore core;  // on any exit: aborts the alternatives and waits for them
+  JoinSetCore core{"weft::select"};  // on any exit: aborts the alternatives and waits for them
   std::array<FiberBase*, sizeof...(F)> alts{};
   ((alts[I] = make_task(std::forward<F>(fs)),
     core.spawn(alts[I], Options{.name = "select#" + std::to_string(I)}, loc)),

@@ -39,7 +39,10 @@ bool in_fiber() noexcept;
 FiberId id();
 // The name given in weft::Options (may be empty). Throws weft::Error outside a fiber.
 std::string_view name();
-// Whether cancellation of the calling fiber was requested (false outside a fiber).
+// Whether the calling fiber is being cancelled: aborted, shut down, or inside a timeout() or token
+// scope that expired or was cancelled (false outside a fiber). Lets a CPU loop that never suspends
+// stop on time: `while (!weft::this_fiber::is_cancelled()) step();`. It is true inside a shield too
+// (the shield only defers the throw); check_cancelled() is what throws.
 bool is_cancelled() noexcept;
 // Throws weft::Cancelled if cancellation is pending and may be delivered here — the suspension
 // point to put in long CPU-bound loops.

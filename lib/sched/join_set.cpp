@@ -111,7 +111,11 @@ void JoinSetCore::shutdown() noexcept {
   abort_all();
   while (size_ != 0) {
     FiberBase* f = next(true, true);  // shielded: cannot throw
-    if (f) f->release();
+    if (!f) continue;
+    if (f->panic_ && !f->panic_observed_) {
+      report_unobserved_panic(*f, std::string("its ") + owner_ + " was dropped before the panic was taken from it");
+    }
+    f->release();
   }
 }
 

@@ -259,6 +259,8 @@ void fiber_entry(Transfer t) noexcept;
 // site; after running it (f->invoke() on any thread), mark it finished and wake its joiner.
 void init_task_identity(FiberBase* f, Options&& o, const std::source_location& loc) noexcept;
 void complete_task(FiberBase* f) noexcept;
+// Prints "fiber N panicked: ..., and nobody observed it (<how>)" and applies PanicPolicy::Abort.
+void report_unobserved_panic(FiberBase& f, const std::string& how) noexcept;
 
 void local_set_add(LocalSetCore* c, FiberBase* f) noexcept;
 void local_set_remove(LocalSetCore* c, FiberBase* f) noexcept;

@@ -55,17 +55,19 @@ void JoinError::rethrow() const {
 
 namespace detail {
 
-void FiberBase::destroy() noexcept {
-  if (panic_ && !panic_observed_) {
-    std::string msg = "weft: " + std::string(make_join_error(*this).what()) +
-                      ", and nobody joined it (its JoinHandle was dropped); spawned at " +
-                      spawn_site_.file_name() + ":" + std::to_string(spawn_site_.line()) + "\n";
-    std::fputs(msg.c_str(), stderr);
-    if (abort_on_panic_) {
-      std::fputs("weft: aborting (Runtime::Builder::panic_policy(PanicPolicy::Abort))\n", stderr);
-      std::abort();
-    }
+void report_unobserved_panic(FiberBase& f, const std::string& how) noexcept {
+  f.panic_observed_ = true;
+  std::string msg = "weft: " + std::string(make_join_error(f).what()) + ", and nobody observed it (" + how +
+                    "); spawned at " + f.spawn_site_.file_name() + ":" + std::to_string(f.spawn_site_.line()) + "\n";
+  std::fputs(msg.c_str(), stderr);
+  if (f.abort_on_panic_) {
+    std::fputs("weft: aborting (Runtime::Builder::panic_policy(PanicPolicy::Abort))\n", stderr);
+    std::abort();
   }
+}
+
+void FiberBase::destroy() noexcept {
+  if (panic_ && !panic_observed_) report_unobserved_panic(*this, "its JoinHandle was dropped unjoined");
   delete this;
 }
 

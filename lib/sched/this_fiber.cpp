@@ -39,7 +39,7 @@ std::string_view name() { return require_fiber("name")->name_; }
 
 bool is_cancelled() noexcept {
   detail::FiberBase* f = detail::current_fiber();
-  return f && f->cancel_requested();
+  return f && detail::cancellation_pending(f);
 }
 
 void check_cancelled() {

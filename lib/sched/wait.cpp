@@ -50,6 +50,13 @@ void throw_cancelled(FiberBase* f) {
   throw Cancelled(why, scope);
 }
 
+bool cancellation_pending(FiberBase* f) noexcept {
+  if (f->shutdown_flag_->load(std::memory_order_acquire) && !f->cleanup_child_) return true;
+  Cancelled::Reason why;
+  std::uint64_t scope;
+  return pending_cancellation(f, why, scope);
+}
+
 void check_cancel_point_slow(FiberBase* f) {
   if (f->shutdown_flag_->load(std::memory_order_acquire) && !f->cleanup_child_) {
     request_cancel(f, Cancelled::Reason::Shutdown);  // the sweep may not have reached us yet

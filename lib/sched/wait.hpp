@@ -40,6 +40,9 @@ inline WakeReason reason_of(std::uint64_t w) noexcept {
 bool cancel_deliverable(const FiberBase* f) noexcept;
 [[noreturn]] void throw_cancelled(FiberBase* f);
 void check_cancel_point_slow(FiberBase* f);
+// Whether the fiber has been aborted, is being shut down, or is inside a scope (timeout, token)
+// that expired or was cancelled — whether or not a shield defers delivery right now.
+bool cancellation_pending(FiberBase* f) noexcept;
 // The suspension-point check: throws Cancelled if cancellation is pending and deliverable — for
 // the whole fiber (abort, shutdown) or for one of its active scopes (timeout, token).
 inline void check_cancel_point(FiberBase* f) {

@@ -11,6 +11,8 @@
 //    was cancelled or timed out first) moves on to the next waiter.
 #include <weft/mutex.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 
 namespace weft {
@@ -29,6 +31,17 @@ struct MutexNode : detail::WaitNode {
 };
 
 }  // namespace
+
+void Mutex::destroyed_in_use() const noexcept {
+  const std::uint32_t s = state_.load(std::memory_order_relaxed);
+  std::fprintf(stderr,
+               "weft: weft::Mutex at %p destroyed while %s: unlock it, and let every fiber waiting "
+               "for it finish (or be cancelled), before destroying it; a later unlock() or wake-up "
+               "would use freed memory. Aborting.\n",
+               static_cast<const void*>(this),
+               (s & kWaiters) ? "fibers were waiting for it" : (s & kLocked) ? "locked" : "a woken fiber was about to retry it");
+  std::abort();
+}
 
 void Mutex::update_queue_bits() noexcept {
   // Never sets kHandoff (only a queueing waiter does, while the lock is held): clears kWaiters /

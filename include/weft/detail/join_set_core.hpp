@@ -18,6 +18,9 @@ namespace weft::detail {
 class JoinSetCore final : public JoinWaiter {
  public:
   JoinSetCore() = default;
+  // `owner` names the API that owns the children ("JoinSet", "weft::scope", "weft::select"), for
+  // the report of a child's panic that nobody observed.
+  explicit JoinSetCore(const char* owner) noexcept : owner_(owner) {}
   JoinSetCore(const JoinSetCore&) = delete;
   JoinSetCore& operator=(const JoinSetCore&) = delete;
   ~JoinSetCore();
@@ -39,6 +42,7 @@ class JoinSetCore final : public JoinWaiter {
 
  private:
   void forget(FiberBase* f) noexcept;
+  const char* owner_ = "JoinSet";
   SpinLock lock_;                      // guards done_, waiter_*
   FiberBase* children_ = nullptr;      // owner only: every child not yet taken (set_* links)
   std::size_t size_ = 0;
