@@ -5,10 +5,13 @@
 #include "cancel_util.hpp"
 
 #include <weft/scope.hpp>
+#include <weft/shield.hpp>
+#include <weft/this_fiber.hpp>
 #include <weft/timeout.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -316,3 +319,77 @@ TEST_CASE("stress: many concurrent scopes with random failures and aborts releas
 }
 
 }  // namespace
+
+// Children may spawn siblings into their scope (a recursive fan-out), from any worker while the
+// parent is already joining: every one is joined before scope() returns.
+TEST_CASE("children spawn siblings into the scope: a recursive fan-out is fully joined") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    rt.block_on([] {
+      for (int round = 0; round < weft_test::scaled(20, 2); ++round) {
+        const int depth = 11;  // 2^12 - 1 fibers per round
+        std::atomic<long> ran{0};
+        std::atomic<long> sum{0};
+        // Outside the body: the body returns before its children finish; the scope's caller does not.
+        weft::Scope* sp = nullptr;
+        std::function<void(int, long)> node = [&](int d, long v) {
+          ran.fetch_add(1, std::memory_order_relaxed);
+          sum.fetch_add(v, std::memory_order_relaxed);
+          if (d == depth) return;
+          sp->spawn([&node, d, v] { node(d + 1, 2 * v); });
+          if ((v & 3) == 0) weft::yield_now();  // let some siblings start before the next spawn
+          sp->spawn([&node, d, v] { node(d + 1, 2 * v + 1); });
+        };
+        weft::scope([&](weft::Scope& s) {
+          sp = &s;
+          s.spawn([&node] { node(0, 1); });
+        });
+        // Values 1 .. 2^(depth+1)-1 in heap order: each exactly once.
+        const long n = (1L << (depth + 1)) - 1;
+        CHECK(ran.load() == n);
+        CHECK(sum.load() == n * (n + 1) / 2);
+      }
+    });
+  });
+}
+
+// After the first failure, a sibling spawned by a still-running child starts cancelled: its
+// function never runs, and scope() still reports the one failure.
+TEST_CASE("after the first failure, siblings spawned by other children start cancelled") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    rt.block_on([] {
+      for (int round = 0; round < weft_test::scaled(50, 5); ++round) {
+        std::atomic<bool> started{false};
+        std::atomic<bool> failed{false};
+        std::atomic<long> late_ran{0};
+        std::atomic<long> late_spawned{0};
+        try {
+          weft::scope([&](weft::Scope& s) {
+            s.spawn([&] {
+              weft::shield([&] {  // keeps running after its cancellation, spawning more
+                started = true;
+                while (!failed.load()) weft::yield_now();
+                // The scope's abort follows the failure; wait until this fiber has seen it.
+                while (!weft::this_fiber::is_cancelled()) weft::yield_now();
+                for (int i = 0; i < 10; ++i) {
+                  s.spawn([&] { late_ran.fetch_add(1); });
+                  late_spawned.fetch_add(1);
+                }
+              });
+            });
+            s.spawn([&] {
+              while (!started.load()) weft::yield_now();
+              failed = true;
+              throw std::runtime_error("first");
+            });
+          });
+          FAIL("scope() did not throw");
+        } catch (const weft::ScopeError& e) {
+          CHECK(e.errors().size() == 1);
+          CHECK(weft_test::contains(e.what(), "first"));
+        }
+        CHECK(late_spawned.load() == 10);
+        CHECK(late_ran.load() == 0);
+      }
+    });
+  });
+}

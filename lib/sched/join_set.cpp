@@ -7,6 +7,7 @@
 #include "sched/wait.hpp"
 
 #include <mutex>
+#include <vector>
 
 namespace weft::detail {
 
@@ -26,26 +27,43 @@ struct ShieldIf {
 JoinSetCore::~JoinSetCore() { shutdown(); }
 
 void JoinSetCore::spawn(FiberBase* f, Options&& o, const std::source_location& loc, bool local) {
-  // One reference is the set's (from creation); one more for the running fiber.
+  // One reference is the set's (from creation); one more for the running fiber. Linked before it
+  // starts: it may finish (and be taken by next()) before spawn_child returns.
   f->add_ref();
+  std::uint8_t start_cancelled;
+  {
+    std::lock_guard lk(lock_);
+    link(f);
+    start_cancelled = sticky_cancel_;
+  }
+  // Spawned (by one of the children) after the set was cancelled for good: it starts cancelled,
+  // so its function never runs. Recorded before it is published: no waker, no race.
+  if (start_cancelled) f->cancel_.store(start_cancelled, std::memory_order_relaxed);
   try {
     spawn_child(f, std::move(o), loc, this, local);
   } catch (...) {
+    {
+      std::lock_guard lk(lock_);
+      forget(f);
+    }
     f->release();  // the set's reference: nobody else will take it
     throw;
   }
+}
+
+void JoinSetCore::link(FiberBase* f) noexcept {
   f->set_prev_ = nullptr;
   f->set_next_ = children_;
   if (children_) children_->set_prev_ = f;
   children_ = f;
-  ++size_;
+  size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void JoinSetCore::forget(FiberBase* f) noexcept {
   if (f->set_prev_) f->set_prev_->set_next_ = f->set_next_; else children_ = f->set_next_;
   if (f->set_next_) f->set_next_->set_prev_ = f->set_prev_;
   f->set_prev_ = f->set_next_ = nullptr;
-  --size_;
+  size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
 void JoinSetCore::notify(FiberBase* finished) noexcept {
@@ -70,15 +88,15 @@ FiberBase* JoinSetCore::next(bool block, bool shielded) {
       if (!done_.empty()) {
         f = done_.front();
         done_.pop_front();
+        forget(f);
       }
       seen = seq_.load(std::memory_order_relaxed);
+      if (!f && (size_.load(std::memory_order_relaxed) == 0 || !block)) return nullptr;
     }
     if (f) {
-      forget(f);
       std::lock_guard wait_for_notifier(f->join_lock_);
       return f;
     }
-    if (size_ == 0 || !block) return nullptr;
     FiberBase* self = current_fiber();
     if (!self) {
       seq_.wait(seen, std::memory_order_acquire);  // a plain thread owns the set
@@ -103,13 +121,28 @@ FiberBase* JoinSetCore::next(bool block, bool shielded) {
   }
 }
 
-void JoinSetCore::abort_all(Cancelled::Reason why) noexcept {
-  for (FiberBase* f = children_; f; f = f->set_next_) request_cancel(f, why);
+void JoinSetCore::abort_all(Cancelled::Reason why, bool sticky) noexcept {
+  // Snapshot under the lock, cancel outside it: request_cancel may run hooks that complete a task,
+  // and a completion calls notify(), which takes lock_.
+  std::vector<FiberBase*> targets;
+  {
+    std::lock_guard lk(lock_);
+    if (sticky && sticky_cancel_ == 0) sticky_cancel_ = static_cast<std::uint8_t>(static_cast<int>(why) + 1);
+    targets.reserve(size_.load(std::memory_order_relaxed));
+    for (FiberBase* f = children_; f; f = f->set_next_) {
+      f->add_ref();
+      targets.push_back(f);
+    }
+  }
+  for (FiberBase* f : targets) {
+    request_cancel(f, why);
+    f->release();
+  }
 }
 
 void JoinSetCore::shutdown() noexcept {
-  abort_all();
-  while (size_ != 0) {
+  abort_all(Cancelled::Reason::Aborted, /*sticky=*/true);
+  while (size() != 0) {
     FiberBase* f = next(true, true);  // shielded: cannot throw
     if (!f) continue;
     if (f->panic_ && !f->panic_observed_) {
@@ -120,8 +153,14 @@ void JoinSetCore::shutdown() noexcept {
 }
 
 void JoinSetCore::detach_all() noexcept {
-  while (FiberBase* f = children_) {
-    forget(f);
+  for (;;) {
+    FiberBase* f;
+    {
+      std::lock_guard lk(lock_);
+      f = children_;
+      if (!f) break;
+      forget(f);
+    }
     {
       std::lock_guard lk(f->join_lock_);
       if (f->joiner_ == this) f->joiner_ = nullptr;  // it will finish unobserved
@@ -139,7 +178,8 @@ void scope_join_all(JoinSetCore& core) {
     if (f->panic_) {
       if (errors.empty()) {
         first = make_join_error(*f).what();
-        core.abort_all(Cancelled::Reason::Scope);  // the first failure cancels its siblings
+        // The first failure cancels its siblings, and any a child spawns from now on.
+        core.abort_all(Cancelled::Reason::Scope, /*sticky=*/true);
       }
       errors.push_back(f->panic_);
       f->panic_observed_ = true;

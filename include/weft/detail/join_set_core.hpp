@@ -13,8 +13,9 @@
 namespace weft::detail {
 
 // Owns a group of child fibers and learns about their completions (it is each child's joiner).
-// Used by one owner at a time (like any non-thread-safe container); children finishing on any
-// worker call notify().
+// spawn() and abort_all() may be called from any fiber or thread (a scope's children spawn
+// siblings); next(), shutdown() and detach_all() by one owner at a time. Children finishing on
+// any worker call notify().
 class JoinSetCore final : public JoinWaiter {
  public:
   JoinSetCore() = default;
@@ -31,21 +32,24 @@ class JoinSetCore final : public JoinWaiter {
   // Returns null when no child is left (or none finished and !block). The wait is a suspension
   // point unless `shielded`.
   FiberBase* next(bool block, bool shielded = false);
-  void abort_all(Cancelled::Reason why = Cancelled::Reason::Aborted) noexcept;
+  // Requests cancellation of every child. `sticky`: children spawned later start cancelled too.
+  void abort_all(Cancelled::Reason why = Cancelled::Reason::Aborted, bool sticky = false) noexcept;
   // Aborts every child and waits until all finished; results are dropped. Not interruptible.
   void shutdown() noexcept;
   // Forgets every child: running ones go on, detached.
   void detach_all() noexcept;
-  std::size_t size() const noexcept { return size_; }
+  std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
 
   void notify(FiberBase* finished) noexcept override;
 
  private:
-  void forget(FiberBase* f) noexcept;
+  void link(FiberBase* f) noexcept;    // under lock_
+  void forget(FiberBase* f) noexcept;  // under lock_
   const char* owner_ = "JoinSet";
-  SpinLock lock_;                      // guards done_, waiter_*
-  FiberBase* children_ = nullptr;      // owner only: every child not yet taken (set_* links)
-  std::size_t size_ = 0;
+  SpinLock lock_;                      // guards children_, size_ changes, done_, waiter_*, sticky_cancel_
+  FiberBase* children_ = nullptr;      // every child not yet taken (set_* links)
+  std::atomic<std::size_t> size_{0};   // children not yet taken (changed under lock_)
+  std::uint8_t sticky_cancel_ = 0;     // 0, or 1 + the Cancelled::Reason new children start with
   std::deque<FiberBase*> done_;        // finished, not yet taken (completion order)
   FiberBase* waiter_ = nullptr;        // the owner fiber waiting in next(), if any
   std::uint64_t waiter_epoch_ = 0;
