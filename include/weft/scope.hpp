@@ -12,7 +12,10 @@
 // that failure first and any later ones. If `body` throws, the children are cancelled, waited for,
 // and body's exception propagates. Cancelling the parent cancels the children (the parent's
 // Cancelled propagates once they have unwound). Children run on the caller's runtime and may
-// migrate between its workers.
+// migrate between its workers. Children may spawn siblings through the same Scope& (a recursive
+// fan-out); every one is joined before scope() returns, and a sibling spawned after the scope was
+// cancelled starts cancelled (its function never runs). Keep what the children share outside
+// the body lambda: the body returns before its children finish.
 #pragma once
 
 #include <weft/detail/join_set_core.hpp>
