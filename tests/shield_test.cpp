@@ -4,6 +4,9 @@
 #include "cancel_util.hpp"
 
 #include <weft/cancellation_token.hpp>
+#include <weft/channel_select.hpp>
+#include <weft/mpsc.hpp>
+#include <weft/mutex.hpp>
 #include <weft/shield.hpp>
 #include <weft/timeout.hpp>
 
@@ -228,3 +231,35 @@ TEST_CASE("shield returns f's value and forwards its exceptions; from a plain th
 }
 
 }  // namespace
+
+// What timeout.hpp and shield.hpp recommend for bounded cleanup: deadline-taking operations still
+// time out inside a shield, also after the fiber was aborted.
+TEST_CASE("inside a shield, try_lock_for and a Select timeout still time out") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    rt.block_on([] {
+      weft::Mutex mu;
+      mu.lock();
+      auto [tx, rx] = weft::mpsc::channel<int>(1);
+      std::atomic<bool> in_shield{false};
+      weft::JoinHandle<int> h = weft::spawn([&, rx = std::move(rx)]() mutable {
+        return weft::shield([&] {
+          in_shield = true;
+          int outcomes = 0;
+          if (!mu.try_lock_for(5ms)) outcomes += 1;  // held by the parent: times out
+          bool timed_out = false;
+          weft::Select().recv(rx, [](std::optional<int>) {}).timeout(5ms, [&] { timed_out = true; }).run();
+          if (timed_out) outcomes += 10;
+          return outcomes;
+        });
+      });
+      while (!in_shield.load()) weft::yield_now();
+      h.abort();  // deferred by the shield: the bounded waits still end by their own deadlines
+      weft::Result<int> r = h.join();
+      mu.unlock();
+      // The fiber finished inside the shield; its value is kept (abort came too late to matter).
+      REQUIRE(r.has_value());
+      CHECK(r.value() == 11);
+      (void)tx;
+    });
+  });
+}

@@ -10,6 +10,8 @@
 // and tokens alike); a cancellation that arrived meanwhile is delivered at the first suspension
 // point after it returns. Shields nest. Keep `f` short: a shielded fiber cannot be cancelled, so
 // it delays JoinSet/scope destruction and runtime shutdown. From a plain thread `f` just runs.
+// Inside `f`, timeout() and token scopes cannot interrupt either (their deadline is a cancellation
+// too): bound the cleanup with deadline-taking operations (try_lock_for, a Select with .timeout()).
 #pragma once
 
 #include <weft/detail/cancel_scope.hpp>

@@ -16,6 +16,13 @@
 //
 // Throws weft::Error when called outside a fiber (a plain thread's blocking calls can't be
 // cancelled).
+//
+// Limitation: inside a shield(), and in code that runs while the fiber unwinds (a destructor
+// during unwinding, a catch block), cancellation is deferred — including this timeout's own — so
+// there the deadline cannot interrupt `f`; timeout() then returns f's value whenever f finishes.
+// For bounded cleanup there, use operations with their own deadline (Mutex::try_lock_for,
+// Semaphore::try_acquire_for, a channel Select with a .timeout() branch), which do not
+// depend on cancellation.
 #pragma once
 
 #include <weft/detail/cancel_scope.hpp>
