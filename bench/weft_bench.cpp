@@ -1,7 +1,11 @@
 // weft_bench: the weft peer of ../shared/BENCH.md ("peer":"weft").
 //
 //   weft_bench <bench> [--key value]...      # one workload, JSON lines on stdout
-//   weft_bench echo_server --port P          # (once sockets land)
+//   weft_bench echo_server --port P          # (once sockets land: not implemented yet)
+//   weft_bench list                          # the workloads implemented here
+//
+// Workloads: spawn_many spawn_join chained_spawn yield_many ping_pong mutex_contended sleep_many
+// idle_memory ctx_switch, and idle_cpu (not in BENCH.md: CPU use of an idle runtime, issue 6).
 //
 // The runtime (§1.1): one weft::Runtime with 2 workers, created before any timing; the root task
 // is a fiber run by block_on (so it is one of the runtime's tasks, as the spec requires).
@@ -380,6 +384,10 @@ constexpr Workload kWorkloads[] = {
 
 int main(int argc, char** argv) {
   bench::Args args(argc, argv);
+  if (args.bench() == "list") {  // for bench/run: which workloads this program implements
+    for (const Workload& w : kWorkloads) std::printf("%s\n", w.name);
+    return 0;
+  }
   for (const Workload& w : kWorkloads) {
     if (args.bench() != w.name) continue;
     Env env(args);
