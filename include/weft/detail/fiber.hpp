@@ -1,7 +1,7 @@
 // weft/detail/fiber.hpp — the fiber control block. Internal: users never name these types.
 //
-// The control block is a small heap object (one allocation per spawn, holding the closure and the
-// result slot). The fiber's *stack* is taken from the running worker's cache when the fiber first
+// The control block is a small heap object (one allocation per spawn from the control-block pool,
+// lib/fiber/block_pool.cpp, holding the closure and the result slot). The fiber's *stack* is taken from the running worker's cache when the fiber first
 // runs and is returned the moment it finishes, so a finished-but-unjoined fiber costs ~200 bytes,
 // not a stack (DESIGN.md §3 prefers the block on the stack; spawn_join showed why not: keeping
 // 100k finished stacks alive until join means 100k cold stacks and page faults).
@@ -89,6 +89,11 @@ struct Stack {
 
 enum class FiberState : std::uint8_t { Created, Runnable, Running, Suspended, Finished };
 
+// Memory for control blocks (lib/fiber/block_pool.cpp): per-thread free lists of size classes that
+// are never handed back to the kernel, so bursts of spawns reuse warm memory.
+void* fiber_block_alloc(std::size_t size);
+void fiber_block_free(void* p, std::size_t size) noexcept;
+
 class FiberBase {
  public:
   FiberBase() = default;
@@ -98,6 +103,15 @@ class FiberBase {
   // Runs the user's function, stores the result or the panic. Called once, on the fiber's stack.
   virtual void invoke() noexcept = 0;
   virtual ~FiberBase() = default;
+
+  // Every Task<T, F> is allocated here (the sized delete gets the most-derived size through the
+  // virtual destructor). Over-aligned closures bypass the pool.
+  static void* operator new(std::size_t size) { return fiber_block_alloc(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { fiber_block_free(p, size); }
+  static void* operator new(std::size_t size, std::align_val_t a) { return ::operator new(size, a); }
+  static void operator delete(void* p, std::size_t size, std::align_val_t a) noexcept {
+    ::operator delete(p, size, a);
+  }
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
