@@ -143,9 +143,12 @@ class FiberBase {
   std::uint8_t reg_shard_ = 0;
   std::atomic<FiberState> state_{FiberState::Created};
 
-  // ---- cancellation
+  // ---- cancellation and panics
+  // (Fields here and below are ordered so that the small ones fill alignment holes: every byte of
+  // the control block counts for idle fibers, BENCH.md idle_memory.)
   // 0 = not requested, else 1 + Cancelled::Reason of the first request (first cause kept).
   std::atomic<std::uint8_t> cancel_{0};
+  bool panic_observed_ = false;      // take_result() handed the panic to someone
   std::uint32_t shield_depth_ = 0;   // only touched by the fiber itself
   CancelScope* scopes_ = nullptr;    // innermost active scope (fiber only)
   std::uint64_t scope_seq_ = 0;      // ids of this fiber's scopes (fiber only)
@@ -153,36 +156,34 @@ class FiberBase {
   std::chrono::steady_clock::time_point scope_deadline_ = std::chrono::steady_clock::time_point::max();
   // Number of active scopes cancelled from outside (tokens): makes the fast check one load.
   std::atomic<std::uint32_t> scope_cancels_{0};
-  LocalSetCore* local_set_ = nullptr; // the LocalSet this fiber belongs to (spawn_local)
-  bool panic_observed_ = false;      // take_result() handed the panic to someone
   bool cancel_delivered_ = false;    // a fiber-level Cancelled was thrown in it (fiber only)
+  bool cleanup_child_ = false;       // spawned during shutdown by a fiber cleaning up (see spawn)
+  bool local_ = false;               // spawned by spawn_local (member of local_set_ for life)
+  bool abort_on_panic_ = false;      // the runtime's PanicPolicy::Abort, copied at spawn
+  LocalSetCore* local_set_ = nullptr; // the LocalSet this fiber belongs to (spawn_local)
   // Called by request_cancel (any thread) after the request is recorded; set before the task is
   // published, never changed. spawn_blocking uses it to take a queued task out of the pool's queue.
   void (*on_cancel_)(FiberBase*) noexcept = nullptr;
   // The runtime's "shutting down" flag: once set, every suspension point of a fiber that is not a
   // cleanup child throws, even before the shutdown sweep reached this fiber.
   const std::atomic<bool>* shutdown_flag_ = nullptr;
-  bool cleanup_child_ = false;       // spawned during shutdown by a fiber cleaning up (see spawn)
-  bool local_ = false;               // spawned by spawn_local (member of local_set_ for life)
-  bool abort_on_panic_ = false;      // the runtime's PanicPolicy::Abort, copied at spawn
+
+  // ---- sanitizer bookkeeping (lib/fiber/switch.cpp)
+  void* asan_fake_stack_ = nullptr;
+  void* tsan_fiber_ = nullptr;
 
   // ---- per-fiber C++ exception state (libstdc++ __cxa_eh_globals), swapped on every switch so
   // std::uncaught_exceptions() and catch blocks stay correct when the fiber migrates.
   void* eh_caught_ = nullptr;
   unsigned eh_uncaught_ = 0;
 
-  // ---- sanitizer bookkeeping (lib/fiber/switch.cpp)
-  void* asan_fake_stack_ = nullptr;
-  void* tsan_fiber_ = nullptr;
-
   // ---- completion. join_lock_ guards joiner_ and the done_ transition.
   SpinLock join_lock_;
-  JoinWaiter* joiner_ = nullptr;
   std::atomic<bool> done_{false};
   bool cancelled_ = false;           // finished by Cancelled
-  std::exception_ptr panic_;         // finished by another exception
-
   std::atomic<std::uint32_t> refs_{1};
+  JoinWaiter* joiner_ = nullptr;
+  std::exception_ptr panic_;         // finished by another exception
 
  private:
   // Reports a panic nobody observed (the handle was dropped), per the runtime's panic policy.
