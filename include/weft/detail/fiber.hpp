@@ -94,6 +94,32 @@ enum class FiberState : std::uint8_t { Created, Runnable, Running, Suspended, Fi
 void* fiber_block_alloc(std::size_t size);
 void fiber_block_free(void* p, std::size_t size) noexcept;
 
+// A standard allocator over the same pool, for small shared objects that come and go with fibers
+// (a oneshot channel's state: std::allocate_shared<T>(BlockAllocator<T>{})).
+template <class T>
+struct BlockAllocator {
+  using value_type = T;
+  BlockAllocator() = default;
+  template <class U>
+  BlockAllocator(const BlockAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(alignof(T))));
+    } else {
+      return static_cast<T*>(fiber_block_alloc(n * sizeof(T)));
+    }
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      ::operator delete(p, n * sizeof(T), std::align_val_t(alignof(T)));
+    } else {
+      fiber_block_free(p, n * sizeof(T));
+    }
+  }
+  template <class U>
+  bool operator==(const BlockAllocator<U>&) const noexcept { return true; }
+};
+
 class FiberBase {
  public:
   FiberBase() = default;
