@@ -4,7 +4,8 @@
 //   boostfiber_bench spawn_many --n 100000 --warmup 1 --reps 5
 //
 // Workloads: spawn_many spawn_join chained_spawn yield_many ping_pong
-// mutex_contended sleep_many idle_memory ctx_switch. No echo: Boost.Fiber has
+// mutex_contended sleep_many idle_memory ctx_switch, and idle_cpu (not in
+// BENCH.md; `boostfiber_bench list` prints them). No echo: Boost.Fiber has
 // no I/O. Peer-specific flags, accepted by every workload but ctx_switch:
 //   --suspend 0|1     work_stealing's `suspend` argument (default 0, Boost's
 //                     default: an idle worker spins instead of sleeping; with
@@ -482,6 +483,22 @@ bench::Measurement ctx_switch(bench::Args& args, Env& env) {
       "n round trips = 2n switches");
 }
 
+// Not a BENCH.md workload (issue 6: idle CPU). Holds the started 2-worker runtime for --seconds
+// while the root (the main thread) sleeps in the OS, and reports the process's CPU time as % of one
+// core. With suspend=false (the default) the other worker's dispatcher spins.
+bench::Measurement idle_cpu(bench::Args& args, Env& env) {
+  const auto seconds = args.integer("seconds", 5, 1);
+  env.start();
+  auto samples = bench::run_reps(env.reps, [&] {
+    const std::uint64_t c0 = process_cpu_ns();
+    const std::uint64_t t0 = bench::now_ns();
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    return 100.0 * double(process_cpu_ns() - c0) / double(bench::now_ns() - t0);
+  });
+  return result(args, std::uint64_t(seconds), samples, "% of a core",
+                env.note("process CPU (getrusage) while an idle 2-worker runtime exists; n = seconds per sample"));
+}
+
 struct Workload {
   const char* name;
   bench::Measurement (*run)(bench::Args&, Env&);
@@ -491,12 +508,17 @@ constexpr Workload kWorkloads[] = {
     {"spawn_many", spawn_many}, {"spawn_join", spawn_join},   {"chained_spawn", chained_spawn},
     {"yield_many", yield_many}, {"ping_pong", ping_pong},     {"mutex_contended", mutex_contended},
     {"sleep_many", sleep_many}, {"idle_memory", idle_memory}, {"ctx_switch", ctx_switch},
+    {"idle_cpu", idle_cpu},
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
   bench::Args args(argc, argv);
+  if (args.bench() == "list") {  // for bench/run: which workloads this program implements
+    for (const Workload& w : kWorkloads) std::printf("%s\n", w.name);
+    return 0;
+  }
   for (const Workload& w : kWorkloads) {
     if (args.bench() != w.name) continue;
     Env env(args);

@@ -219,7 +219,8 @@ template <class T>
 std::pair<Sender<T>, Receiver<T>> channel() {
   static_assert(std::is_nothrow_move_constructible_v<T>,
                 "weft::oneshot: T must be nothrow move constructible (the value is moved under a spin lock)");
-  auto ch = std::make_shared<detail::OneshotChan<T>>();
+  // From the control-block pool: a oneshot usually lives and dies with one fiber.
+  auto ch = std::allocate_shared<detail::OneshotChan<T>>(detail::BlockAllocator<detail::OneshotChan<T>>{});
   return {Sender<T>(ch), Receiver<T>(ch)};
 }
 

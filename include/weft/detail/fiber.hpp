@@ -1,7 +1,7 @@
 // weft/detail/fiber.hpp — the fiber control block. Internal: users never name these types.
 //
-// The control block is a small heap object (one allocation per spawn, holding the closure and the
-// result slot). The fiber's *stack* is taken from the running worker's cache when the fiber first
+// The control block is a small heap object (one allocation per spawn from the control-block pool,
+// lib/fiber/block_pool.cpp, holding the closure and the result slot). The fiber's *stack* is taken from the running worker's cache when the fiber first
 // runs and is returned the moment it finishes, so a finished-but-unjoined fiber costs ~200 bytes,
 // not a stack (DESIGN.md §3 prefers the block on the stack; spawn_join showed why not: keeping
 // 100k finished stacks alive until join means 100k cold stacks and page faults).
@@ -90,6 +90,37 @@ struct Stack {
 
 enum class FiberState : std::uint8_t { Created, Runnable, Running, Suspended, Finished };
 
+// Memory for control blocks (lib/fiber/block_pool.cpp): per-thread free lists of size classes that
+// are never handed back to the kernel, so bursts of spawns reuse warm memory.
+void* fiber_block_alloc(std::size_t size);
+void fiber_block_free(void* p, std::size_t size) noexcept;
+
+// A standard allocator over the same pool, for small shared objects that come and go with fibers
+// (a oneshot channel's state: std::allocate_shared<T>(BlockAllocator<T>{})).
+template <class T>
+struct BlockAllocator {
+  using value_type = T;
+  BlockAllocator() = default;
+  template <class U>
+  BlockAllocator(const BlockAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(alignof(T))));
+    } else {
+      return static_cast<T*>(fiber_block_alloc(n * sizeof(T)));
+    }
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      ::operator delete(p, n * sizeof(T), std::align_val_t(alignof(T)));
+    } else {
+      fiber_block_free(p, n * sizeof(T));
+    }
+  }
+  template <class U>
+  bool operator==(const BlockAllocator<U>&) const noexcept { return true; }
+};
+
 class FiberBase {
  public:
   FiberBase() = default;
@@ -99,6 +130,15 @@ class FiberBase {
   // Runs the user's function, stores the result or the panic. Called once, on the fiber's stack.
   virtual void invoke() noexcept = 0;
   virtual ~FiberBase() = default;
+
+  // Every Task<T, F> is allocated here (the sized delete gets the most-derived size through the
+  // virtual destructor). Over-aligned closures bypass the pool.
+  static void* operator new(std::size_t size) { return fiber_block_alloc(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { fiber_block_free(p, size); }
+  static void* operator new(std::size_t size, std::align_val_t a) { return ::operator new(size, a); }
+  static void operator delete(void* p, std::size_t size, std::align_val_t a) noexcept {
+    ::operator delete(p, size, a);
+  }
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
@@ -130,9 +170,12 @@ class FiberBase {
   std::uint8_t reg_shard_ = 0;
   std::atomic<FiberState> state_{FiberState::Created};
 
-  // ---- cancellation
+  // ---- cancellation and panics
+  // (Fields here and below are ordered so that the small ones fill alignment holes: every byte of
+  // the control block counts for idle fibers, BENCH.md idle_memory.)
   // 0 = not requested, else 1 + Cancelled::Reason of the first request (first cause kept).
   std::atomic<std::uint8_t> cancel_{0};
+  bool panic_observed_ = false;      // take_result() handed the panic to someone
   std::uint32_t shield_depth_ = 0;   // only touched by the fiber itself
   CancelScope* scopes_ = nullptr;    // innermost active scope (fiber only)
   std::uint64_t scope_seq_ = 0;      // ids of this fiber's scopes (fiber only)
@@ -140,35 +183,33 @@ class FiberBase {
   std::chrono::steady_clock::time_point scope_deadline_ = std::chrono::steady_clock::time_point::max();
   // Number of active scopes cancelled from outside (tokens): makes the fast check one load.
   std::atomic<std::uint32_t> scope_cancels_{0};
-  LocalSetCore* local_set_ = nullptr; // the LocalSet this fiber belongs to (spawn_local)
-  bool panic_observed_ = false;      // take_result() handed the panic to someone
   bool cancel_delivered_ = false;    // a fiber-level Cancelled was thrown in it (fiber only)
+  bool cleanup_child_ = false;       // spawned during shutdown by a fiber cleaning up (see spawn)
+  bool local_ = false;               // spawned by spawn_local (member of local_set_ for life)
+  bool abort_on_panic_ = false;      // the runtime's PanicPolicy::Abort, copied at spawn
+  LocalSetCore* local_set_ = nullptr; // the LocalSet this fiber belongs to (spawn_local)
   // Called by request_cancel (any thread) after the request is recorded; set before the task is
   // published, never changed. spawn_blocking uses it to take a queued task out of the pool's queue.
   void (*on_cancel_)(FiberBase*) noexcept = nullptr;
   // The runtime's "shutting down" flag: once set, every suspension point of a fiber that is not a
   // cleanup child throws, even before the shutdown sweep reached this fiber.
   const std::atomic<bool>* shutdown_flag_ = nullptr;
-  bool cleanup_child_ = false;       // spawned during shutdown by a fiber cleaning up (see spawn)
-  bool local_ = false;               // spawned by spawn_local (member of local_set_ for life)
-  bool abort_on_panic_ = false;      // the runtime's PanicPolicy::Abort, copied at spawn
+
+  // ---- sanitizer bookkeeping (lib/fiber/switch.cpp)
+  void* asan_fake_stack_ = nullptr;
 
   // ---- per-fiber C++ exception state (libstdc++ __cxa_eh_globals), swapped on every switch so
   // std::uncaught_exceptions() and catch blocks stay correct when the fiber migrates.
   void* eh_caught_ = nullptr;
   unsigned eh_uncaught_ = 0;
 
-  // ---- sanitizer bookkeeping (lib/fiber/switch.cpp)
-  void* asan_fake_stack_ = nullptr;
-
   // ---- completion. join_lock_ guards joiner_ and the done_ transition.
   SpinLock join_lock_;
-  JoinWaiter* joiner_ = nullptr;
   std::atomic<bool> done_{false};
   bool cancelled_ = false;           // finished by Cancelled
-  std::exception_ptr panic_;         // finished by another exception
-
   std::atomic<std::uint32_t> refs_{1};
+  JoinWaiter* joiner_ = nullptr;
+  std::exception_ptr panic_;         // finished by another exception
 
  private:
   // Reports a panic nobody observed (the handle was dropped), per the runtime's panic policy.
