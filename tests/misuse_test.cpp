@@ -3,6 +3,8 @@
 // reported by throwing (shutting a runtime down from its own fiber) aborts with a message.
 #include "test_util.hpp"
 
+#include <weft/semaphore.hpp>
+
 #include <atomic>
 #include <csignal>
 #include <memory>
@@ -58,6 +60,21 @@ TEST_CASE("destroying a locked weft::Mutex, or one with waiters, aborts with an 
   });
   CHECK(waited.signal == SIGABRT);
   CHECK(weft_test::contains(waited.err, "fibers were waiting for it"));
+}
+
+// Every primitive's wait list checks this; a Semaphore stands for them.
+TEST_CASE("destroying a Semaphore that fibers wait on aborts with an explanation") {
+  weft_test::ChildResult r = weft_test::run_in_child([] {
+    weft::Runtime rt = weft_test::make_runtime(1);  // yield_now() lets the waiter block first
+    rt.block_on([] {
+      auto* sem = new weft::Semaphore(0);
+      weft::JoinHandle<void> h = weft::spawn([sem] { (void)sem->acquire(); });
+      weft::yield_now();
+      delete sem;  // NOLINT: the misuse under test
+    });
+  });
+  CHECK(r.signal == SIGABRT);
+  CHECK(weft_test::contains(r.err, "destroyed while 1 fiber(s) or thread(s) were waiting"));
 }
 
 TEST_CASE("joining a handle twice, or an empty handle") {

@@ -9,6 +9,8 @@
 
 #include <weft/detail/waiter.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,6 +19,17 @@
 #include <ctime>
 
 namespace weft::detail {
+
+void wait_list_destroyed_with_waiters(const void* list, std::size_t n) noexcept {
+  std::fprintf(stderr,
+               "weft: a synchronisation object (Semaphore, CondVar, RwLock, Notify, Barrier, WaitGroup, "
+               "OnceCell, Mutex, ...) was destroyed while %zu fiber(s) or thread(s) were waiting on it "
+               "(wait list %p). Make sure every waiter has returned (or was cancelled and joined) before "
+               "destroying it; waking them would use freed memory. Aborting.\n",
+               n, list);
+  std::abort();
+}
+
 
 namespace {
 

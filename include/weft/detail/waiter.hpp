@@ -112,9 +112,19 @@ struct WaitNode {
   bool fired = false;  // the notifier won this node's wait (set under the list lock)
 };
 
+// Reports a sync object destroyed while fibers/threads still wait on it, and aborts.
+[[noreturn]] void wait_list_destroyed_with_waiters(const void* list, std::size_t n) noexcept;
+
 // Intrusive doubly-linked FIFO of WaitNodes. Not thread-safe: guard it with the primitive's lock.
+// Destroying a list that still has waiters is a fatal error: their wake-up would use freed memory.
 class WaitList {
  public:
+  WaitList() = default;
+  WaitList(const WaitList&) = delete;
+  WaitList& operator=(const WaitList&) = delete;
+  ~WaitList() {
+    if (head_) wait_list_destroyed_with_waiters(this, size_);
+  }
   bool empty() const noexcept { return head_ == nullptr; }
   WaitNode* front() const noexcept { return head_; }
   std::size_t size() const noexcept { return size_; }
