@@ -88,7 +88,7 @@ TEST_CASE("queue depth, abort before start removes the task, a running task cann
   weft::Runtime rt = weft_test::make_runtime(2);
   // Threads left idle by earlier tests leave first (asynchronously) when the pool shrinks.
   CHECK(eventually([] { return weft::blocking_pool_stats().threads <= 1; }));
-  rt.block_on([] {
+  rt.block_on([&] {
     std::latch release(1);
     std::atomic<bool> started{false}, b_ran{false}, c_ran{false};
     auto a = weft::spawn_blocking([&] {
@@ -101,6 +101,8 @@ TEST_CASE("queue depth, abort before start removes the task, a running task cann
     auto c = weft::spawn_blocking([&] { c_ran = true; return 3; });
     CHECK(weft::blocking_queue_depth() == 2);
     CHECK(weft::blocking_pool_stats().threads == 1);
+    CHECK(rt.metrics().blocking_queue_depth == 2);  // also in the runtime's metrics
+    CHECK(rt.metrics().blocking_threads == 1);
 
     b.abort();  // queued: removed at once, and join does not wait for the busy thread
     CHECK(weft::blocking_queue_depth() == 1);

@@ -84,6 +84,13 @@ inline long raise_fd_limit(long want) {
   return static_cast<long>(r.rlim_cur);
 }
 
+// Fibers waiting on the runtime's libev loops right now (fd watchers and timers), over all workers.
+inline unsigned loop_waiters(weft::Runtime& rt) {
+  unsigned n = 0;
+  for (const auto& w : rt.metrics().workers) n += w.loop_waiters;
+  return n;
+}
+
 // CPU time (user + system) of the whole process so far, in ms.
 inline double process_cpu_ms() {
   rusage ru{};

@@ -322,6 +322,98 @@ TEST_CASE("a cancelled accept takes no connection; the next accept gets it") {
   });
 }
 
+TEST_CASE("many fibers accepting on one listener: one watcher at a time, each gets its own connection") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    long n = std::min(weft_test::scaled(2000, 50), weft_test::kMaxLiveFibers / 2);
+    n = std::min(n, (weft_test::raise_fd_limit(2 * n + 256) - 256) / 2);
+    REQUIRE(n >= 50);
+    weft::TcpListener l = weft::TcpListener::bind(weft::SocketAddr::loopback_v4(0), 4096);
+    std::vector<std::atomic<int>> seen(static_cast<std::size_t>(n));
+    std::atomic<long> entered{0}, got{0}, wrong{0};
+    unsigned waiters_while_parked = 0;
+    rt.block_on([&] {
+      std::vector<weft::JoinHandle<void>> acceptors;
+      for (long i = 0; i < n; ++i) {
+        acceptors.push_back(weft::spawn([&] {
+          entered.fetch_add(1);
+          weft::TcpStream s = l.accept();
+          std::uint32_t id = 0;
+          s.read_exact(&id, sizeof id);
+          if (id >= static_cast<std::uint32_t>(n) || seen[id].exchange(1) != 0) wrong.fetch_add(1);
+          got.fetch_add(1);
+        }));
+      }
+      while (entered.load() < n) weft::yield_now();
+      for (int k = 0; k < 50; ++k) weft::yield_now();  // let them all reach their wait
+      // Every acceptor is waiting, but only the gate's holder has a watcher on a loop (libev would
+      // release N watchers on one fd in O(N^2)).
+      waiters_while_parked = weft_test::loop_waiters(rt);
+      std::vector<weft::TcpStream> clients;
+      for (long i = 0; i < n; ++i) {
+        clients.push_back(weft::TcpStream::connect(l.local_addr()));
+        const auto id = static_cast<std::uint32_t>(i);
+        clients.back().write_all(&id, sizeof id);
+      }
+      for (auto& h : acceptors) CHECK(h.join().has_value());
+    });
+    CHECK(waiters_while_parked <= 1);
+    CHECK(got.load() == n);
+    CHECK(wrong.load() == 0);
+  });
+}
+
+TEST_CASE("nothing leaks: descriptors and loop watchers return to their baseline") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    const long fds_before = weft_test::open_fd_count();
+    const int conns = static_cast<int>(weft_test::scaled(100, 10));
+    rt.block_on([&] {
+      weft::TcpListener l = weft::TcpListener::bind(weft::SocketAddr::loopback_v4(0));
+      auto server = weft::spawn([&] { weft_echo::serve(l); });
+      std::vector<weft::JoinHandle<void>> hs;
+      for (int i = 0; i < conns; ++i) {
+        hs.push_back(weft::spawn([&, i] {
+          weft::TcpStream c = weft::TcpStream::connect(l.local_addr(), 5s);
+          c.write_all("ping");
+          char buf[4];
+          c.read_exact(buf, sizeof buf);
+          switch (i % 4) {
+            case 0:  // a read cancelled by its deadline, with its watcher and timer armed
+              CHECK_FALSE(weft::timeout(2ms, [&] { return c.read(buf, sizeof buf); }).has_value());
+              break;
+            case 1:  // a reader aborted while waiting
+            {
+              auto r = weft::spawn([&] { c.read(buf, sizeof buf); });
+              weft::yield_now();
+              r.abort();
+              CHECK(r.join().error().is_cancelled());
+              break;
+            }
+            case 2:  // a refused connection
+              try {
+                weft::TcpListener gone = weft::TcpListener::bind(weft::SocketAddr::loopback_v4(0));
+                const weft::SocketAddr a = gone.local_addr();
+                gone.close();
+                weft::TcpStream::connect(a);
+                CHECK(false);
+              } catch (const weft::IoError& e) {
+                CHECK(e.errno_value() == ECONNREFUSED);
+              }
+              break;
+            default:  // half-close, then EOF
+              c.shutdown(weft::Shutdown::Write);
+              CHECK(c.read(buf, sizeof buf) == 0);
+          }
+        }));
+      }
+      for (auto& h : hs) CHECK(h.join().has_value());
+      server.abort();
+      CHECK(server.join().error().is_cancelled());
+    });
+    CHECK(weft_test::open_fd_count() == fds_before);
+    CHECK(weft_test::loop_waiters(rt) == 0);
+  });
+}
+
 TEST_CASE("bind errors say what to do: address in use") {
   weft::TcpListener a = weft::TcpListener::bind(weft::SocketAddr::loopback_v4(0));
   try {

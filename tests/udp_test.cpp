@@ -147,4 +147,45 @@ TEST_CASE("many fibers exchange datagrams with one server fiber") {
   });
 }
 
+TEST_CASE("many fibers receiving on one socket: one watcher at a time, each datagram to exactly one") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    const long n = std::min(weft_test::scaled(2000, 50), weft_test::kMaxLiveFibers / 2);
+    std::vector<std::atomic<int>> seen(static_cast<std::size_t>(n));
+    std::atomic<long> entered{0}, got{0}, wrong{0};
+    unsigned waiters_while_parked = 0;
+    rt.block_on([&] {
+      weft::UdpSocket server = weft::UdpSocket::bind(weft::SocketAddr::loopback_v4(0));
+      weft::UdpSocket client = weft::UdpSocket::bind(weft::SocketAddr::loopback_v4(0));
+      std::vector<weft::JoinHandle<void>> receivers;
+      for (long i = 0; i < n; ++i) {
+        receivers.push_back(weft::spawn([&] {
+          entered.fetch_add(1);
+          std::uint32_t id = 0;
+          weft::UdpRecv r = server.recv_from(&id, sizeof id);
+          if (r.size != sizeof id || id >= static_cast<std::uint32_t>(n) || seen[id].exchange(1) != 0) {
+            wrong.fetch_add(1);
+          }
+          got.fetch_add(1);
+        }));
+      }
+      while (entered.load() < n) weft::yield_now();
+      for (int k = 0; k < 50; ++k) weft::yield_now();
+      waiters_while_parked = weft_test::loop_waiters(rt);
+      // In batches that fit the socket's receive buffer, so loopback drops nothing.
+      const auto give_up = std::chrono::steady_clock::now() + 60s;
+      for (long i = 0; i < n; ++i) {
+        const auto id = static_cast<std::uint32_t>(i);
+        client.send_to(&id, sizeof id, server.local_addr());
+        if (i % 32 == 31 || i == n - 1) {
+          while (got.load() <= i && std::chrono::steady_clock::now() < give_up) weft::yield_now();
+        }
+      }
+      for (auto& h : receivers) CHECK(h.join().has_value());
+    });
+    CHECK(waiters_while_parked <= 1);
+    CHECK(got.load() == n);
+    CHECK(wrong.load() == 0);
+  });
+}
+
 }  // namespace

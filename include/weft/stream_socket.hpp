@@ -19,7 +19,8 @@
 // a SIGPIPE.
 //
 // Threads: one fiber may read while another writes (a common split); two fibers reading (or two
-// writing) at once interleave their data unpredictably. Never close or destroy a socket while
+// writing) at once interleave their data unpredictably. However many fibers wait on one socket,
+// at most one per direction holds a watcher on a libev loop; the others queue behind it. Never close or destroy a socket while
 // another fiber is suspended in an operation on it: cancel and join that fiber first, or wake it
 // with shutdown(Shutdown::Read) (its read returns 0).
 //
@@ -27,18 +28,22 @@
 // fibers every 64 operations, so one busy connection cannot starve a worker.
 #pragma once
 
-#include <weft/detail/io_budget.hpp>
 #include <weft/detail/owned_fd.hpp>
 
 #include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
 namespace weft {
+
+namespace detail {
+struct SocketIo;
+}
 
 enum class Shutdown { Read, Write, Both };
 
@@ -83,10 +88,11 @@ class StreamSocket {
   void close() noexcept { fd_.reset(); }
 
  protected:
-  StreamSocket(detail::OwnedFd fd, const char* kind) noexcept : fd_(std::move(fd)), kind_(kind) {}
-  StreamSocket(StreamSocket&&) noexcept = default;
-  StreamSocket& operator=(StreamSocket&&) noexcept = default;
-  ~StreamSocket() = default;
+  // A closed socket (no fd) gets no I/O state; every operation on it throws weft::Error.
+  StreamSocket(detail::OwnedFd fd, const char* kind);
+  StreamSocket(StreamSocket&&) noexcept;
+  StreamSocket& operator=(StreamSocket&&) noexcept;
+  ~StreamSocket();
 
   // "TcpStream::read (127.0.0.1:5000 -> 127.0.0.1:40000)": names the call for error messages.
   std::string context(const char* op) const;
@@ -96,9 +102,8 @@ class StreamSocket {
   const char* kind_;
 
  private:
-  // Operations left before a fairness yield (see above); the reader and the writer each have one.
-  detail::IoBudget read_budget_;
-  detail::IoBudget write_budget_;
+  // Per direction: operations left before a fairness yield (see above) and the wait gate.
+  std::unique_ptr<detail::SocketIo> io_;
 };
 
 }  // namespace weft

@@ -35,7 +35,7 @@
 namespace weft {
 
 namespace detail {
-struct AcceptState;
+struct SocketIo;
 }
 
 class TcpStream : public StreamSocket {
@@ -64,7 +64,7 @@ class TcpStream : public StreamSocket {
   SocketAddr peer_addr() const;
 
  private:
-  explicit TcpStream(detail::OwnedFd fd) noexcept : StreamSocket(std::move(fd), "TcpStream") {}
+  explicit TcpStream(detail::OwnedFd fd) : StreamSocket(std::move(fd), "TcpStream") {}
   friend class TcpListener;
 };
 
@@ -106,7 +106,7 @@ class TcpListener {
   explicit TcpListener(detail::OwnedFd fd);
   int checked_fd(const char* op) const;
   detail::OwnedFd fd_;
-  std::unique_ptr<detail::AcceptState> state_;
+  std::unique_ptr<detail::SocketIo> state_;  // accept gate, backoff count
 };
 
 }  // namespace weft

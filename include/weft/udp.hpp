@@ -16,15 +16,23 @@
 // is discarded; recv_from reports `truncated`). A zero-length datagram is a valid receive of 0
 // bytes, not an end of stream. Failures throw weft::IoError; on a connected socket an ICMP "port
 // unreachable" from the peer surfaces as ECONNREFUSED on a later send or recv.
+//
+// Many fibers may receive (or send) on one socket at once — each datagram goes to exactly one of
+// them. Only one per direction waits on the reactor at a time; the others queue behind it, so
+// releasing them all costs linear time.
 #pragma once
 
-#include <weft/detail/io_budget.hpp>
 #include <weft/detail/owned_fd.hpp>
 #include <weft/socket_addr.hpp>
 
 #include <cstddef>
+#include <memory>
 
 namespace weft {
+
+namespace detail {
+struct SocketIo;
+}
 
 struct UdpRecv {
   std::size_t size = 0;    // bytes stored in the buffer
@@ -39,9 +47,10 @@ class UdpSocket {
   // Takes ownership of a UDP socket (made non-blocking and close-on-exec).
   static UdpSocket from_fd(int fd);
 
-  UdpSocket() noexcept = default;
-  UdpSocket(UdpSocket&&) noexcept = default;
-  UdpSocket& operator=(UdpSocket&&) noexcept = default;
+  UdpSocket() noexcept;
+  UdpSocket(UdpSocket&&) noexcept;
+  UdpSocket& operator=(UdpSocket&&) noexcept;
+  ~UdpSocket();
 
   // Sends one datagram to `to`, waiting while the send buffer is full. Returns `len`.
   std::size_t send_to(const void* buf, std::size_t len, const SocketAddr& to);
@@ -67,12 +76,11 @@ class UdpSocket {
   void close() noexcept { fd_.reset(); }
 
  private:
-  explicit UdpSocket(detail::OwnedFd fd) noexcept : fd_(std::move(fd)) {}
+  explicit UdpSocket(detail::OwnedFd fd);
   int checked_fd(const char* op) const;
   std::string context(const char* op) const;
   detail::OwnedFd fd_;
-  detail::IoBudget recv_budget_;
-  detail::IoBudget send_budget_;
+  std::unique_ptr<detail::SocketIo> io_;  // per direction: fairness budget and wait gate
 };
 
 }  // namespace weft

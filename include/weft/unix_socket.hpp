@@ -32,7 +32,7 @@
 namespace weft {
 
 namespace detail {
-struct AcceptState;
+struct SocketIo;
 }
 
 class UnixStream : public StreamSocket {
@@ -57,7 +57,7 @@ class UnixStream : public StreamSocket {
   std::string peer_path() const;
 
  private:
-  explicit UnixStream(detail::OwnedFd fd) noexcept : StreamSocket(std::move(fd), "UnixStream") {}
+  explicit UnixStream(detail::OwnedFd fd) : StreamSocket(std::move(fd), "UnixStream") {}
   friend class UnixListener;
 };
 
@@ -88,7 +88,7 @@ class UnixListener {
   explicit UnixListener(detail::OwnedFd fd);
   int checked_fd(const char* op) const;
   detail::OwnedFd fd_;
-  std::unique_ptr<detail::AcceptState> state_;
+  std::unique_ptr<detail::SocketIo> state_;  // accept gate, backoff count
 };
 
 }  // namespace weft

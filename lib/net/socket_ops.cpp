@@ -105,9 +105,10 @@ void connect_fd(int fd, const sockaddr* addr, socklen_t len, const std::chrono::
   if (err != 0) throw_io(err, what);
 }
 
-OwnedFd accept_fd(int lfd, sockaddr_storage* peer, socklen_t* peer_len, AcceptState& st, const char* kind) {
+OwnedFd accept_fd(int lfd, sockaddr_storage* peer, socklen_t* peer_len, SocketIo& st, const char* kind) {
   using namespace std::chrono;
-  io_enter(st.budget);
+  io_enter(st.read.budget);
+  std::unique_lock<Mutex> gate(st.read.gate, std::defer_lock);
   milliseconds backoff{0};
   for (;;) {
     if (peer_len) *peer_len = sizeof(sockaddr_storage);
@@ -121,7 +122,11 @@ OwnedFd accept_fd(int lfd, sockaddr_storage* peer, socklen_t* peer_len, AcceptSt
 #if EWOULDBLOCK != EAGAIN
       case EWOULDBLOCK:
 #endif
-        io_waited(st.budget);
+        io_waited(st.read.budget);
+        if (!gate.owns_lock()) {
+          gate.lock();  // Cancelled here: no connection was taken
+          continue;
+        }
         weft::wait_readable(lfd);
         continue;
       // The connection was aborted or hit a network error while queued (Linux reports those on
@@ -141,6 +146,10 @@ OwnedFd accept_fd(int lfd, sockaddr_storage* peer, socklen_t* peer_len, AcceptSt
       case ENFILE:
       case ENOBUFS:
       case ENOMEM: {
+        if (!gate.owns_lock()) {
+          gate.lock();  // one acceptor backs off; the others wait behind it
+          continue;
+        }
         if (st.backoffs.fetch_add(1, std::memory_order_relaxed) == 0) {
           const std::string msg = std::string("weft: ") + kind + "::accept on " + local_address_string(lfd) + ": " +
                                   std::strerror(e) + "; backing off and retrying (this is reported once per listener; "
@@ -148,7 +157,7 @@ OwnedFd accept_fd(int lfd, sockaddr_storage* peer, socklen_t* peer_len, AcceptSt
           std::fputs(msg.c_str(), stderr);
         }
         backoff = backoff.count() == 0 ? milliseconds(1) : std::min(backoff * 2, milliseconds(100));
-        io_waited(st.budget);
+        io_waited(st.read.budget);
         weft::sleep(backoff);
         continue;
       }

@@ -12,6 +12,12 @@ namespace weft {
 
 using detail::io_retry;
 
+StreamSocket::StreamSocket(detail::OwnedFd fd, const char* kind)
+    : fd_(std::move(fd)), kind_(kind), io_(fd_.valid() ? std::make_unique<detail::SocketIo>() : nullptr) {}
+StreamSocket::StreamSocket(StreamSocket&&) noexcept = default;
+StreamSocket& StreamSocket::operator=(StreamSocket&&) noexcept = default;
+StreamSocket::~StreamSocket() = default;
+
 std::string StreamSocket::context(const char* op) const {
   return std::string(kind_) + "::" + op + " (" + detail::endpoints(fd_.get()) + ")";
 }
@@ -28,7 +34,7 @@ std::size_t StreamSocket::read(void* buf, std::size_t len) {
   const int fd = checked_fd("read");
   if (len == 0) return 0;
   return io_retry(
-      fd, true, read_budget_, [&] { return ::recv(fd, buf, len, 0); },
+      fd, true, io_->read, [&] { return ::recv(fd, buf, len, 0); },
       [&](int e) { detail::throw_io(e, context("read")); });
 }
 
@@ -51,7 +57,7 @@ std::size_t StreamSocket::read_vectored(std::span<const iovec> bufs) {
   const int fd = checked_fd("read_vectored");
   if (bufs.size() > IOV_MAX) bufs = bufs.first(IOV_MAX);
   return io_retry(
-      fd, true, read_budget_,
+      fd, true, io_->read,
       [&] {
         msghdr m{};
         m.msg_iov = const_cast<iovec*>(bufs.data());
@@ -66,7 +72,7 @@ std::size_t StreamSocket::write(const void* buf, std::size_t len) {
   if (len == 0) return 0;
   // MSG_NOSIGNAL: a closed peer is an EPIPE error here, never a SIGPIPE for the process.
   return io_retry(
-      fd, false, write_budget_, [&] { return ::send(fd, buf, len, MSG_NOSIGNAL); },
+      fd, false, io_->write, [&] { return ::send(fd, buf, len, MSG_NOSIGNAL); },
       [&](int e) { detail::throw_io(e, context("write")); });
 }
 
@@ -84,7 +90,7 @@ std::size_t StreamSocket::write_vectored(std::span<const iovec> bufs) {
   const int fd = checked_fd("write_vectored");
   if (bufs.size() > IOV_MAX) bufs = bufs.first(IOV_MAX);
   return io_retry(
-      fd, false, write_budget_,
+      fd, false, io_->write,
       [&] {
         msghdr m{};
         m.msg_iov = const_cast<iovec*>(bufs.data());

@@ -86,7 +86,7 @@ SocketAddr TcpStream::peer_addr() const { return sock_name(checked_fd("peer_addr
 // ---------------------------------------------------------------------------------- TcpListener
 
 TcpListener::TcpListener() noexcept = default;
-TcpListener::TcpListener(detail::OwnedFd fd) : fd_(std::move(fd)), state_(std::make_unique<detail::AcceptState>()) {}
+TcpListener::TcpListener(detail::OwnedFd fd) : fd_(std::move(fd)), state_(std::make_unique<detail::SocketIo>()) {}
 TcpListener::TcpListener(TcpListener&&) noexcept = default;
 TcpListener& TcpListener::operator=(TcpListener&&) noexcept = default;
 TcpListener::~TcpListener() = default;

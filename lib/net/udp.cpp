@@ -18,6 +18,12 @@ SocketAddr sock_name(int fd, bool peer, const std::string& what) {
 }
 }  // namespace
 
+UdpSocket::UdpSocket() noexcept = default;
+UdpSocket::UdpSocket(detail::OwnedFd fd) : fd_(std::move(fd)), io_(std::make_unique<detail::SocketIo>()) {}
+UdpSocket::UdpSocket(UdpSocket&&) noexcept = default;
+UdpSocket& UdpSocket::operator=(UdpSocket&&) noexcept = default;
+UdpSocket::~UdpSocket() = default;
+
 UdpSocket UdpSocket::bind(const SocketAddr& addr) {
   const std::string what = "UdpSocket::bind " + addr.to_string();
   detail::OwnedFd fd = detail::new_socket(addr.family(), SOCK_DGRAM, what);
@@ -44,7 +50,7 @@ std::string UdpSocket::context(const char* op) const {
 std::size_t UdpSocket::send_to(const void* buf, std::size_t len, const SocketAddr& to) {
   const int fd = checked_fd("send_to");
   return detail::io_retry(
-      fd, false, send_budget_, [&] { return ::sendto(fd, buf, len, MSG_NOSIGNAL, to.native(), to.native_len()); },
+      fd, false, io_->write, [&] { return ::sendto(fd, buf, len, MSG_NOSIGNAL, to.native(), to.native_len()); },
       [&](int e) { detail::throw_io(e, context("send_to") + " to " + to.to_string()); });
 }
 
@@ -54,7 +60,7 @@ UdpRecv UdpSocket::recv_from(void* buf, std::size_t len) {
   msghdr m{};
   iovec iov{buf, len};
   const std::size_t n = detail::io_retry(
-      fd, true, recv_budget_,
+      fd, true, io_->read,
       [&] {
         m = msghdr{};
         m.msg_name = &ss;
@@ -81,14 +87,14 @@ void UdpSocket::connect(const SocketAddr& peer) {
 std::size_t UdpSocket::send(const void* buf, std::size_t len) {
   const int fd = checked_fd("send");
   return detail::io_retry(
-      fd, false, send_budget_, [&] { return ::send(fd, buf, len, MSG_NOSIGNAL); },
+      fd, false, io_->write, [&] { return ::send(fd, buf, len, MSG_NOSIGNAL); },
       [&](int e) { detail::throw_io(e, context("send") + " to " + detail::peer_address_string(fd)); });
 }
 
 std::size_t UdpSocket::recv(void* buf, std::size_t len) {
   const int fd = checked_fd("recv");
   return detail::io_retry(
-      fd, true, recv_budget_, [&] { return ::recv(fd, buf, len, 0); },
+      fd, true, io_->read, [&] { return ::recv(fd, buf, len, 0); },
       [&](int e) { detail::throw_io(e, context("recv") + " from " + detail::peer_address_string(fd)); });
 }
 

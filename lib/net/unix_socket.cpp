@@ -101,7 +101,7 @@ std::string UnixStream::peer_path() const {
 // --------------------------------------------------------------------------------- UnixListener
 
 UnixListener::UnixListener() noexcept = default;
-UnixListener::UnixListener(detail::OwnedFd fd) : fd_(std::move(fd)), state_(std::make_unique<detail::AcceptState>()) {}
+UnixListener::UnixListener(detail::OwnedFd fd) : fd_(std::move(fd)), state_(std::make_unique<detail::SocketIo>()) {}
 UnixListener::UnixListener(UnixListener&&) noexcept = default;
 UnixListener& UnixListener::operator=(UnixListener&&) noexcept = default;
 UnixListener::~UnixListener() = default;
