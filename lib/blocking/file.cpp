@@ -16,7 +16,10 @@ namespace weft {
 
 namespace {
 
-[[noreturn]] void fail(const char* op, const std::filesystem::path& p) { throw IoError(errno, std::string(op) + " " + p.string()); }
+[[noreturn]] void fail(const char* op, const std::filesystem::path& p) {
+  const int e = errno;  // before the message allocates
+  throw IoError(e, std::string(op) + " " + p.string());
+}
 
 std::string read_now(const std::filesystem::path& path) {
   int fd;
