@@ -123,9 +123,9 @@ OwnedFd accept_fd(int lfd, sockaddr_storage* peer, socklen_t* peer_len, SocketIo
       case EWOULDBLOCK:
 #endif
         io_waited(st.read.budget);
-        if (!gate.owns_lock()) {
-          gate.lock();  // Cancelled here: no connection was taken
-          continue;
+        if (!gate.owns_lock() && !gate.try_lock()) {
+          gate.lock();  // behind another acceptor; Cancelled here: no connection was taken
+          continue;     // it may have left connections queued: try again before waiting
         }
         weft::wait_readable(lfd);
         continue;

@@ -88,8 +88,8 @@ std::size_t io_retry(int fd, bool want_read, IoDirection& dir, Sys&& sys, Fail&&
     if (e == EINTR) continue;
     if (!would_block(e)) fail(e);
     io_waited(dir.budget);
-    if (!gate.owns_lock()) {
-      gate.lock();  // may suspend behind another waiter; Cancelled here: nothing was transferred
+    if (!gate.owns_lock() && !gate.try_lock()) {
+      gate.lock();  // suspends behind another waiter; Cancelled here: nothing was transferred
       continue;     // the previous holder may have left data (or room): try again before waiting
     }
     if (want_read) weft::wait_readable(fd);
