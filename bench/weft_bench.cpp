@@ -1,11 +1,11 @@
 // weft_bench: the weft peer of ../shared/BENCH.md ("peer":"weft").
 //
 //   weft_bench <bench> [--key value]...      # one workload, JSON lines on stdout
-//   weft_bench echo_server --port P          # (once sockets land: not implemented yet)
+//   weft_bench echo_server --port P          # the `echo` server (echo_server.hpp), until SIGTERM
 //   weft_bench list                          # the workloads implemented here
 //
 // Workloads: spawn_many spawn_join chained_spawn yield_many ping_pong mutex_contended sleep_many
-// idle_memory ctx_switch, and idle_cpu (not in BENCH.md: CPU use of an idle runtime, issue 6).
+// idle_memory ctx_switch, echo (through echo_server), and idle_cpu (not in BENCH.md: CPU use of an idle runtime, issue 6).
 //
 // The runtime (§1.1): one weft::Runtime with 2 workers, created before any timing; the root task
 // is a fiber run by block_on (so it is one of the runtime's tasks, as the spec requires).
@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "echo_server.hpp"
 
 namespace {
 
@@ -368,6 +369,30 @@ bench::Measurement idle_cpu(bench::Args& args, Env& env) {
                 "process CPU (getrusage) while an idle 2-worker runtime exists; n = seconds per sample");
 }
 
+// BENCH.md §1.2: `echo_server --port P` serves 127.0.0.1:P on the 2-worker runtime until SIGTERM
+// (or SIGINT), then cancels the accept fiber and every connection and exits 0.
+int echo_server(bench::Args& args) {
+  const auto port = args.integer("port", 0, 1);
+  args.reject_unknown();
+  if (port > 65535) bench::die(bench::kExitUsage, "%s: --port %ld is not a TCP port", args.where().c_str(), long(port));
+  weft::block_signals({SIGTERM, SIGINT});  // taken by weft's signal thread only (workers inherit the mask)
+  weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
+  try {
+    return rt.block_on([&] {
+      weft::SignalStream stop({SIGTERM, SIGINT});  // before accepting: a client may signal at once
+      weft::TcpListener listener =
+          weft::TcpListener::bind(weft::SocketAddr::loopback_v4(static_cast<std::uint16_t>(port)), 4096);
+      auto server = weft::spawn(weft::Options{.name = "echo accept"}, [&] { weft_echo::serve(listener); });
+      stop.recv();
+      server.abort();
+      server.join();
+      return 0;
+    });
+  } catch (const weft::Error& e) {
+    bench::die(bench::kExitFailed, "%s: %s", args.where().c_str(), e.what());
+  }
+}
+
 struct Workload {
   const char* name;
   bench::Measurement (*run)(bench::Args&, Env&);
@@ -386,8 +411,10 @@ int main(int argc, char** argv) {
   bench::Args args(argc, argv);
   if (args.bench() == "list") {  // for bench/run: which workloads this program implements
     for (const Workload& w : kWorkloads) std::printf("%s\n", w.name);
+    std::printf("echo\n");  // served by `echo_server`, driven by echo_client
     return 0;
   }
+  if (args.bench() == "echo_server") return echo_server(args);
   for (const Workload& w : kWorkloads) {
     if (args.bench() != w.name) continue;
     Env env(args);
@@ -396,7 +423,7 @@ int main(int argc, char** argv) {
     bench::emit(m);
     return 0;
   }
-  std::string names;
+  std::string names = " echo_server";
   for (const Workload& w : kWorkloads) names += std::string(" ") + w.name;
   bench::die(bench::kExitUsage, "%s: unknown or not yet implemented bench '%s' (implemented:%s)",
              args.prog().c_str(), args.bench().c_str(), names.c_str());

@@ -35,7 +35,7 @@ TEST_CASE("barrier: the header's usage example") {
 TEST_CASE("barrier: many cycles, fibers and plain threads together, one leader per cycle") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     const int fibers = 6, threads = 2, n = fibers + threads;
-    const long cycles = weft_test::scaled(300, 20);
+    const long cycles = weft_test::scaled(1000, 20);
     weft::Barrier barrier(static_cast<std::size_t>(n));
     std::atomic<long> leaders{0};
     std::vector<std::atomic<int>> arrived(static_cast<std::size_t>(cycles));
@@ -92,7 +92,7 @@ TEST_CASE("barrier: cancel-safety — a cancelled waiter takes its arrival back"
 TEST_CASE("barrier: random aborts never strand or over-release a cycle") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {
-      const long rounds = weft_test::scaled(100, 10);
+      const long rounds = weft_test::scaled(300, 10);
       for (long round = 0; round < rounds; ++round) {
         const int n = 4;
         weft::Barrier barrier(n);

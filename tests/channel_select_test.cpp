@@ -124,7 +124,7 @@ struct Contig {
 // producers fill a and b and a consumer drains c. Exactly one op per run().
 void exactly_one_stress(weft::Runtime& rt, bool abort_selectors) {
   rt.block_on([&] {
-    const long n = weft_test::scaled(3000, 150);
+    const long n = weft_test::scaled(10000, 150);
     auto [atx, arx] = weft::mpsc::channel<long>(2);
     auto [btx, brx] = weft::mpsc::channel<long>(1);
     auto [ctx, crx] = weft::mpsc::channel<long>(1);
@@ -218,7 +218,7 @@ TEST_CASE("select: cancel-safety — the selecting fiber aborted at random point
 TEST_CASE("select: two selects racing on the same channels from both ends") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {
-      const long n = weft_test::scaled(4000, 200);
+      const long n = weft_test::scaled(10000, 200);
       auto [ab_tx, ab_rx] = weft::mpsc::channel<long>(1);
       auto [ba_tx, ba_rx] = weft::mpsc::channel<long>(1);
       struct Side {
@@ -227,7 +227,6 @@ TEST_CASE("select: two selects racing on the same channels from both ends") {
       Side sa, sb;
       auto run_side = [n](Side& s, weft::mpsc::Sender<long>& tx, weft::mpsc::Receiver<long>& rx) {
         while (s.sent < n || s.received < n) {
-          auto sel = weft::Select();
           if (s.sent < n && s.received < n) {
             weft::Select()
                 .send(tx, s.sent, [&](weft::SendResult<long> r) { s.sent += r ? 1 : 0; })

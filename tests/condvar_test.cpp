@@ -47,7 +47,7 @@ TEST_CASE("condvar: bounded queue — fiber and thread producers and consumers")
     std::deque<long> q;
     const std::size_t cap = 4;
     bool done = false;
-    const long producers = 8, per = weft_test::scaled(1000, 50);
+    const long producers = 8, per = weft_test::scaled(3000, 50);
     std::atomic<long> sum{0}, count{0};
     auto produce = [&](long id) {
       for (long i = 0; i < per; ++i) {
@@ -72,19 +72,19 @@ TEST_CASE("condvar: bounded queue — fiber and thread producers and consumers")
     };
     std::thread thread_consumer(consume);
     std::thread thread_producer([&] { produce(producers); });
+    std::vector<weft::JoinHandle<void>> ps, cs;
     rt.block_on([&] {
-      std::vector<weft::JoinHandle<void>> ps, cs;
       for (long p = 0; p < producers; ++p) ps.push_back(weft::spawn([&, p] { produce(p); }));
       for (int c = 0; c < 3; ++c) cs.push_back(weft::spawn(consume));
       for (auto& h : ps) h.join();
-      thread_producer.join();
-      {
-        std::lock_guard lk(mu);
-        done = true;
-      }
-      not_empty.notify_all();
-      for (auto& h : cs) h.join();
     });
+    thread_producer.join();  // never inside a fiber: it would block a worker the others need
+    {
+      std::lock_guard lk(mu);
+      done = true;
+    }
+    not_empty.notify_all();
+    for (auto& h : cs) h.join();  // from this plain thread: blocks it, not a worker
     thread_consumer.join();
     const long n = (producers + 1) * per;
     CHECK(count.load() == n);
@@ -151,7 +151,7 @@ TEST_CASE("condvar: cancel-safety — notify_one reaching a cancelled waiter is 
       weft::CondVar cv;
       long items = 0;
       long taken = 0;
-      const long rounds = weft_test::scaled(30, 3);
+      const long rounds = weft_test::scaled(100, 3);
       for (long round = 0; round < rounds; ++round) {
         const int n = 16;
         std::vector<weft::JoinHandle<void>> hs;

@@ -126,7 +126,17 @@ TEST_CASE("mutex: exact count under heavy contention (the mutex_contended shape)
           }
         }));
       }
-      for (auto& h : hs) h.join();
+      // Bounded, so a lost wake-up fails with a diagnosis instead of hanging the suite.
+      const bool all_done = weft_sync_test::join_all_within(hs, std::chrono::seconds(120));
+      CHECK(all_done);
+      if (!all_done) {
+        long finished = 0;
+        for (auto& h : hs) finished += (!h.valid() || h.is_finished()) ? 1 : 0;
+        const bool free_now = mu.try_lock();
+        if (free_now) mu.unlock();
+        MESSAGE("stuck: " << finished << " of " << tasks << " fibers finished, counter " << counter
+                          << ", mutex free: " << free_now);
+      }
       CHECK(counter == tasks * locks);
     });
   });
@@ -185,6 +195,40 @@ TEST_CASE("mutex: try_lock_for times out while held, and succeeds once released"
       th.join();
       mu.unlock();
     });
+  });
+}
+
+// A plain thread that re-locks in a tight loop would win every barging race against a fiber that
+// has to be woken and scheduled first; the starvation guard hands the lock to a waiter that has lost
+// for more than 1 ms. The wall-clock bound only detects a starved waiter.
+TEST_CASE("mutex: a waiter is not starved by a thread that re-locks in a tight loop") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    weft::Mutex mu;
+    std::atomic<bool> victim_done{false};
+    std::atomic<long> hog_rounds{0};
+    std::thread hog([&] {
+      const auto give_up = std::chrono::steady_clock::now() + 20s;
+      while (!victim_done.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() < give_up) {
+        for (int i = 0; i < 64; ++i) {
+          mu.lock();
+          hog_rounds.fetch_add(1, std::memory_order_relaxed);
+          mu.unlock();
+        }
+      }
+    });
+    const auto waited = rt.block_on([&] {
+      while (hog_rounds.load() < 1000) weft::yield_now();
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < 20; ++i) {
+        mu.lock();
+        mu.unlock();
+      }
+      victim_done = true;
+      return std::chrono::steady_clock::now() - t0;
+    });
+    hog.join();
+    CHECK(waited < 10s);
+    MESSAGE("20 locks against the hog took " << std::chrono::duration<double, std::milli>(waited).count() << " ms");
   });
 }
 

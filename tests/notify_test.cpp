@@ -92,7 +92,7 @@ TEST_CASE("notify: plain threads wait and notify too") {
 TEST_CASE("notify: cancel-safety — every notify_one is consumed exactly once") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {
-      const long rounds = weft_test::scaled(20, 2);
+      const long rounds = weft_test::scaled(60, 2);
       for (long round = 0; round < rounds; ++round) {
         weft::Notify n;
         std::atomic<long> consumed{0};
@@ -142,7 +142,7 @@ TEST_CASE("notify: cancel-safety — every notify_one is consumed exactly once")
 TEST_CASE("notify: a notify_one that hits a cancelled waiter passes to the next one") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {
-      const long rounds = weft_test::scaled(200, 20);
+      const long rounds = weft_test::scaled(600, 20);
       for (long r = 0; r < rounds; ++r) {
         weft::Notify n;
         weft::WaitGroup ready;

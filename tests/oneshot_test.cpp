@@ -62,7 +62,7 @@ TEST_CASE("oneshot: closing semantics and misuse") {
 TEST_CASE("oneshot: many pairs across fibers and threads; cancelled receives leave the value") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {
-      const long pairs = weft_test::scaled(2000, 100);
+      const long pairs = weft_test::scaled(5000, 100);
       std::atomic<long> delivered{0}, lost{0}, dup{0};
       std::vector<std::thread> threads;
       Rng rng(4);

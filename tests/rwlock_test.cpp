@@ -61,7 +61,7 @@ TEST_CASE("rwlock: model stress — fibers and threads, random reads and writes"
     Occupancy occ;
     long value = 0;  // written under the exclusive lock only
     long writes = 0;
-    const long iters = weft_test::scaled(400, 30);
+    const long iters = weft_test::scaled(1200, 30);
     std::vector<std::thread> threads;
     for (int t = 0; t < 2; ++t) {
       threads.emplace_back([&, t] {
@@ -175,7 +175,7 @@ TEST_CASE("rwlock: cancel-safety under random aborts and timeouts") {
     rt.block_on([] {
       weft::RwLock lock;
       Occupancy occ;
-      const long rounds = weft_test::scaled(30, 3);
+      const long rounds = weft_test::scaled(100, 3);
       for (long round = 0; round < rounds; ++round) {
         std::vector<weft::JoinHandle<void>> hs;
         for (int i = 0; i < 24; ++i) {

@@ -33,7 +33,7 @@ TEST_CASE("watch: the header's usage example") {
 
 TEST_CASE("watch: every receiver eventually sees the final value; values are monotonic") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
-    const long n = weft_test::scaled(5000, 200);
+    const long n = weft_test::scaled(20000, 200);
     auto [tx, rx] = weft::watch::channel<long>(0);
     std::atomic<long> non_monotonic{0};
     std::atomic<long> final_seen{0};
@@ -90,7 +90,7 @@ TEST_CASE("watch: seen positions — subscribe, clone, has_changed, send_modify"
 TEST_CASE("watch: cancel-safety — a cancelled changed() marks nothing seen") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {
-      const long rounds = weft_test::scaled(300, 30);
+      const long rounds = weft_test::scaled(1000, 30);
       auto [tx, rx] = weft::watch::channel<long>(0);
       for (long r = 1; r <= rounds; ++r) {
         auto waiter = weft::spawn([&rx] { return rx.changed(); });

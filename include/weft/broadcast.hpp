@@ -8,8 +8,9 @@
 //   if (a && b) std::printf("%s %s\n", a->c_str(), b->c_str());
 //
 //   // A receiver that fell more than `capacity` values behind is told so, never silently skipped:
+//   for (int i = 0; i < 20; ++i) tx.send(std::to_string(i));   // rx1 is now 20 behind, 16 kept
 //   auto r = rx1.recv();
-//   if (r.is_lagged()) std::printf("%s\n", r.what());   // "lagged by 3 values ..."; the next
+//   if (r.is_lagged()) std::printf("%s\n", r.what());   // "lagged by 4 values ..."; the next
 //                                                        // recv() continues with the oldest kept
 //
 // The channel keeps the last `capacity` values; send() never waits (it overwrites the oldest).

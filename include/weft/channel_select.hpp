@@ -147,6 +147,7 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
       }
     };
     (collect(I, std::get<I>(branches_)), ...);
+    (void)collect;  // unused for an empty Select
     if (nops == 0 && !deadline) detail::select_throw_empty();
     const int k = detail::wait_any(ops.data(), nops, deadline ? &*deadline : nullptr, true);
     const std::size_t winner = k < 0 ? deadline_branch : branch_of[static_cast<std::size_t>(k)];

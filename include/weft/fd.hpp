@@ -7,7 +7,10 @@
 //
 // The low-level readiness primitive that sockets are built on. The fd should be non-blocking.
 // Both calls are suspension points (weft::Cancelled). From a plain thread they fall back to
-// poll(2), blocking the thread. Waiting on the same fd from two fibers at once is allowed.
+// poll(2), blocking the thread. Waiting on the same fd from two fibers at once is allowed, but each
+// waiting fiber registers its own watcher and libev releases N watchers on one fd in O(N^2): to
+// have many fibers wait on one fd, let one wait and queue the others behind a weft::Mutex, as the
+// socket types do (lib/net/socket_ops.hpp).
 #pragma once
 
 #include <chrono>

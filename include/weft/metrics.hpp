@@ -22,6 +22,7 @@ struct WorkerMetrics {
   std::uint64_t parks = 0;         // times the worker went idle in its event loop
   std::uint64_t inject_pulls = 0;  // fibers taken from the global queue
   std::size_t queue_depth = 0;     // fibers in its run queue now
+  unsigned loop_waiters = 0;       // fibers waiting on its libev loop now (an fd watcher or a timer)
 };
 
 struct RuntimeMetrics {
@@ -31,6 +32,9 @@ struct RuntimeMetrics {
   std::size_t mapped_stacks = 0;     // stacks ever mapped by the process (reused, never unmapped)
   std::size_t guarded_stacks = 0;    // of those, how many have a guard page
   std::size_t inject_queue_depth = 0;
+  // The spawn_blocking pool (process-wide, shared by every runtime; see weft/blocking.hpp).
+  std::size_t blocking_queue_depth = 0;  // blocking tasks waiting for a pool thread
+  std::size_t blocking_threads = 0;      // pool threads alive (running a task or idle)
   std::vector<WorkerMetrics> workers;
 };
 

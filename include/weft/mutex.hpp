@@ -25,14 +25,18 @@
 // Fairness: *barging with a starvation guard* (as Go's sync.Mutex). unlock() releases the lock and
 // wakes one waiter, but a running fiber may take the lock first; a woken waiter that loses the race
 // goes back to the *front* of the queue, and once it has waited more than 1 ms in total, the lock is
-// handed to it directly (no barging while such a waiter exists). Measured under BENCH.md's
-// mutex_contended (1000 fibers x 1000 lock/unlock, 2 workers, this 2-vCPU VM), release build:
-//   barging (this default)  ~20-25 ns/lock
-//   strict FIFO hand-off    ~330 ns/lock    (Mutex(weft::Mutex::fair) — every contended unlock
-//                                             costs a fiber switch: the unlocker re-queues behind
-//                                             the waiter it just handed the lock to)
-// so barging is the default; pass weft::Mutex::fair when strict FIFO order matters more than
-// throughput. Tokio's Mutex is FIFO; Go's and parking_lot's barge — weft sides with the latter.
+// handed to it directly (no barging while such a waiter exists). Why: with strict FIFO hand-off,
+// every contended unlock costs a fiber switch — the unlocker, which would have re-locked at once,
+// must queue behind the waiter it just handed the lock to — and once a queue forms it never drains
+// (a convoy). Measured on the 2-vCPU VM, release build, 2 workers, medians of 5 reps (ranges over
+// three runs):
+//   BENCH.md mutex_contended (1000 fibers x 1000 lock/unlock):
+//     barging 5-8 ns/lock (worst single rep 24);  FIFO 6-140 ns/lock, single reps 330-540 ns/lock
+//     whenever both workers contend and a convoy forms (Boost.Fiber's fibers::mutex: ~110)
+//   the same with 1% of critical sections yielding while holding the lock (a queue always forms):
+//     barging 18-19 ns/lock;  FIFO 540-580 ns/lock
+// so barging is the default; weft::Mutex(weft::Mutex::fair) gives strict FIFO hand-off when order
+// matters more than throughput (Tokio's Mutex is FIFO; Go's and parking_lot's barge).
 #pragma once
 
 #include <weft/detail/waiter.hpp>

@@ -29,3 +29,13 @@
 #include <weft/semaphore.hpp>
 #include <weft/wait_group.hpp>
 #include <weft/watch.hpp>
+#include <weft/blocking.hpp>
+#include <weft/file.hpp>
+#include <weft/io_error.hpp>
+#include <weft/resolve.hpp>
+#include <weft/signal.hpp>
+#include <weft/socket_addr.hpp>
+#include <weft/stream_socket.hpp>
+#include <weft/tcp.hpp>
+#include <weft/udp.hpp>
+#include <weft/unix_socket.hpp>

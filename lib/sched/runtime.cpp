@@ -1,6 +1,7 @@
 // The Runtime's non-template half.
 #include "sched/scheduler.hpp"
 
+#include <weft/blocking.hpp>
 #include <weft/runtime.hpp>
 
 #include <thread>
@@ -29,6 +30,9 @@ RuntimeMetrics metrics_of(Scheduler& s) {
   m.mapped_stacks = StackPool::instance().mapped_stacks();
   m.guarded_stacks = StackPool::instance().guarded_stacks();
   m.inject_queue_depth = s.inject().len();
+  const BlockingPoolStats b = blocking_pool_stats();
+  m.blocking_queue_depth = b.queue_depth;
+  m.blocking_threads = b.threads;
   for (auto& w : s.workers()) {
     WorkerMetrics x;
     x.index = w->index();
@@ -38,6 +42,7 @@ RuntimeMetrics metrics_of(Scheduler& s) {
     x.parks = w->metrics.parks.load(std::memory_order_relaxed);
     x.inject_pulls = w->metrics.inject_pulls.load(std::memory_order_relaxed);
     x.queue_depth = w->queue_len();
+    x.loop_waiters = w->reactor().waiters();
     m.workers.push_back(x);
   }
   return m;
