@@ -24,16 +24,18 @@ class Reactor {
   void unpark() noexcept { ev_async_send(loop_, &wakeup_); }
   // Fibers waiting on this loop's watchers (maintained by the waits themselves), so a busy worker
   // only polls when someone is waiting.
-  bool has_watchers() const noexcept { return waiters_ != 0; }
-  void add_waiter() noexcept { ++waiters_; }
-  void remove_waiter() noexcept { --waiters_; }
+  bool has_watchers() const noexcept { return waiters_.load(std::memory_order_relaxed) != 0; }
+  void add_waiter() noexcept { waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  void remove_waiter() noexcept { waiters_.store(waiters_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed); }
+  // Any thread (metrics): owner-written, read relaxed.
+  unsigned watchers() const noexcept { return waiters_.load(std::memory_order_relaxed); }
   // libev caches "now"; refresh it before arming a timer after fibers ran for a while.
   void update_now() noexcept { ev_now_update(loop_); }
 
  private:
   struct ev_loop* loop_;
   ev_async wakeup_;
-  unsigned waiters_ = 0;
+  std::atomic<unsigned> waiters_{0};
 };
 
 }  // namespace weft::detail

@@ -17,6 +17,7 @@ std::shared_ptr<Scheduler> make_scheduler(const Config& in) {
                 " bytes is too small for a fiber stack; use at least 16384");
   }
   auto s = std::make_shared<Scheduler>(cfg);
+  trace_env_attach(s.get());
   s->start();
   return s;
 }
@@ -36,8 +37,15 @@ RuntimeMetrics metrics_of(Scheduler& s) {
     x.steals = w->metrics.steals.load(std::memory_order_relaxed);
     x.stolen = w->metrics.stolen.load(std::memory_order_relaxed);
     x.parks = w->metrics.parks.load(std::memory_order_relaxed);
+    x.unparks = w->metrics.unparks.load(std::memory_order_relaxed);
     x.inject_pulls = w->metrics.inject_pulls.load(std::memory_order_relaxed);
     x.queue_depth = w->queue_len();
+    const std::uint64_t now = coarse_ns(), start = w->started_ns();
+    x.uptime_ns = now > start ? now - start : 0;
+    const std::uint64_t parked = w->metrics.parked_ns.load(std::memory_order_relaxed);
+    x.busy_ns = x.uptime_ns > parked ? x.uptime_ns - parked : 0;
+    x.reactor_watchers = w->reactor().watchers();
+    m.reactor_watchers += x.reactor_watchers;
     m.workers.push_back(x);
   }
   return m;

@@ -52,12 +52,43 @@ int Idle::worker_to_notify() noexcept {
 
 // ----------------------------------------------------------------------------------- Scheduler
 
+namespace {
+std::mutex g_runtimes_mu;
+std::uint64_t g_runtime_seq = 0;
+}  // namespace
+}  // namespace weft::detail
+
+// Head of the list of live runtimes (linked through Scheduler::next_runtime_), for tools/gdb.
+extern "C" {
+weft::detail::Scheduler* weft_runtime_list = nullptr;
+}
+
+namespace weft::detail {
+
 Scheduler::Scheduler(const Config& cfg)
     : cfg_(cfg), idle_(static_cast<unsigned>(cfg.workers)) {
   for (unsigned i = 0; i < cfg_.workers; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  std::lock_guard lk(g_runtimes_mu);
+  runtime_id_ = ++g_runtime_seq;
+  next_runtime_ = weft_runtime_list;
+  weft_runtime_list = this;
 }
 
-Scheduler::~Scheduler() { shutdown(); }
+Scheduler::~Scheduler() {
+  shutdown();
+  std::lock_guard lk(g_runtimes_mu);
+  for (Scheduler** p = &weft_runtime_list; *p; p = &(*p)->next_runtime_) {
+    if (*p == this) {
+      *p = next_runtime_;
+      break;
+    }
+  }
+}
+
+void Scheduler::for_each_runtime(void (*fn)(Scheduler&, void*), void* arg) {
+  std::lock_guard lk(g_runtimes_mu);
+  for (Scheduler* s = weft_runtime_list; s; s = s->next_runtime_) fn(*s, arg);
+}
 
 void Scheduler::start() {
   for (auto& w : workers_) w->start();
@@ -103,7 +134,7 @@ void Scheduler::schedule(FiberBase* f, bool is_wake) noexcept {
   Worker* cur = current_worker();
   if (cur && &cur->scheduler() != this) cur = nullptr;
   if (Worker* pin = f->pinned_ ? f->pinned_ : f->home_) {
-    f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+    mark_runnable(f);
     if (pin == cur) {
       pin->pinned_local_.push(f);
     } else {
@@ -115,7 +146,7 @@ void Scheduler::schedule(FiberBase* f, bool is_wake) noexcept {
     cur->schedule_local(f, is_wake);
     return;
   }
-  f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+  mark_runnable(f);
   inject_.push(f);
   notify_parked();
 }
@@ -190,6 +221,11 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
     outside_spawned_.fetch_add(1, std::memory_order_acq_rel);
   }
   registry_add(f);
+  if (__builtin_expect(observe_flags() & kObserveTrace, 0)) {
+    FiberBase* parent = inside ? cur->current() : nullptr;
+    if (!f->name_.empty()) trace_name(f->id_, f->name_);
+    trace_emit(TraceEv::Spawn, f->id_, parent ? parent->id_ : 0);
+  }
   if (local) local_set_add(f->local_set_, f);
   // During shutdown a new fiber starts cancelled — unless its parent is cleaning up (unwinding,
   // in a catch block or shielded): a destructor that runs select or joins a helper must be able
@@ -218,6 +254,7 @@ void init_task_identity(FiberBase* f, Options&& o, const std::source_location& l
   f->name_ = std::move(o.name);
   f->stack_size_ = o.stack_size;
   f->spawn_site_ = loc;
+  f->created_ns_ = coarse_ns();
 }
 
 void Scheduler::on_finished(FiberBase* f) noexcept {
@@ -274,6 +311,7 @@ void Scheduler::shutdown() {
   stop_.store(true, std::memory_order_seq_cst);
   for (auto& w : workers_) w->unpark();
   for (auto& w : workers_) w->join();
+  trace_env_detach(this);
 }
 
 }  // namespace weft::detail

@@ -15,6 +15,7 @@
 #include "sched/inject_queue.hpp"
 #include "sched/run_queue.hpp"
 #include "sched/wait.hpp"
+#include "trace/observe.hpp"
 
 #include <weft/detail/fiber.hpp>
 #include <weft/runtime.hpp>
@@ -25,6 +26,8 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+
+#include <pthread.h>
 #include <vector>
 
 namespace weft::detail {
@@ -37,6 +40,8 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> steals{0};        // successful steal operations by this worker
   std::atomic<std::uint64_t> stolen{0};        // fibers taken by those steals
   std::atomic<std::uint64_t> parks{0};
+  std::atomic<std::uint64_t> unparks{0};       // park() returned (parks - unparks = parked now)
+  std::atomic<std::uint64_t> parked_ns{0};     // time spent parked (busy = uptime - parked)
   std::atomic<std::uint64_t> inject_pulls{0};
   // Fibers spawned from / finished on this worker. Owner-written with release stores; live
   // fibers = sum(spawned) - sum(finished), read finished-first (see Scheduler::live_fibers).
@@ -46,6 +51,12 @@ struct WorkerCounters {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_release);
   }
 };
+
+// Makes `f`'s state Runnable; with timing or tracing on, also stamps when (for scheduling delay).
+inline void mark_runnable(FiberBase* f) noexcept {
+  f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+  if (__builtin_expect(observe_flags() != 0, 0)) f->runnable_since_ns_ = mono_ns();
+}
 
 // Intrusive FIFO of fibers (single-threaded).
 struct FiberList {
@@ -78,7 +89,10 @@ class Worker {
   unsigned index() const noexcept { return index_; }
   Scheduler& scheduler() const noexcept { return sched_; }
   Reactor& reactor() noexcept { return reactor_; }
-  FiberBase* current() const noexcept { return current_; }
+  // The fiber running on this worker. Relaxed atomic: other threads (stall watchdog) read it too.
+  FiberBase* current() const noexcept { return current_.load(std::memory_order_relaxed); }
+  std::uint64_t started_ns() const noexcept { return started_ns_; }
+  pthread_t native_thread() noexcept { return thread_.native_handle(); }
 
   // ---- called by fibers running on this worker (owner thread)
   // Switches the running fiber out; returns when it is resumed (maybe on another worker).
@@ -129,7 +143,11 @@ class Worker {
   std::atomic<bool> inbox_nonempty_{false};
   Reactor reactor_;
   StackCache stacks_;
-  FiberBase* current_ = nullptr;
+  std::atomic<FiberBase*> current_{nullptr};
+  std::uint64_t started_ns_ = 0;   // when the worker started (for busy time); set before start()
+  std::uint64_t slice_start_ns_ = 0;  // start of the current run (only while timing/tracing)
+  void observe_run_start(FiberBase* f, unsigned obs) noexcept;
+  void observe_run_stop(FiberBase* f, unsigned obs) noexcept;
   std::uint64_t tick_ = 0;
   unsigned inject_countdown_ = 1;  // runs until the global queue gets priority again
   unsigned poll_countdown_ = 1;    // runs until a non-blocking reactor poll
@@ -204,6 +222,12 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
   long live_stacks() const noexcept;
   std::uint64_t spawned_total() const noexcept;
   bool any_work_visible() const noexcept;
+
+  // Every runtime alive in the process, for dumps and tools (fn runs under the list's lock; a
+  // runtime cannot be destroyed meanwhile). gdb finds the list at `weft_runtime_list`.
+  static void for_each_runtime(void (*fn)(Scheduler&, void*), void* arg);
+  Scheduler* next_runtime_ = nullptr;  // guarded by the list's lock
+  std::uint64_t runtime_id_ = 0;
 
   // Live-fiber registry (for shutdown and dumps): sharded intrusive lists.
   static constexpr unsigned kShards = 16;

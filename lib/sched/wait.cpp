@@ -86,6 +86,8 @@ std::uint64_t begin_wait(FiberBase* f) noexcept {
 
 bool wake_claim(FiberBase* f, std::uint64_t epoch, WakeReason why, bool* must_schedule) noexcept {
   *must_schedule = false;
+  // Traced wake-ups are stamped before the CAS, so the wake precedes the wakee's next run.
+  const std::uint64_t trace_ts = __builtin_expect(observe_flags() & kObserveTrace, 0) ? mono_ns() : 0;
   std::uint64_t w = f->wait_word_.load(std::memory_order_acquire);
   for (;;) {
     if (epoch_of(w) != epoch) return false;
@@ -96,6 +98,10 @@ bool wake_claim(FiberBase* f, std::uint64_t epoch, WakeReason why, bool* must_sc
                              (w & kCancellable) | kNotified;
     if (f->wait_word_.compare_exchange_weak(w, nw, std::memory_order_acq_rel, std::memory_order_acquire)) {
       *must_schedule = st == kParked;
+      if (__builtin_expect(trace_ts != 0, 0)) {
+        const FiberBase* waker = current_fiber();
+        trace_emit(TraceEv::Wake, f->id_, waker ? waker->id_ : 0, nullptr, trace_ts);
+      }
       return true;
     }
   }
@@ -133,6 +139,9 @@ void request_cancel(FiberBase* f, Cancelled::Reason why) noexcept {
   std::uint8_t none = 0;
   f->cancel_.compare_exchange_strong(none, static_cast<std::uint8_t>(static_cast<unsigned>(why) + 1),
                                      std::memory_order_seq_cst);
+  if (__builtin_expect(observe_flags() & kObserveTrace, 0)) {
+    trace_emit(TraceEv::Cancel, f->id_, static_cast<std::uint64_t>(why));
+  }
   if (f->on_cancel_) f->on_cancel_(f);
   const std::uint64_t w = f->wait_word_.load(std::memory_order_seq_cst);
   wake(f, epoch_of(w), WakeReason::Cancel);

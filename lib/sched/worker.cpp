@@ -44,6 +44,7 @@ Worker::Worker(Scheduler& s, unsigned index)
 Worker::~Worker() { join(); }
 
 void Worker::start() {
+  started_ns_ = coarse_ns();
   thread_ = std::thread([this] { main(); });
 }
 
@@ -148,6 +149,7 @@ FiberBase* Worker::search() noexcept {
       if (f) {
         metrics.bump(metrics.steals);
         metrics.bump(metrics.stolen, 1 + queue_.len());
+        if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Steal, victim.index_, 1 + queue_.len());
       }
     }
   }
@@ -196,7 +198,16 @@ void Worker::park() noexcept {
     sched_.notify_parked();
   }
   metrics.bump(metrics.parks);
-  if (!sched_.stopping()) reactor_.park();
+  if (!sched_.stopping()) {
+    // Parks are syscalls already: two clock reads here are noise, and give busy time for free.
+    const std::uint64_t t0 = mono_ns();
+    if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Park, 0, 0, nullptr, t0);
+    reactor_.park();
+    const std::uint64_t t1 = mono_ns();
+    if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Unpark, 0, 0, nullptr, t1);
+    metrics.bump(metrics.parked_ns, t1 - t0);
+  }
+  metrics.bump(metrics.unparks);
   searching_ = sched_.idle().worker_from_parked(index_);
 }
 
@@ -240,7 +251,7 @@ void Worker::push_queue(FiberBase* f) noexcept {
 }
 
 void Worker::schedule_local(FiberBase* f, bool is_wake) noexcept {
-  f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+  mark_runnable(f);
   if (is_wake) {
     // The fiber we just woke is likely to use what we just produced: run it next, cache-hot.
     FiberBase* prev = std::exchange(lifo_, f);
@@ -251,9 +262,15 @@ void Worker::schedule_local(FiberBase* f, bool is_wake) noexcept {
 }
 
 void Worker::run(FiberBase* f) noexcept {
-  current_ = f;
+  current_.store(f, std::memory_order_relaxed);
   f->state_.store(FiberState::Running, std::memory_order_relaxed);
+  f->wait_what_ = nullptr;
+  // Before the switch: a dump that saw the old count and reads it again after walking the saved
+  // stack knows the walk raced with this run (x86 stores are ordered; the switch is opaque).
+  f->runs_.store(f->runs_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   metrics.bump(metrics.fibers_run);
+  const unsigned obs = observe_flags();
+  if (__builtin_expect(obs != 0, 0)) observe_run_start(f, obs);
   if (!f->ctx_) {
     f->stack_ = stacks_.get(f->stack_size_);
     f->ctx_ = make_context(f->stack_, &fiber_entry);
@@ -269,8 +286,33 @@ void Worker::run(FiberBase* f) noexcept {
   f->eh_uncaught_ = eh_->uncaught_exceptions;
   eh_->caught_exceptions = nullptr;
   eh_->uncaught_exceptions = 0;
-  current_ = nullptr;
+  current_.store(nullptr, std::memory_order_relaxed);
+  if (__builtin_expect(obs != 0, 0)) observe_run_stop(f, obs);
   after_switch(f);
+}
+
+void Worker::observe_run_start(FiberBase* f, unsigned obs) noexcept {
+  const std::uint64_t now = mono_ns();
+  slice_start_ns_ = now;
+  if (f->runnable_since_ns_ != 0 && now > f->runnable_since_ns_) {
+    const std::uint64_t d = now - f->runnable_since_ns_;
+    f->delay_ns_ += d;
+    if (d > f->max_delay_ns_) f->max_delay_ns_ = d;
+  }
+  f->runnable_since_ns_ = 0;
+  if (obs & kObserveTrace) trace_emit(TraceEv::RunStart, f->id_, 0, nullptr, now);
+}
+
+void Worker::observe_run_stop(FiberBase* f, unsigned obs) noexcept {
+  const std::uint64_t now = mono_ns();
+  const std::uint64_t d = now - slice_start_ns_;
+  f->run_ns_ += d;
+  if (d > f->max_slice_ns_) f->max_slice_ns_ = d;
+  ++f->timed_runs_;
+  if (obs & kObserveTrace) {
+    const char* what = switch_reason_ == SwitchReason::Park && f->wait_what_ ? f->wait_what_->what : nullptr;
+    trace_emit(TraceEv::RunStop, f->id_, static_cast<std::uint64_t>(switch_reason_), what, now);
+  }
 }
 
 void Worker::after_switch(FiberBase* f) noexcept {
@@ -285,7 +327,7 @@ void Worker::after_switch(FiberBase* f) noexcept {
     }
     case SwitchReason::Yield:
       check_stack_pointer(f);
-      f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+      mark_runnable(f);
       if (f->pinned_ || f->home_) {
         pinned_local_.push(f);
       } else {
