@@ -134,7 +134,7 @@ void Scheduler::schedule(FiberBase* f, bool is_wake) noexcept {
   Worker* cur = current_worker();
   if (cur && &cur->scheduler() != this) cur = nullptr;
   if (Worker* pin = f->pinned_ ? f->pinned_ : f->home_) {
-    mark_runnable(f);
+    f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
     if (pin == cur) {
       pin->pinned_local_.push(f);
     } else {
@@ -146,7 +146,7 @@ void Scheduler::schedule(FiberBase* f, bool is_wake) noexcept {
     cur->schedule_local(f, is_wake);
     return;
   }
-  mark_runnable(f);
+  f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
   inject_.push(f);
   notify_parked();
 }
@@ -217,14 +217,19 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
   f->abort_on_panic_ = cfg_.panic_policy == PanicPolicy::Abort;
   if (inside) {
     cur->metrics.bump(cur->metrics.spawned);
+    f->created_ns_ = cur->coarse_now_;
   } else {
     outside_spawned_.fetch_add(1, std::memory_order_acq_rel);
+    f->created_ns_ = coarse_ns();
   }
   registry_add(f);
-  if (__builtin_expect(observe_flags() & kObserveTrace, 0)) {
-    FiberBase* parent = inside ? cur->current() : nullptr;
-    if (!f->name_.empty()) trace_name(f->id_, f->name_);
-    trace_emit(TraceEv::Spawn, f->id_, parent ? parent->id_ : 0);
+  if (const unsigned obs = observe_flags(); __builtin_expect(obs != 0, 0)) {
+    f->runnable_since_ns_ = mono_ns();
+    if (obs & kObserveTrace) {
+      FiberBase* parent = inside ? cur->current() : nullptr;
+      if (!f->name_.empty()) trace_name(f->id_, f->name_);
+      trace_emit(TraceEv::Spawn, f->id_, parent ? parent->id_ : 0, nullptr, f->runnable_since_ns_);
+    }
   }
   if (local) local_set_add(f->local_set_, f);
   // During shutdown a new fiber starts cancelled — unless its parent is cleaning up (unwinding,
@@ -254,7 +259,6 @@ void init_task_identity(FiberBase* f, Options&& o, const std::source_location& l
   f->name_ = std::move(o.name);
   f->stack_size_ = o.stack_size;
   f->spawn_site_ = loc;
-  f->created_ns_ = coarse_ns();
 }
 
 void Scheduler::on_finished(FiberBase* f) noexcept {

@@ -52,12 +52,6 @@ struct WorkerCounters {
   }
 };
 
-// Makes `f`'s state Runnable; with timing or tracing on, also stamps when (for scheduling delay).
-inline void mark_runnable(FiberBase* f) noexcept {
-  f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
-  if (__builtin_expect(observe_flags() != 0, 0)) f->runnable_since_ns_ = mono_ns();
-}
-
 // Intrusive FIFO of fibers (single-threaded).
 struct FiberList {
   FiberBase* head = nullptr;
@@ -92,6 +86,8 @@ class Worker {
   // The fiber running on this worker. Relaxed atomic: other threads (stall watchdog) read it too.
   FiberBase* current() const noexcept { return current_.load(std::memory_order_relaxed); }
   std::uint64_t started_ns() const noexcept { return started_ns_; }
+  // Coarse monotonic time, refreshed with observe_ (for fiber ages; owner thread).
+  std::uint64_t coarse_now_ = 0;
   pthread_t native_thread() noexcept { return thread_.native_handle(); }
 
   // ---- called by fibers running on this worker (owner thread)
@@ -128,6 +124,7 @@ class Worker {
   void drain_inbox() noexcept;
   void push_queue(FiberBase* f) noexcept;
   void maybe_poll() noexcept;
+  void poll_now() noexcept;
   void check_stack_pointer(FiberBase* f) noexcept;
   std::uint32_t next_random() noexcept;
 
@@ -146,8 +143,15 @@ class Worker {
   std::atomic<FiberBase*> current_{nullptr};
   std::uint64_t started_ns_ = 0;   // when the worker started (for busy time); set before start()
   std::uint64_t slice_start_ns_ = 0;  // start of the current run (only while timing/tracing)
+  // This worker's copy of observe_flags(), refreshed every kPollInterval runs and at every park, so
+  // the run path tests a field of `this` instead of loading a global through the GOT.
+  unsigned observe_ = 0;
+  void refresh_observe() noexcept { observe_ = observe_flags(); }
+  unsigned clock_countdown_ = 1;  // polls until coarse_now_ is refreshed again
+  template <bool kObserved>
+  void run_impl(FiberBase* f) noexcept;
   void observe_run_start(FiberBase* f, unsigned obs) noexcept;
-  void observe_run_stop(FiberBase* f, unsigned obs) noexcept;
+  void observe_run_stop(FiberBase* f) noexcept;
   std::uint64_t tick_ = 0;
   unsigned inject_countdown_ = 1;  // runs until the global queue gets priority again
   unsigned poll_countdown_ = 1;    // runs until a non-blocking reactor poll

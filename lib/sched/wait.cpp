@@ -84,10 +84,15 @@ std::uint64_t begin_wait(FiberBase* f) noexcept {
   return e;
 }
 
-bool wake_claim(FiberBase* f, std::uint64_t epoch, WakeReason why, bool* must_schedule) noexcept {
+namespace {
+// The claim itself; the observed copy also stamps the wake-up (before the CAS, so the wake
+// precedes the wakee's next run) for scheduling delay and the trace.
+template <bool kObserved>
+inline __attribute__((always_inline)) bool claim(FiberBase* f, std::uint64_t epoch, WakeReason why,
+                                                 bool* must_schedule) noexcept {
   *must_schedule = false;
-  // Traced wake-ups are stamped before the CAS, so the wake precedes the wakee's next run.
-  const std::uint64_t trace_ts = __builtin_expect(observe_flags() & kObserveTrace, 0) ? mono_ns() : 0;
+  std::uint64_t ts = 0;
+  if constexpr (kObserved) ts = mono_ns();
   std::uint64_t w = f->wait_word_.load(std::memory_order_acquire);
   for (;;) {
     if (epoch_of(w) != epoch) return false;
@@ -98,13 +103,27 @@ bool wake_claim(FiberBase* f, std::uint64_t epoch, WakeReason why, bool* must_sc
                              (w & kCancellable) | kNotified;
     if (f->wait_word_.compare_exchange_weak(w, nw, std::memory_order_acq_rel, std::memory_order_acquire)) {
       *must_schedule = st == kParked;
-      if (__builtin_expect(trace_ts != 0, 0)) {
-        const FiberBase* waker = current_fiber();
-        trace_emit(TraceEv::Wake, f->id_, waker ? waker->id_ : 0, nullptr, trace_ts);
+      if constexpr (kObserved) {
+        f->runnable_since_ns_ = ts;  // scheduling delay counts from the wake-up
+        if (observe_flags() & kObserveTrace) {
+          const FiberBase* waker = current_fiber();
+          trace_emit(TraceEv::Wake, f->id_, waker ? waker->id_ : 0, nullptr, ts);
+        }
       }
       return true;
     }
   }
+}
+
+__attribute__((noinline)) bool claim_observed(FiberBase* f, std::uint64_t epoch, WakeReason why,
+                                              bool* must_schedule) noexcept {
+  return claim<true>(f, epoch, why, must_schedule);
+}
+}  // namespace
+
+bool wake_claim(FiberBase* f, std::uint64_t epoch, WakeReason why, bool* must_schedule) noexcept {
+  if (__builtin_expect(observe_flags() != 0, 0)) return claim_observed(f, epoch, why, must_schedule);
+  return claim<false>(f, epoch, why, must_schedule);
 }
 
 bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept {
@@ -130,6 +149,7 @@ WakeReason park_switch(FiberBase* f, std::uint64_t epoch) noexcept {
   }
   if ((w & kStateMask) != kNotified) {
     Worker::switch_out(f, SwitchReason::Park);
+    f->wait_what_ = nullptr;  // the next wait describes itself (or reads "not recorded")
     w = f->wait_word_.load(std::memory_order_acquire);
   }
   return reason_of(w);

@@ -78,6 +78,8 @@ void Worker::main() {
   }
   endpoint_.asan_fake_stack = &asan_fake_stack_;
   endpoint_.tsan_fiber = tsan_current_fiber();
+  refresh_observe();
+  coarse_now_ = coarse_ns();
 
   while (!sched_.stopping()) {
     ++tick_;
@@ -206,16 +208,26 @@ void Worker::park() noexcept {
     const std::uint64_t t1 = mono_ns();
     if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Unpark, 0, 0, nullptr, t1);
     metrics.bump(metrics.parked_ns, t1 - t0);
+    coarse_now_ = t1;
   }
+  refresh_observe();
   metrics.bump(metrics.unparks);
   searching_ = sched_.idle().worker_from_parked(index_);
 }
 
 void Worker::maybe_poll() noexcept {
-  if (--poll_countdown_ == 0) {
-    poll_countdown_ = kPollInterval;
-    if (reactor_.has_watchers()) reactor_.poll();
+  if (--poll_countdown_ == 0) poll_now();
+}
+
+__attribute__((noinline)) void Worker::poll_now() noexcept {
+  poll_countdown_ = kPollInterval;
+  refresh_observe();
+  // A clock read costs ~300 instructions here (vDSO): refresh the spawn-time clock every 16th poll.
+  if (--clock_countdown_ == 0) {
+    clock_countdown_ = 16;
+    coarse_now_ = coarse_ns();
   }
+  if (reactor_.has_watchers()) reactor_.poll();
 }
 
 void Worker::drain_inbox() noexcept {
@@ -251,7 +263,7 @@ void Worker::push_queue(FiberBase* f) noexcept {
 }
 
 void Worker::schedule_local(FiberBase* f, bool is_wake) noexcept {
-  mark_runnable(f);
+  f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
   if (is_wake) {
     // The fiber we just woke is likely to use what we just produced: run it next, cache-hot.
     FiberBase* prev = std::exchange(lifo_, f);
@@ -262,15 +274,23 @@ void Worker::schedule_local(FiberBase* f, bool is_wake) noexcept {
 }
 
 void Worker::run(FiberBase* f) noexcept {
+  // One test on the hot path: timing/tracing runs take a separate copy of the run.
+  if (__builtin_expect(observe_ != 0, 0)) {
+    run_impl<true>(f);
+  } else {
+    run_impl<false>(f);
+  }
+}
+
+template <bool kObserved>
+inline __attribute__((always_inline)) void Worker::run_impl(FiberBase* f) noexcept {
   current_.store(f, std::memory_order_relaxed);
   f->state_.store(FiberState::Running, std::memory_order_relaxed);
-  f->wait_what_ = nullptr;
   // Before the switch: a dump that saw the old count and reads it again after walking the saved
   // stack knows the walk raced with this run (x86 stores are ordered; the switch is opaque).
-  f->runs_.store(f->runs_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  ++f->runs_;
   metrics.bump(metrics.fibers_run);
-  const unsigned obs = observe_flags();
-  if (__builtin_expect(obs != 0, 0)) observe_run_start(f, obs);
+  if constexpr (kObserved) observe_run_start(f, observe_);
   if (!f->ctx_) {
     f->stack_ = stacks_.get(f->stack_size_);
     f->ctx_ = make_context(f->stack_, &fiber_entry);
@@ -287,7 +307,7 @@ void Worker::run(FiberBase* f) noexcept {
   eh_->caught_exceptions = nullptr;
   eh_->uncaught_exceptions = 0;
   current_.store(nullptr, std::memory_order_relaxed);
-  if (__builtin_expect(obs != 0, 0)) observe_run_stop(f, obs);
+  if constexpr (kObserved) observe_run_stop(f);
   after_switch(f);
 }
 
@@ -303,13 +323,14 @@ void Worker::observe_run_start(FiberBase* f, unsigned obs) noexcept {
   if (obs & kObserveTrace) trace_emit(TraceEv::RunStart, f->id_, 0, nullptr, now);
 }
 
-void Worker::observe_run_stop(FiberBase* f, unsigned obs) noexcept {
+void Worker::observe_run_stop(FiberBase* f) noexcept {
   const std::uint64_t now = mono_ns();
   const std::uint64_t d = now - slice_start_ns_;
   f->run_ns_ += d;
   if (d > f->max_slice_ns_) f->max_slice_ns_ = d;
   ++f->timed_runs_;
-  if (obs & kObserveTrace) {
+  if (switch_reason_ == SwitchReason::Yield) f->runnable_since_ns_ = now;  // runnable from now on
+  if (observe_flags() & kObserveTrace) {
     const char* what = switch_reason_ == SwitchReason::Park && f->wait_what_ ? f->wait_what_->what : nullptr;
     trace_emit(TraceEv::RunStop, f->id_, static_cast<std::uint64_t>(switch_reason_), what, now);
   }
@@ -327,7 +348,7 @@ void Worker::after_switch(FiberBase* f) noexcept {
     }
     case SwitchReason::Yield:
       check_stack_pointer(f);
-      mark_runnable(f);
+      f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
       if (f->pinned_ || f->home_) {
         pinned_local_.push(f);
       } else {

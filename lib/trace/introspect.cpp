@@ -170,7 +170,7 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
   m.spawn_function = f->spawn_site_.function_name();
   m.age_ns = now_coarse > f->created_ns_ ? now_coarse - f->created_ns_ : 0;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    const std::uint64_t runs = f->runs_.load(std::memory_order_acquire);
+    const std::uint64_t runs = __atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE);
     const FiberState st = f->state_.load(std::memory_order_acquire);
     m.status = static_cast<FiberStatus>(st);
     m.runs = runs;
@@ -192,7 +192,7 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
       const void* pcs[64];
       const std::size_t n = walk_saved_context(ctx, stack.lo, stack.hi(), pcs, 64);
       std::atomic_thread_fence(std::memory_order_acquire);
-      if (f->runs_.load(std::memory_order_acquire) != runs) continue;  // it ran meanwhile: retry
+      if (__atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE) != runs) continue;  // it ran meanwhile: retry
       for (std::size_t i = 0; i < n; ++i) {
         // Return addresses point after the call: symbolize the call itself.
         m.backtrace.push_back(symbolize(i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1));

@@ -96,6 +96,7 @@ __attribute__((noinline)) Ring* ring_for_thread() {
 }  // namespace
 
 void trace_emit(TraceEv ev, std::uint64_t fiber, std::uint64_t arg, const char* text, std::uint64_t ts) noexcept {
+  if (!(observe_flags() & kObserveTrace)) return;  // stopped (workers see the switch a little late)
   if (ts == 0) ts = mono_ns();
   Ring* ring = tls_ring;
   if (!ring || ring->generation != recorder().generation.load(std::memory_order_relaxed)) {

@@ -200,10 +200,13 @@ class FiberBase {
   // state is Suspended.
   const WaitDesc* wait_what_ = nullptr;
   std::uint64_t wait_arg_ = 0;
-  // Times resumed. Written by the worker that resumes it (one at a time), read by anyone; also the
-  // sequence number that tells a dump walking this fiber's saved stack that it ran meanwhile.
-  std::atomic<std::uint64_t> runs_{0};
-  std::uint64_t created_ns_ = 0;       // spawn time (coarse monotonic clock, ns)
+  // Times resumed. Written by the worker that resumes it (one at a time, a plain increment: this
+  // is on the yield path), read by others with __atomic_load_n; also the sequence number that
+  // tells a dump walking this fiber's saved stack that it ran meanwhile.
+  std::uint64_t runs_ = 0;
+  // Spawn time, ms resolution: the spawning worker's cached coarse clock (refreshed every few
+  // dozen runs and at every park), so it may read early by the spawning fiber's current slice.
+  std::uint64_t created_ns_ = 0;
   // Only maintained while fiber timing or tracing is on (weft::set_fiber_timing): they cost two
   // clock reads per run, which is more than a whole yield on some VMs.
   std::uint64_t runnable_since_ns_ = 0;  // when it last became runnable
