@@ -273,6 +273,8 @@ void Scheduler::for_each_live(Fn&& fn) {
 // The calling thread's worker. Initial-exec TLS so it can be read with one instruction below.
 extern "C" {
 extern thread_local weft::detail::Worker* weft_tls_worker __attribute__((tls_model("initial-exec")));
+// Head of the list of live runtimes (Scheduler::next_runtime_ links it), for tools/gdb/weft.py.
+extern weft::detail::Scheduler* weft_runtime_list;
 }
 
 namespace weft::detail {
