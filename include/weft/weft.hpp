@@ -17,6 +17,7 @@
 #include <weft/task.hpp>
 #include <weft/this_fiber.hpp>
 #include <weft/timeout.hpp>
+#include <weft/top.hpp>
 #include <weft/trace.hpp>
 #include <weft/barrier.hpp>
 #include <weft/broadcast.hpp>

@@ -7,6 +7,8 @@
 
 namespace weft::detail {
 
+std::shared_ptr<void> top_env_server(std::shared_ptr<Scheduler> s);  // lib/trace/top.cpp
+
 std::shared_ptr<Scheduler> make_scheduler(const Config& in) {
   Config cfg = in;
   if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
@@ -19,6 +21,7 @@ std::shared_ptr<Scheduler> make_scheduler(const Config& in) {
   auto s = std::make_shared<Scheduler>(cfg);
   trace_env_attach(s.get());
   s->start();
+  s->top_server_ = top_env_server(s);
   return s;
 }
 

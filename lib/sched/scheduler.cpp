@@ -281,6 +281,7 @@ void Scheduler::shutdown() {
   std::lock_guard guard(shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
+  top_server_.reset();  // it holds a Handle to us
   if (Worker* cur = current_worker(); cur && &cur->scheduler() == this) {
     std::fputs("weft: a Runtime was shut down or destroyed from one of its own fibers; that would wait "
                "for itself forever. Shut it down from the thread that owns it.\n", stderr);

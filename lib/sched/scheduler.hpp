@@ -231,6 +231,7 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
   // runtime cannot be destroyed meanwhile). gdb finds the list at `weft_runtime_list`.
   static void for_each_runtime(void (*fn)(Scheduler&, void*), void* arg);
   Scheduler* next_runtime_ = nullptr;  // guarded by the list's lock
+  std::shared_ptr<void> top_server_;   // WEFT_TOP_SOCKET's server (lib/trace/top.cpp); reset at shutdown
   std::uint64_t runtime_id_ = 0;
 
   // Live-fiber registry (for shutdown and dumps): sharded intrusive lists.
