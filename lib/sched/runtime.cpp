@@ -43,9 +43,13 @@ RuntimeMetrics metrics_of(Scheduler& s) {
     x.unparks = w->metrics.unparks.load(std::memory_order_relaxed);
     x.inject_pulls = w->metrics.inject_pulls.load(std::memory_order_relaxed);
     x.queue_depth = w->queue_len();
-    const std::uint64_t now = coarse_ns(), start = w->started_ns();
+    const std::uint64_t now = mono_ns(), start = w->started_ns();
     x.uptime_ns = now > start ? now - start : 0;
-    const std::uint64_t parked = w->metrics.parked_ns.load(std::memory_order_relaxed);
+    std::uint64_t parked = w->metrics.parked_ns.load(std::memory_order_relaxed);
+    // A park in progress counts too (an idle worker is not busy).
+    if (const std::uint64_t since = w->metrics.parked_since.load(std::memory_order_relaxed); since && now > since) {
+      parked += now - since;
+    }
     x.busy_ns = x.uptime_ns > parked ? x.uptime_ns - parked : 0;
     x.reactor_watchers = w->reactor().watchers();
     m.reactor_watchers += x.reactor_watchers;

@@ -42,6 +42,7 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> parks{0};
   std::atomic<std::uint64_t> unparks{0};       // park() returned (parks - unparks = parked now)
   std::atomic<std::uint64_t> parked_ns{0};     // time spent parked (busy = uptime - parked)
+  std::atomic<std::uint64_t> parked_since{0};  // start of the park in progress, 0 when running
   std::atomic<std::uint64_t> inject_pulls{0};
   // Fibers spawned from / finished on this worker. Owner-written with release stores; live
   // fibers = sum(spawned) - sum(finished), read finished-first (see Scheduler::live_fibers).

@@ -44,7 +44,7 @@ Worker::Worker(Scheduler& s, unsigned index)
 Worker::~Worker() { join(); }
 
 void Worker::start() {
-  started_ns_ = coarse_ns();
+  started_ns_ = mono_ns();
   thread_ = std::thread([this] { main(); });
 }
 
@@ -204,8 +204,10 @@ void Worker::park() noexcept {
     // Parks are syscalls already: two clock reads here are noise, and give busy time for free.
     const std::uint64_t t0 = mono_ns();
     if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Park, 0, 0, nullptr, t0);
+    metrics.parked_since.store(t0, std::memory_order_relaxed);
     reactor_.park();
     const std::uint64_t t1 = mono_ns();
+    metrics.parked_since.store(0, std::memory_order_relaxed);
     if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Unpark, 0, 0, nullptr, t1);
     metrics.bump(metrics.parked_ns, t1 - t0);
     coarse_now_ = t1;

@@ -232,9 +232,10 @@ void dump_runtime(Scheduler& s, std::ostream& os) {
   os << "weft runtime " << s.runtime_id_ << ": " << m.workers.size() << " workers, " << fs.size()
      << " live fibers, " << m.spawned_total << " spawned, " << m.live_stacks << " stacks in use\n";
   for (auto& w : m.workers) {
-    os << "  worker " << w.index << ": ran " << w.fibers_run << " fibers, busy "
-       << (w.uptime_ns ? 100.0 * static_cast<double>(w.busy_ns) / static_cast<double>(w.uptime_ns) : 0.0)
-       << " %, steals " << w.steals << " (" << w.stolen << " fibers), parks " << w.parks << ", inject pulls "
+    char busy[16];
+    std::snprintf(busy, sizeof busy, "%.1f",
+                  w.uptime_ns ? 100.0 * static_cast<double>(w.busy_ns) / static_cast<double>(w.uptime_ns) : 0.0);
+    os << "  worker " << w.index << ": ran " << w.fibers_run << " fibers, busy " << busy << " %, steals " << w.steals << " (" << w.stolen << " fibers), parks " << w.parks << ", inject pulls "
        << w.inject_pulls << ", queue " << w.queue_depth << ", watchers " << w.reactor_watchers << "\n";
   }
   for (auto& f : fs) {
