@@ -224,11 +224,12 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
   }
   registry_add(f);
   if (const unsigned obs = observe_flags(); __builtin_expect(obs != 0, 0)) {
-    f->runnable_since_ns_ = mono_ns();
+    const std::uint64_t now = mono_ns();
+    f->runnable_since_ns_.store(now, std::memory_order_relaxed);
     if (obs & kObserveTrace) {
       FiberBase* parent = inside ? cur->current() : nullptr;
       if (!f->name_.empty()) trace_name(f->id_, f->name_);
-      trace_emit(TraceEv::Spawn, f->id_, parent ? parent->id_ : 0, nullptr, f->runnable_since_ns_);
+      trace_emit(TraceEv::Spawn, f->id_, parent ? parent->id_ : 0, nullptr, now);
     }
   }
   if (local) local_set_add(f->local_set_, f);

@@ -104,7 +104,7 @@ inline __attribute__((always_inline)) bool claim(FiberBase* f, std::uint64_t epo
     if (f->wait_word_.compare_exchange_weak(w, nw, std::memory_order_acq_rel, std::memory_order_acquire)) {
       *must_schedule = st == kParked;
       if constexpr (kObserved) {
-        f->runnable_since_ns_ = ts;  // scheduling delay counts from the wake-up
+        f->runnable_since_ns_.store(ts, std::memory_order_relaxed);  // delay counts from the wake-up
         if (observe_flags() & kObserveTrace) {
           const FiberBase* waker = current_fiber();
           trace_emit(TraceEv::Wake, f->id_, waker ? waker->id_ : 0, nullptr, ts);

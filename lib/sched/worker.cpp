@@ -316,12 +316,12 @@ inline __attribute__((always_inline)) void Worker::run_impl(FiberBase* f) noexce
 void Worker::observe_run_start(FiberBase* f, unsigned obs) noexcept {
   const std::uint64_t now = mono_ns();
   slice_start_ns_ = now;
-  if (f->runnable_since_ns_ != 0 && now > f->runnable_since_ns_) {
-    const std::uint64_t d = now - f->runnable_since_ns_;
+  const std::uint64_t since = f->runnable_since_ns_.exchange(0, std::memory_order_relaxed);
+  if (since != 0 && now > since) {
+    const std::uint64_t d = now - since;
     f->delay_ns_ += d;
     if (d > f->max_delay_ns_) f->max_delay_ns_ = d;
   }
-  f->runnable_since_ns_ = 0;
   if (obs & kObserveTrace) trace_emit(TraceEv::RunStart, f->id_, 0, nullptr, now);
 }
 
@@ -331,7 +331,7 @@ void Worker::observe_run_stop(FiberBase* f) noexcept {
   f->run_ns_ += d;
   if (d > f->max_slice_ns_) f->max_slice_ns_ = d;
   ++f->timed_runs_;
-  if (switch_reason_ == SwitchReason::Yield) f->runnable_since_ns_ = now;  // runnable from now on
+  if (switch_reason_ == SwitchReason::Yield) f->runnable_since_ns_.store(now, std::memory_order_relaxed);
   if (observe_flags() & kObserveTrace) {
     const char* what = switch_reason_ == SwitchReason::Park && f->wait_what_ ? f->wait_what_->what : nullptr;
     trace_emit(TraceEv::RunStop, f->id_, static_cast<std::uint64_t>(switch_reason_), what, now);

@@ -209,7 +209,9 @@ class FiberBase {
   std::uint64_t created_ns_ = 0;
   // Only maintained while fiber timing or tracing is on (weft::set_fiber_timing): they cost two
   // clock reads per run, which is more than a whole yield on some VMs.
-  std::uint64_t runnable_since_ns_ = 0;  // when it last became runnable
+  // When it last became runnable. Atomic (relaxed): a waker may stamp it while the fiber, woken
+  // before it finished switching out, is already being resumed elsewhere.
+  std::atomic<std::uint64_t> runnable_since_ns_{0};
   std::uint64_t run_ns_ = 0;             // total time running
   std::uint64_t max_slice_ns_ = 0;       // longest single run
   std::uint64_t delay_ns_ = 0;           // total scheduling delay (runnable -> running)
