@@ -65,6 +65,9 @@ std::map<std::string, weft::FiberMetrics> wait_all_suspended(weft::Runtime& rt, 
 }
 
 bool backtrace_has(const weft::FiberMetrics& f, const std::string& fn) {
+#if !defined(WEFT_FRAME_POINTERS) || !defined(__x86_64__)
+  return true;  // -Dframe_pointers=false (or not x86-64): dumps carry no backtraces to check
+#endif
   for (auto& line : f.backtrace) {
     if (contains(line, fn)) return true;
   }
@@ -129,7 +132,10 @@ TEST_CASE("a dump names each kind of wait and has the blocked function in the ba
     rt.dump(os);
     const std::string d = os.str();
     CHECK(contains(d, "fiber " + std::to_string(forever.id()) + " 'target' [suspended] waiting on: sleep until"));
-    CHECK(contains(d, "blocked_in_semaphore"));
+    CHECK(contains(d, "waiting on: semaphore at 0x"));
+#if defined(WEFT_FRAME_POINTERS) && defined(__x86_64__)
+    CHECK(contains(d, "blocked_in_semaphore"));  // the text dump carries the backtraces
+#endif
     CHECK(contains(d, "spawned at "));
     CHECK(contains(d, "high-water mark"));
     std::ostringstream all;
@@ -196,7 +202,10 @@ TEST_CASE("DumpOnSignal writes a dump on SIGUSR1") {
   for (int c; (c = weft_test::try_get_byte(out.r)) >= 0;) text += static_cast<char>(c);
   CHECK(contains(text, "==== weft fiber dump"));
   CHECK(contains(text, "'waiting-for-go' [suspended] waiting on: notify at 0x"));
-  CHECK(contains(text, "blocked_in_notify"));
+  CHECK(contains(text, "waiting on: notify at 0x"));
+#if defined(WEFT_FRAME_POINTERS) && defined(__x86_64__)
+  CHECK(contains(text, "blocked_in_notify"));  // the text dump carries the backtrace
+#endif
   g_notify.notify_one();
   CHECK(h.join());
 }
