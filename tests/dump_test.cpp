@@ -13,11 +13,11 @@ using weft_test::contains;
 
 // Exported (the test links with -rdynamic) and never inlined or tail-called, so each shows up in
 // the backtrace of the fiber blocked in it.
-volatile int dump_test_sink = 0;
+std::atomic<int> dump_test_sink{0};  // an atomic: several fibers bump it at once
 #define BLOCKED_IN(name, body)                 \
   [[gnu::noinline]] void name() {              \
     body;                                      \
-    dump_test_sink = dump_test_sink + 1;       \
+    dump_test_sink.fetch_add(1, std::memory_order_relaxed);       \
   }
 
 weft::Mutex g_mutex;
@@ -31,19 +31,19 @@ BLOCKED_IN(blocked_in_semaphore, g_sem.acquire().forget())
 BLOCKED_IN(blocked_in_rwlock, g_rw.lock(); g_rw.unlock())
 [[gnu::noinline]] void blocked_in_recv(weft::mpsc::Receiver<int>& rx) {
   (void)rx.recv();
-  dump_test_sink = dump_test_sink + 1;
+  dump_test_sink.fetch_add(1, std::memory_order_relaxed);
 }
 [[gnu::noinline]] void blocked_in_fd(int fd) {
   weft::wait_readable(fd);
-  dump_test_sink = dump_test_sink + 1;
+  dump_test_sink.fetch_add(1, std::memory_order_relaxed);
 }
 [[gnu::noinline]] void blocked_in_join(weft::JoinHandle<void>& h) {
   (void)h.join();
-  dump_test_sink = dump_test_sink + 1;
+  dump_test_sink.fetch_add(1, std::memory_order_relaxed);
 }
 [[gnu::noinline]] void blocked_in_select(weft::mpsc::Receiver<int>& a, weft::Notify& n) {
   weft::Select().recv(a, [](std::optional<int>) {}).notified(n, [] {}).run();
-  dump_test_sink = dump_test_sink + 1;
+  dump_test_sink.fetch_add(1, std::memory_order_relaxed);
 }
 
 namespace {

@@ -65,5 +65,5 @@ TEST_CASE("the stall detector stays silent for a fiber that yields") {
 
 TEST_CASE("the stall detector rejects bad options") {
   weft::Runtime rt = weft::Runtime::Builder().workers(1).build();
-  CHECK_THROWS_AS(weft::StallDetector(rt.handle(), {.threshold = 0ms}), weft::Error);
+  CHECK_THROWS_AS(weft::StallDetector(rt.handle(), {.threshold = 0ms, .on_stall = {}, .signal = 0}), weft::Error);
 }

@@ -13,7 +13,12 @@ TEST_CASE("a recording has slices, spawns and wakes; stop ends it") {
     rt.block_on([] {
       weft::Notify n;
       auto h = weft::spawn(weft::Options{.name = "traced-child"}, [&] { n.notified(); });
-      weft::yield_now();
+      // Notify only once the child parked, so the trace has its park and the wake-up.
+      for (bool parked = false; !parked; weft::yield_now()) {
+        for (auto& f : weft::Handle::current().fibers()) {
+          parked = parked || (f.name == "traced-child" && f.status == weft::FiberStatus::Suspended && !f.wait.empty());
+        }
+      }
       n.notify_one();
       h.join();
     });
