@@ -58,7 +58,7 @@ with tempfile.TemporaryDirectory() as d:
     check(any(e["ph"] == "i" and e.get("cat") == "cancel" for e in ev), "a cancel event")
     check(any(s["args"].get("waits on") == "channel recv" for s in slices), "a slice ended waiting on a channel")
 
-    r = subprocess.run([sys.executable, os.path.join(tools_dir, "weft-trace-summary"), path],
+    r = subprocess.run([sys.executable, os.path.join(tools_dir, "weft-trace-summary"), path, "--top", "100"],
                        capture_output=True, text=True, timeout=120)
     check(r.returncode == 0 and "producer" in r.stdout and "busy" in r.stdout, "weft-trace-summary: " + r.stdout + r.stderr)
     svg = os.path.join(d, "trace.svg")
