@@ -42,8 +42,8 @@ TEST_CASE("spawned_total and fibers_run count exactly") {
     const auto after = rt.metrics();
     // block_on's root fiber plus n children.
     CHECK(after.spawned_total - before.spawned_total == static_cast<std::uint64_t>(n + 1));
-    // Each child runs yields + 1 times; the root at least twice (it joins).
-    CHECK(sum_runs(after) - sum_runs(before) >= static_cast<std::uint64_t>(n * (yields + 1) + 2));
+    // Each child runs yields + 1 times; the root at least once (more if a join parked it).
+    CHECK(sum_runs(after) - sum_runs(before) >= static_cast<std::uint64_t>(n * (yields + 1) + 1));
     CHECK(after.live_fibers == 0);
     std::uint64_t stolen = 0, steals = 0;
     for (auto& w : after.workers) {
