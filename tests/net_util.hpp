@@ -87,7 +87,7 @@ inline long raise_fd_limit(long want) {
 // Fibers waiting on the runtime's libev loops right now (fd watchers and timers), over all workers.
 inline unsigned loop_waiters(weft::Runtime& rt) {
   unsigned n = 0;
-  for (const auto& w : rt.metrics().workers) n += w.loop_waiters;
+  for (const auto& w : rt.metrics().workers) n += static_cast<unsigned>(w.reactor_watchers);
   return n;
 }
 

@@ -129,6 +129,7 @@ class BroadcastRecvOp final : public SyncOp {
     result_ = ch_->read(*next_);
     return result_.has_value();
   }
+  void note_wait(Waiter& w) const noexcept override { w.note(kWaitBroadcastRecv, static_cast<const void*>(ch_)); }
   void enroll(Waiter& w) noexcept override {
     node_ = WaitNode{};
     node_.waiter = &w;

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace weft {
@@ -20,9 +21,48 @@ struct WorkerMetrics {
   std::uint64_t steals = 0;        // successful steal operations by this worker
   std::uint64_t stolen = 0;        // fibers moved by those steals
   std::uint64_t parks = 0;         // times the worker went idle in its event loop
+  std::uint64_t unparks = 0;       // times it came back (parks - unparks: parked right now)
   std::uint64_t inject_pulls = 0;  // fibers taken from the global queue
   std::size_t queue_depth = 0;     // fibers in its run queue now
-  unsigned loop_waiters = 0;       // fibers waiting on its libev loop now (an fd watcher or a timer)
+  std::uint64_t uptime_ns = 0;     // since the worker started
+  std::uint64_t busy_ns = 0;       // of that, not parked (running fibers or looking for work)
+  std::uint64_t reactor_watchers = 0;  // fibers waiting on its event loop (timers, fds)
+};
+
+// What Handle::fibers() collects besides the always-available fields.
+struct FiberQuery {
+  bool backtraces = false;   // walk the saved stack of each fiber that is not running
+  bool stack_usage = false;  // scan each stack for its high-water mark
+};
+
+enum class FiberStatus { Created, Runnable, Running, Suspended, Finished };
+const char* to_string(FiberStatus s) noexcept;
+
+// One live fiber, as the registry sees it (weft::Handle::fibers(), dumps, tools/weft-top).
+struct FiberMetrics {
+  std::uint64_t id = 0;
+  std::string name;
+  FiberStatus status = FiberStatus::Created;
+  std::string wait;                // what it waits on while Suspended ("sleep until +12.0 ms", ...)
+  std::string spawn_file;          // spawn site (std::source_location of the spawn call)
+  unsigned spawn_line = 0;
+  std::string spawn_function;
+  std::uint64_t age_ns = 0;        // since spawn (coarse clock: ms resolution)
+  int worker = -1;                 // worker it last ran on (-1: never ran)
+  std::uint64_t runs = 0;          // times resumed (always counted)
+  // Maintained only while fiber timing or tracing is on (weft::set_fiber_timing): 0 otherwise.
+  std::uint64_t timed_runs = 0;
+  std::uint64_t run_ns = 0;        // total running time
+  std::uint64_t max_slice_ns = 0;  // longest single run without suspending
+  std::uint64_t delay_ns = 0;      // total scheduling delay (runnable -> running)
+  std::uint64_t max_delay_ns = 0;
+  std::size_t stack_size = 0;      // usable bytes of its stack (0: no stack yet)
+  // Deepest stack use seen on its stack (on demand: FiberQuery::stack_usage). Stacks are reused,
+  // so this is the peak over every fiber that ran on this stack since it was mapped: an upper
+  // bound for this fiber, and exactly what sizing stacks needs.
+  std::size_t stack_high_water = 0;
+  // Symbolized frames of a suspended or runnable fiber (on demand: FiberQuery::backtraces).
+  std::vector<std::string> backtrace;
 };
 
 struct RuntimeMetrics {
@@ -35,6 +75,7 @@ struct RuntimeMetrics {
   // The spawn_blocking pool (process-wide, shared by every runtime; see weft/blocking.hpp).
   std::size_t blocking_queue_depth = 0;  // blocking tasks waiting for a pool thread
   std::size_t blocking_threads = 0;      // pool threads alive (running a task or idle)
+  std::uint64_t reactor_watchers = 0;  // sum over workers
   std::vector<WorkerMetrics> workers;
 };
 

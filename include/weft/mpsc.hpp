@@ -101,6 +101,7 @@ class MpscRecvOp final : public SyncOp {
     }
     return ch_->recv_closed();  // closed and drained: the result is "no message"
   }
+  void note_wait(Waiter& w) const noexcept override { w.note(kWaitChannelRecv, static_cast<const void*>(ch_)); }
   void enroll(Waiter& w) noexcept override {
     node_ = {};
     node_.waiter = &w;
@@ -141,6 +142,7 @@ class MpscSendOp final : public SyncOp {
     std::lock_guard lk(ch_->lock);
     return complete_locked(wq);
   }
+  void note_wait(Waiter& w) const noexcept override { w.note(kWaitChannelSend, static_cast<const void*>(ch_)); }
   void enroll(Waiter& w) noexcept override {
     node_ = {};
     node_.waiter = &w;

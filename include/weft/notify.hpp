@@ -30,6 +30,7 @@ class NotifiedOp final : public SyncOp {
  public:
   explicit NotifiedOp(Notify* n) noexcept : n_(n) {}
   bool try_now() override;
+  void note_wait(Waiter& w) const noexcept override { w.note(kWaitNotify, static_cast<const void*>(n_)); }
   void enroll(Waiter& w) noexcept override;
   bool withdraw() noexcept override;
   void take() const noexcept {}

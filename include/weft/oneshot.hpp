@@ -50,6 +50,7 @@ class OneshotRecvOp final : public SyncOp {
     if (ch_->taken) oneshot_throw_taken();
     return ready_take(result_);
   }
+  void note_wait(Waiter& w) const noexcept override { w.note(kWaitOneshotRecv, static_cast<const void*>(ch_)); }
   void enroll(Waiter& w) noexcept override {
     node_ = {};
     node_.waiter = &w;

@@ -23,10 +23,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace weft {
 
@@ -51,6 +53,8 @@ void shutdown_scheduler(Scheduler& s);
 std::size_t worker_count(const Scheduler& s);
 void check_not_in_fiber(const char* op);
 RuntimeMetrics metrics_of(Scheduler& s);
+std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q);
+void dump_runtime(Scheduler& s, std::ostream& os);
 std::shared_ptr<Scheduler> current_scheduler(const char* op);
 [[noreturn]] void rethrow_root(const JoinError& e);
 }  // namespace detail
@@ -93,6 +97,11 @@ class Handle {
 
   std::size_t workers() const { return detail::worker_count(*s_); }
   RuntimeMetrics metrics() const { return detail::metrics_of(*s_); }
+  // A snapshot of every live fiber (id, name, state, wait, spawn site, counters; backtraces and
+  // stack use on request). Safe while the runtime runs.
+  std::vector<FiberMetrics> fibers(FiberQuery q = {}) const { return detail::fibers_of(*s_, q); }
+  // Writes this runtime's workers and fibers, with backtraces (see weft/dump.hpp).
+  void dump(std::ostream& os) const { detail::dump_runtime(*s_, os); }
   detail::Scheduler& scheduler() const noexcept { return *s_; }
   // False only for the handle of a moved-from Runtime.
   explicit operator bool() const noexcept { return s_ != nullptr; }
@@ -146,6 +155,8 @@ class Runtime {
   const Handle& handle() const noexcept { return handle_; }
   std::size_t workers() const { return handle_.workers(); }
   RuntimeMetrics metrics() const { return handle_.metrics(); }
+  std::vector<FiberMetrics> fibers(FiberQuery q = {}) const { return handle_.fibers(q); }
+  void dump(std::ostream& os) const { handle_.dump(os); }
 
   // Cancels every fiber, waits for them to unwind, stops the workers. Idempotent; the destructor
   // calls it. Must not be called from one of this runtime's fibers.

@@ -57,6 +57,7 @@ class WatchChangedOp final : public SyncOp {
     complete();
     return true;
   }
+  void note_wait(Waiter& w) const noexcept override { w.note(kWaitWatchChanged, static_cast<const void*>(ch_)); }
   void enroll(Waiter& w) noexcept override {
     node_ = WaitNode{};
     node_.waiter = &w;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <weft/cancellation_token.hpp>
+#include <weft/dump.hpp>
 #include <weft/error.hpp>
 #include <weft/fd.hpp>
 #include <weft/join_set.hpp>
@@ -12,9 +13,12 @@
 #include <weft/scope.hpp>
 #include <weft/select.hpp>
 #include <weft/shield.hpp>
+#include <weft/stall.hpp>
 #include <weft/task.hpp>
 #include <weft/this_fiber.hpp>
 #include <weft/timeout.hpp>
+#include <weft/top.hpp>
+#include <weft/trace.hpp>
 #include <weft/barrier.hpp>
 #include <weft/broadcast.hpp>
 #include <weft/channel.hpp>

@@ -27,8 +27,8 @@ class Reactor {
   bool has_watchers() const noexcept { return waiters_.load(std::memory_order_relaxed) != 0; }
   void add_waiter() noexcept { waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
   void remove_waiter() noexcept { waiters_.store(waiters_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed); }
-  // Any thread (metrics): approximate.
-  unsigned waiters() const noexcept { return waiters_.load(std::memory_order_relaxed); }
+  // Any thread (metrics): owner-written, read relaxed.
+  unsigned watchers() const noexcept { return waiters_.load(std::memory_order_relaxed); }
   // libev caches "now"; refresh it before arming a timer after fibers ran for a while.
   void update_now() noexcept { ev_now_update(loop_); }
 

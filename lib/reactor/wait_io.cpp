@@ -120,6 +120,7 @@ bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* 
   }
   detail::check_cancel_point(f);
   for (;;) {
+    f->note_wait(ev_events == EV_READ ? detail::kWaitFdReadable : detail::kWaitFdWritable, static_cast<std::uint64_t>(fd));
     const detail::WakeReason r = wait_on_loop(f, fd, ev_events, deadline);
     if (r == detail::WakeReason::Ready) {
       detail::check_cancel_point(f);  // nothing was read yet: deliver a cancellation that raced in
@@ -147,6 +148,8 @@ void sleep_until(Clock::time_point t) {
   // libev's clock and ours are both CLOCK_MONOTONIC, but its double arithmetic may fire a hair
   // early: re-arm until steady_clock agrees, so sleep never returns early.
   while (Clock::now() < t) {
+    f->note_wait(detail::kWaitSleep, static_cast<std::uint64_t>(
+                                         std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count()));
     if (wait_on_loop(f, -1, 0, &t) == detail::WakeReason::Cancel) detail::throw_cancelled(f);
   }
   detail::check_cancel_point(f);

@@ -146,7 +146,10 @@ void CancellationToken::cancelled() const {
   w.fiber = self;
   if (self) detail::check_cancel_point(self);
   for (;;) {
-    if (self) w.epoch = detail::begin_wait(self);
+    if (self) {
+      w.epoch = detail::begin_wait(self);
+      self->note_wait(detail::kWaitToken, reinterpret_cast<std::uintptr_t>(s_.get()));
+    }
     {
       std::lock_guard lk(s_->mu);
       if (s_->cancelled.load()) return;

@@ -105,6 +105,7 @@ FiberBase* JoinSetCore::next(bool block, bool shielded) {
     ShieldIf shield_if_asked(self, shielded);
     check_cancel_point(self);
     const std::uint64_t e = begin_wait(self);
+    self->note_wait(kWaitJoinSet, reinterpret_cast<std::uintptr_t>(this));
     {
       std::lock_guard lk(lock_);
       if (!done_.empty()) continue;

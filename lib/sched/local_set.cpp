@@ -44,7 +44,10 @@ class LocalSetCore {
     for (;;) {
       std::uint32_t seen;
       std::uint64_t e = 0;
-      if (self) e = begin_wait(self);
+      if (self) {
+        e = begin_wait(self);
+        self->note_wait(kWaitLocalSet, reinterpret_cast<std::uintptr_t>(this));
+      }
       {
         std::lock_guard lk(lock_);
         closing_ = true;

@@ -8,6 +8,8 @@
 
 namespace weft::detail {
 
+std::shared_ptr<void> top_env_server(std::shared_ptr<Scheduler> s);  // lib/trace/top.cpp
+
 std::shared_ptr<Scheduler> make_scheduler(const Config& in) {
   Config cfg = in;
   if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
@@ -18,7 +20,9 @@ std::shared_ptr<Scheduler> make_scheduler(const Config& in) {
                 " bytes is too small for a fiber stack; use at least 16384");
   }
   auto s = std::make_shared<Scheduler>(cfg);
+  trace_env_attach(s.get());
   s->start();
+  s->top_server_ = top_env_server(s);
   return s;
 }
 
@@ -40,9 +44,19 @@ RuntimeMetrics metrics_of(Scheduler& s) {
     x.steals = w->metrics.steals.load(std::memory_order_relaxed);
     x.stolen = w->metrics.stolen.load(std::memory_order_relaxed);
     x.parks = w->metrics.parks.load(std::memory_order_relaxed);
+    x.unparks = w->metrics.unparks.load(std::memory_order_relaxed);
     x.inject_pulls = w->metrics.inject_pulls.load(std::memory_order_relaxed);
     x.queue_depth = w->queue_len();
-    x.loop_waiters = w->reactor().waiters();
+    const std::uint64_t now = mono_ns(), start = w->started_ns();
+    x.uptime_ns = now > start ? now - start : 0;
+    std::uint64_t parked = w->metrics.parked_ns.load(std::memory_order_relaxed);
+    // A park in progress counts too (an idle worker is not busy).
+    if (const std::uint64_t since = w->metrics.parked_since.load(std::memory_order_relaxed); since && now > since) {
+      parked += now - since;
+    }
+    x.busy_ns = x.uptime_ns > parked ? x.uptime_ns - parked : 0;
+    x.reactor_watchers = w->reactor().watchers();
+    m.reactor_watchers += x.reactor_watchers;
     m.workers.push_back(x);
   }
   return m;

@@ -52,12 +52,43 @@ int Idle::worker_to_notify() noexcept {
 
 // ----------------------------------------------------------------------------------- Scheduler
 
+namespace {
+std::mutex g_runtimes_mu;
+std::uint64_t g_runtime_seq = 0;
+}  // namespace
+}  // namespace weft::detail
+
+// Head of the list of live runtimes (linked through Scheduler::next_runtime_), for tools/gdb.
+extern "C" {
+weft::detail::Scheduler* weft_runtime_list = nullptr;
+}
+
+namespace weft::detail {
+
 Scheduler::Scheduler(const Config& cfg)
     : cfg_(cfg), idle_(static_cast<unsigned>(cfg.workers)) {
   for (unsigned i = 0; i < cfg_.workers; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  std::lock_guard lk(g_runtimes_mu);
+  runtime_id_ = ++g_runtime_seq;
+  next_runtime_ = weft_runtime_list;
+  weft_runtime_list = this;
 }
 
-Scheduler::~Scheduler() { shutdown(); }
+Scheduler::~Scheduler() {
+  shutdown();
+  std::lock_guard lk(g_runtimes_mu);
+  for (Scheduler** p = &weft_runtime_list; *p; p = &(*p)->next_runtime_) {
+    if (*p == this) {
+      *p = next_runtime_;
+      break;
+    }
+  }
+}
+
+void Scheduler::for_each_runtime(void (*fn)(Scheduler&, void*), void* arg) {
+  std::lock_guard lk(g_runtimes_mu);
+  for (Scheduler* s = weft_runtime_list; s; s = s->next_runtime_) fn(*s, arg);
+}
 
 void Scheduler::start() {
   for (auto& w : workers_) w->start();
@@ -186,10 +217,21 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
   f->abort_on_panic_ = cfg_.panic_policy == PanicPolicy::Abort;
   if (inside) {
     cur->metrics.bump(cur->metrics.spawned);
+    f->created_ns_ = cur->coarse_now_;
   } else {
     outside_spawned_.fetch_add(1, std::memory_order_acq_rel);
+    f->created_ns_ = coarse_ns();
   }
   registry_add(f);
+  if (const unsigned obs = observe_flags(); __builtin_expect(obs != 0, 0)) {
+    const std::uint64_t now = mono_ns();
+    f->runnable_since_ns_.store(now, std::memory_order_relaxed);
+    if (obs & kObserveTrace) {
+      FiberBase* parent = inside ? cur->current() : nullptr;
+      if (!f->name_.empty()) trace_name(f->id_, f->name_);
+      trace_emit(TraceEv::Spawn, f->id_, parent ? parent->id_ : 0, nullptr, now);
+    }
+  }
   if (local) local_set_add(f->local_set_, f);
   // During shutdown a new fiber starts cancelled — unless its parent is cleaning up (unwinding,
   // in a catch block or shielded): a destructor that runs select or joins a helper must be able
@@ -240,6 +282,7 @@ void Scheduler::shutdown() {
   std::lock_guard guard(shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
+  top_server_.reset();  // it holds a Handle to us
   if (Worker* cur = current_worker(); cur && &cur->scheduler() == this) {
     std::fputs("weft: a Runtime was shut down or destroyed from one of its own fibers; that would wait "
                "for itself forever. Shut it down from the thread that owns it.\n", stderr);
@@ -274,6 +317,7 @@ void Scheduler::shutdown() {
   stop_.store(true, std::memory_order_seq_cst);
   for (auto& w : workers_) w->unpark();
   for (auto& w : workers_) w->join();
+  trace_env_detach(this);
 }
 
 }  // namespace weft::detail

@@ -15,6 +15,7 @@
 #include "sched/inject_queue.hpp"
 #include "sched/run_queue.hpp"
 #include "sched/wait.hpp"
+#include "trace/observe.hpp"
 
 #include <weft/detail/fiber.hpp>
 #include <weft/runtime.hpp>
@@ -25,6 +26,8 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+
+#include <pthread.h>
 #include <vector>
 
 namespace weft::detail {
@@ -37,6 +40,9 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> steals{0};        // successful steal operations by this worker
   std::atomic<std::uint64_t> stolen{0};        // fibers taken by those steals
   std::atomic<std::uint64_t> parks{0};
+  std::atomic<std::uint64_t> unparks{0};       // park() returned (parks - unparks = parked now)
+  std::atomic<std::uint64_t> parked_ns{0};     // time spent parked (busy = uptime - parked)
+  std::atomic<std::uint64_t> parked_since{0};  // start of the park in progress, 0 when running
   std::atomic<std::uint64_t> inject_pulls{0};
   // Fibers spawned from / finished on this worker. Owner-written with release stores; live
   // fibers = sum(spawned) - sum(finished), read finished-first (see Scheduler::live_fibers).
@@ -78,7 +84,12 @@ class Worker {
   unsigned index() const noexcept { return index_; }
   Scheduler& scheduler() const noexcept { return sched_; }
   Reactor& reactor() noexcept { return reactor_; }
-  FiberBase* current() const noexcept { return current_; }
+  // The fiber running on this worker. Relaxed atomic: other threads (stall watchdog) read it too.
+  FiberBase* current() const noexcept { return current_.load(std::memory_order_relaxed); }
+  std::uint64_t started_ns() const noexcept { return started_ns_; }
+  // Coarse monotonic time, refreshed with observe_ (for fiber ages; owner thread).
+  std::uint64_t coarse_now_ = 0;
+  pthread_t native_thread() noexcept { return thread_.native_handle(); }
 
   // ---- called by fibers running on this worker (owner thread)
   // Switches the running fiber out; returns when it is resumed (maybe on another worker).
@@ -114,6 +125,7 @@ class Worker {
   void drain_inbox() noexcept;
   void push_queue(FiberBase* f) noexcept;
   void maybe_poll() noexcept;
+  void poll_now() noexcept;
   void check_stack_pointer(FiberBase* f) noexcept;
   std::uint32_t next_random() noexcept;
 
@@ -129,7 +141,18 @@ class Worker {
   std::atomic<bool> inbox_nonempty_{false};
   Reactor reactor_;
   StackCache stacks_;
-  FiberBase* current_ = nullptr;
+  std::atomic<FiberBase*> current_{nullptr};
+  std::uint64_t started_ns_ = 0;   // when the worker started (for busy time); set before start()
+  std::uint64_t slice_start_ns_ = 0;  // start of the current run (only while timing/tracing)
+  // This worker's copy of observe_flags(), refreshed every kPollInterval runs and at every park, so
+  // the run path tests a field of `this` instead of loading a global through the GOT.
+  unsigned observe_ = 0;
+  void refresh_observe() noexcept { observe_ = observe_flags(); }
+  unsigned clock_countdown_ = 1;  // polls until coarse_now_ is refreshed again
+  template <bool kObserved>
+  void run_impl(FiberBase* f) noexcept;
+  void observe_run_start(FiberBase* f, unsigned obs) noexcept;
+  void observe_run_stop(FiberBase* f) noexcept;
   std::uint64_t tick_ = 0;
   unsigned inject_countdown_ = 1;  // runs until the global queue gets priority again
   unsigned poll_countdown_ = 1;    // runs until a non-blocking reactor poll
@@ -205,6 +228,13 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
   std::uint64_t spawned_total() const noexcept;
   bool any_work_visible() const noexcept;
 
+  // Every runtime alive in the process, for dumps and tools (fn runs under the list's lock; a
+  // runtime cannot be destroyed meanwhile). gdb finds the list at `weft_runtime_list`.
+  static void for_each_runtime(void (*fn)(Scheduler&, void*), void* arg);
+  Scheduler* next_runtime_ = nullptr;  // guarded by the list's lock
+  std::shared_ptr<void> top_server_;   // WEFT_TOP_SOCKET's server (lib/trace/top.cpp); reset at shutdown
+  std::uint64_t runtime_id_ = 0;
+
   // Live-fiber registry (for shutdown and dumps): sharded intrusive lists.
   static constexpr unsigned kShards = 16;
   template <class Fn>
@@ -245,6 +275,8 @@ void Scheduler::for_each_live(Fn&& fn) {
 // The calling thread's worker. Initial-exec TLS so it can be read with one instruction below.
 extern "C" {
 extern thread_local weft::detail::Worker* weft_tls_worker __attribute__((tls_model("initial-exec")));
+// Head of the list of live runtimes (Scheduler::next_runtime_ links it), for tools/gdb/weft.py.
+extern weft::detail::Scheduler* weft_runtime_list;
 }
 
 namespace weft::detail {

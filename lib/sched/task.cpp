@@ -148,6 +148,7 @@ void join_wait(FiberBase* t) {
   }
   FiberJoinWaiter w(self);
   for (;;) {
+    self->note_wait(kWaitJoin, t->id_);
     w.epoch = begin_wait(self);
     {
       std::lock_guard lk(t->join_lock_);

@@ -91,8 +91,15 @@ std::uint64_t begin_wait(FiberBase* f) noexcept {
   return e;
 }
 
-bool wake_claim(FiberBase* f, std::uint64_t epoch, WakeReason why, bool* must_schedule) noexcept {
+namespace {
+// The claim itself; the observed copy also stamps the wake-up (before the CAS, so the wake
+// precedes the wakee's next run) for scheduling delay and the trace.
+template <bool kObserved>
+inline __attribute__((always_inline)) bool claim(FiberBase* f, std::uint64_t epoch, WakeReason why,
+                                                 bool* must_schedule) noexcept {
   *must_schedule = false;
+  std::uint64_t ts = 0;
+  if constexpr (kObserved) ts = mono_ns();
   std::uint64_t w = f->wait_word_.load(std::memory_order_acquire);
   for (;;) {
     if (epoch_of(w) != epoch) return false;
@@ -103,9 +110,27 @@ bool wake_claim(FiberBase* f, std::uint64_t epoch, WakeReason why, bool* must_sc
                              (w & kCancellable) | kNotified;
     if (f->wait_word_.compare_exchange_weak(w, nw, std::memory_order_acq_rel, std::memory_order_acquire)) {
       *must_schedule = st == kParked;
+      if constexpr (kObserved) {
+        f->runnable_since_ns_.store(ts, std::memory_order_relaxed);  // delay counts from the wake-up
+        if (observe_flags() & kObserveTrace) {
+          const FiberBase* waker = current_fiber();
+          trace_emit(TraceEv::Wake, f->id_, waker ? waker->id_ : 0, nullptr, ts);
+        }
+      }
       return true;
     }
   }
+}
+
+__attribute__((noinline)) bool claim_observed(FiberBase* f, std::uint64_t epoch, WakeReason why,
+                                              bool* must_schedule) noexcept {
+  return claim<true>(f, epoch, why, must_schedule);
+}
+}  // namespace
+
+bool wake_claim(FiberBase* f, std::uint64_t epoch, WakeReason why, bool* must_schedule) noexcept {
+  if (__builtin_expect(observe_flags() != 0, 0)) return claim_observed(f, epoch, why, must_schedule);
+  return claim<false>(f, epoch, why, must_schedule);
 }
 
 bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept {
@@ -131,6 +156,7 @@ WakeReason park_switch(FiberBase* f, std::uint64_t epoch) noexcept {
   }
   if ((w & kStateMask) != kNotified) {
     Worker::switch_out(f, SwitchReason::Park);
+    f->wait_what_ = nullptr;  // the next wait describes itself (or reads "not recorded")
     w = f->wait_word_.load(std::memory_order_acquire);
   }
   return reason_of(w);
@@ -140,6 +166,9 @@ void request_cancel(FiberBase* f, Cancelled::Reason why) noexcept {
   std::uint8_t none = 0;
   f->cancel_.compare_exchange_strong(none, static_cast<std::uint8_t>(static_cast<unsigned>(why) + 1),
                                      std::memory_order_seq_cst);
+  if (__builtin_expect(observe_flags() & kObserveTrace, 0)) {
+    trace_emit(TraceEv::Cancel, f->id_, static_cast<std::uint64_t>(why));
+  }
   if (f->on_cancel_) f->on_cancel_(f);
   const std::uint64_t w = f->wait_word_.load(std::memory_order_seq_cst);
   wake(f, epoch_of(w), WakeReason::Cancel);

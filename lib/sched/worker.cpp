@@ -34,6 +34,7 @@ Worker::Worker(Scheduler& s, unsigned index)
 Worker::~Worker() { join(); }
 
 void Worker::start() {
+  started_ns_ = mono_ns();
   thread_ = std::thread([this] { main(); });
 }
 
@@ -67,6 +68,8 @@ void Worker::main() {
   }
   endpoint_.asan_fake_stack = &asan_fake_stack_;
   endpoint_.tsan_fiber = tsan_current_fiber();
+  refresh_observe();
+  coarse_now_ = coarse_ns();
 
   while (!sched_.stopping()) {
     ++tick_;
@@ -138,6 +141,7 @@ FiberBase* Worker::search() noexcept {
       if (f) {
         metrics.bump(metrics.steals);
         metrics.bump(metrics.stolen, 1 + queue_.len());
+        if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Steal, victim.index_, 1 + queue_.len());
       }
     }
   }
@@ -186,15 +190,36 @@ void Worker::park() noexcept {
     sched_.notify_parked();
   }
   metrics.bump(metrics.parks);
-  if (!sched_.stopping()) reactor_.park();
+  if (!sched_.stopping()) {
+    // Parks are syscalls already: two clock reads here are noise, and give busy time for free.
+    const std::uint64_t t0 = mono_ns();
+    if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Park, 0, 0, nullptr, t0);
+    metrics.parked_since.store(t0, std::memory_order_relaxed);
+    reactor_.park();
+    const std::uint64_t t1 = mono_ns();
+    metrics.parked_since.store(0, std::memory_order_relaxed);
+    if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Unpark, 0, 0, nullptr, t1);
+    metrics.bump(metrics.parked_ns, t1 - t0);
+    coarse_now_ = t1;
+  }
+  refresh_observe();
+  metrics.bump(metrics.unparks);
   searching_ = sched_.idle().worker_from_parked(index_);
 }
 
 void Worker::maybe_poll() noexcept {
-  if (--poll_countdown_ == 0) {
-    poll_countdown_ = kPollInterval;
-    if (reactor_.has_watchers()) reactor_.poll();
+  if (--poll_countdown_ == 0) poll_now();
+}
+
+__attribute__((noinline)) void Worker::poll_now() noexcept {
+  poll_countdown_ = kPollInterval;
+  refresh_observe();
+  // A clock read costs ~300 instructions here (vDSO): refresh the spawn-time clock every 16th poll.
+  if (--clock_countdown_ == 0) {
+    clock_countdown_ = 16;
+    coarse_now_ = coarse_ns();
   }
+  if (reactor_.has_watchers()) reactor_.poll();
 }
 
 void Worker::drain_inbox() noexcept {
@@ -241,9 +266,23 @@ void Worker::schedule_local(FiberBase* f, bool is_wake) noexcept {
 }
 
 void Worker::run(FiberBase* f) noexcept {
-  current_ = f;
+  // One test on the hot path: timing/tracing runs take a separate copy of the run.
+  if (__builtin_expect(observe_ != 0, 0)) {
+    run_impl<true>(f);
+  } else {
+    run_impl<false>(f);
+  }
+}
+
+template <bool kObserved>
+inline __attribute__((always_inline)) void Worker::run_impl(FiberBase* f) noexcept {
+  current_.store(f, std::memory_order_relaxed);
   f->state_.store(FiberState::Running, std::memory_order_relaxed);
+  // Before the switch: a dump that saw the old count and reads it again after walking the saved
+  // stack knows the walk raced with this run (x86 stores are ordered; the switch is opaque).
+  ++f->runs_;
   metrics.bump(metrics.fibers_run);
+  if constexpr (kObserved) observe_run_start(f, observe_);
   if (!f->ctx_) {
     f->stack_ = stacks_.get(f->stack_size_);
     f->ctx_ = make_context(f->stack_, &fiber_entry);
@@ -260,8 +299,34 @@ void Worker::run(FiberBase* f) noexcept {
   f->eh_uncaught_ = eh_->uncaught_exceptions;
   eh_->caught_exceptions = nullptr;
   eh_->uncaught_exceptions = 0;
-  current_ = nullptr;
+  current_.store(nullptr, std::memory_order_relaxed);
+  if constexpr (kObserved) observe_run_stop(f);
   after_switch(f);
+}
+
+void Worker::observe_run_start(FiberBase* f, unsigned obs) noexcept {
+  const std::uint64_t now = mono_ns();
+  slice_start_ns_ = now;
+  const std::uint64_t since = f->runnable_since_ns_.exchange(0, std::memory_order_relaxed);
+  if (since != 0 && now > since) {
+    const std::uint64_t d = now - since;
+    f->delay_ns_ += d;
+    if (d > f->max_delay_ns_) f->max_delay_ns_ = d;
+  }
+  if (obs & kObserveTrace) trace_emit(TraceEv::RunStart, f->id_, 0, nullptr, now);
+}
+
+void Worker::observe_run_stop(FiberBase* f) noexcept {
+  const std::uint64_t now = mono_ns();
+  const std::uint64_t d = now - slice_start_ns_;
+  f->run_ns_ += d;
+  if (d > f->max_slice_ns_) f->max_slice_ns_ = d;
+  ++f->timed_runs_;
+  if (switch_reason_ == SwitchReason::Yield) f->runnable_since_ns_.store(now, std::memory_order_relaxed);
+  if (observe_flags() & kObserveTrace) {
+    const char* what = switch_reason_ == SwitchReason::Park && f->wait_what_ ? f->wait_what_->what : nullptr;
+    trace_emit(TraceEv::RunStop, f->id_, static_cast<std::uint64_t>(switch_reason_), what, now);
+  }
 }
 
 void Worker::after_switch(FiberBase* f) noexcept {

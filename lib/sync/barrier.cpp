@@ -19,6 +19,7 @@ Barrier::Barrier(std::size_t n) : n_(n) {
 
 bool Barrier::wait() {
   detail::Waiter w;
+  w.note(detail::kWaitBarrier, this);
   w.cancel_point();
   detail::WaitNode node;
   node.waiter = &w;

@@ -24,6 +24,7 @@ std::cv_status CondVar::wait_impl(std::unique_lock<Mutex>& lk, const detail::Syn
                 "unlocks it and locks it again before returning)");
   }
   detail::Waiter w;
+  w.note(detail::kWaitCondVar, this);
   w.cancel_point();  // throws with the mutex still held, nothing changed
   if (deadline && detail::SyncClock::now() >= *deadline) return std::cv_status::timeout;
   detail::WaitNode node;

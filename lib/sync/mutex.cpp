@@ -61,6 +61,7 @@ bool Mutex::lock_slow(bool cancellable, const detail::SyncClock::time_point* dea
     if (try_lock()) return true;
   }
   detail::Waiter w;
+  w.note(detail::kWaitMutex, this);
   MutexNode node;
   node.waiter = &w;
   std::optional<detail::SyncClock::time_point> since;

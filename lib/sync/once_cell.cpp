@@ -14,6 +14,7 @@ namespace weft::detail {
 bool OnceCore::begin(const char* op) {
   if (is_done()) return false;
   Waiter w;
+  w.note(kWaitOnceCell, this);
   const void* me = w.identity();
   for (;;) {
     w.cancel_point();

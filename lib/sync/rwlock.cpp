@@ -56,6 +56,7 @@ bool RwLock::try_lock_shared() noexcept {
 
 bool RwLock::acquire(bool write, const detail::SyncClock::time_point* deadline) {
   detail::Waiter w;
+  w.note(detail::kWaitRwLock, this);
   w.cancel_point();
   RwNode node;
   node.waiter = &w;

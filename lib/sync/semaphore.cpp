@@ -72,6 +72,7 @@ bool Semaphore::try_take(std::size_t n) noexcept {
 bool Semaphore::acquire_impl(std::size_t n, const detail::SyncClock::time_point* deadline, const char* op) {
   check_request(op, n);
   detail::Waiter w;
+  w.note(detail::kWaitSemaphore, this);
   w.cancel_point();
   SemNode node;
   node.waiter = &w;

@@ -26,6 +26,7 @@ std::int64_t WaitGroup::count() const noexcept {
 
 bool WaitGroup::wait_impl(const detail::SyncClock::time_point* deadline) {
   detail::Waiter w;
+  w.note(detail::kWaitWaitGroup, this);
   w.cancel_point();
   detail::WaitNode node;
   node.waiter = &w;

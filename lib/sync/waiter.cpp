@@ -191,6 +191,7 @@ int wait_any(SyncOp* const* ops, std::size_t n, const SyncClock::time_point* dea
       }
     }
     if (deadline && SyncClock::now() >= *deadline) return -1;
+    if (n == 1) ops[0]->note_wait(w); else w.note(kWaitSelect, static_cast<std::uint64_t>(n));
     w.arm();
     std::size_t enrolled = 0;
     while (enrolled < n) {

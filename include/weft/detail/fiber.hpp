@@ -121,6 +121,36 @@ struct BlockAllocator {
   bool operator==(const BlockAllocator<U>&) const noexcept { return true; }
 };
 
+// What a suspended fiber waits on, for dumps and tools: a static description plus how to read the
+// one argument the suspension point stores next to it (FiberBase::wait_arg_). Setting it costs two
+// stores at the suspension point; the constants below have one address program-wide.
+struct WaitDesc {
+  enum Arg : std::uint8_t { None, Deadline, Fiber, Address, Fd, Count };
+  const char* what;
+  Arg arg;
+};
+inline constexpr WaitDesc kWaitSleep{"sleep until", WaitDesc::Deadline};        // steady_clock ns
+inline constexpr WaitDesc kWaitFdReadable{"fd readable", WaitDesc::Fd};
+inline constexpr WaitDesc kWaitFdWritable{"fd writable", WaitDesc::Fd};
+inline constexpr WaitDesc kWaitJoin{"join of fiber", WaitDesc::Fiber};
+inline constexpr WaitDesc kWaitJoinSet{"JoinSet::join_next", WaitDesc::Address};
+inline constexpr WaitDesc kWaitLocalSet{"LocalSet close", WaitDesc::Address};
+inline constexpr WaitDesc kWaitToken{"CancellationToken::cancelled", WaitDesc::Address};
+inline constexpr WaitDesc kWaitMutex{"mutex", WaitDesc::Address};
+inline constexpr WaitDesc kWaitRwLock{"rwlock", WaitDesc::Address};
+inline constexpr WaitDesc kWaitCondVar{"condvar", WaitDesc::Address};
+inline constexpr WaitDesc kWaitSemaphore{"semaphore", WaitDesc::Address};
+inline constexpr WaitDesc kWaitBarrier{"barrier", WaitDesc::Address};
+inline constexpr WaitDesc kWaitWaitGroup{"wait group", WaitDesc::Address};
+inline constexpr WaitDesc kWaitOnceCell{"once cell", WaitDesc::Address};
+inline constexpr WaitDesc kWaitChannelRecv{"channel recv", WaitDesc::Address};
+inline constexpr WaitDesc kWaitChannelSend{"channel send", WaitDesc::Address};
+inline constexpr WaitDesc kWaitOneshotRecv{"oneshot recv", WaitDesc::Address};
+inline constexpr WaitDesc kWaitBroadcastRecv{"broadcast recv", WaitDesc::Address};
+inline constexpr WaitDesc kWaitWatchChanged{"watch changed", WaitDesc::Address};
+inline constexpr WaitDesc kWaitNotify{"notify", WaitDesc::Address};
+inline constexpr WaitDesc kWaitSelect{"select over", WaitDesc::Count};           // number of operations
+
 class FiberBase {
  public:
   FiberBase() = default;
@@ -138,6 +168,12 @@ class FiberBase {
   static void* operator new(std::size_t size, std::align_val_t a) { return ::operator new(size, a); }
   static void operator delete(void* p, std::size_t size, std::align_val_t a) noexcept {
     ::operator delete(p, size, a);
+  }
+
+  // Records what the fiber is about to wait on (call on the running fiber, before it parks).
+  void note_wait(const WaitDesc& d, std::uint64_t arg) noexcept {
+    wait_what_ = &d;
+    wait_arg_ = arg;
   }
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -202,6 +238,31 @@ class FiberBase {
   // std::uncaught_exceptions() and catch blocks stay correct when the fiber migrates.
   void* eh_caught_ = nullptr;
   unsigned eh_uncaught_ = 0;
+
+  // ---- observability (lib/trace/; read by dumps and tools while the fiber runs elsewhere)
+  // What the fiber waits on while Suspended: a static string ("sleep until", "mutex", ...) and one
+  // argument (a deadline in ns, a fiber id, an address, an fd). Written by the fiber itself just
+  // before it parks, cleared by the worker when it resumes it; readers only trust it while the
+  // state is Suspended.
+  const WaitDesc* wait_what_ = nullptr;
+  std::uint64_t wait_arg_ = 0;
+  // Times resumed. Written by the worker that resumes it (one at a time, a plain increment: this
+  // is on the yield path), read by others with __atomic_load_n; also the sequence number that
+  // tells a dump walking this fiber's saved stack that it ran meanwhile.
+  std::uint64_t runs_ = 0;
+  // Spawn time, ms resolution: the spawning worker's cached coarse clock (refreshed every few
+  // dozen runs and at every park), so it may read early by the spawning fiber's current slice.
+  std::uint64_t created_ns_ = 0;
+  // Only maintained while fiber timing or tracing is on (weft::set_fiber_timing): they cost two
+  // clock reads per run, which is more than a whole yield on some VMs.
+  // When it last became runnable. Atomic (relaxed): a waker may stamp it while the fiber, woken
+  // before it finished switching out, is already being resumed elsewhere.
+  std::atomic<std::uint64_t> runnable_since_ns_{0};
+  std::uint64_t run_ns_ = 0;             // total time running
+  std::uint64_t max_slice_ns_ = 0;       // longest single run
+  std::uint64_t delay_ns_ = 0;           // total scheduling delay (runnable -> running)
+  std::uint64_t max_delay_ns_ = 0;
+  std::uint64_t timed_runs_ = 0;         // runs that were timed (denominator of the above)
 
   // ---- completion. join_lock_ guards joiner_ and the done_ transition.
   SpinLock join_lock_;

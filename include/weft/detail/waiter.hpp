@@ -77,6 +77,13 @@ class Waiter {
   // Who is waiting: the fiber, or on a plain thread a per-thread address. Stable for the caller's
   // lifetime (used to detect a caller waiting for itself).
   const void* identity() const noexcept;
+  // Records what this wait is on, for dumps and tools (a fiber's; no-op for a thread).
+  void note(const WaitDesc& d, const void* object) noexcept {
+    if (fiber_) fiber_->note_wait(d, reinterpret_cast<std::uintptr_t>(object));
+  }
+  void note(const WaitDesc& d, std::uint64_t arg) noexcept {
+    if (fiber_) fiber_->note_wait(d, arg);
+  }
   // Throws Cancelled if the fiber's cancellation is pending (no-op for a thread).
   void cancel_point() const;
   // Starts a new wait. Call before the first node is published (under the list lock is fine).
@@ -202,6 +209,8 @@ class SyncOp {
   virtual bool try_now() = 0;
   virtual void enroll(Waiter& w) noexcept = 0;
   virtual bool withdraw() noexcept = 0;
+  // What a wait on this operation alone is waiting for (dumps and tools).
+  virtual void note_wait(Waiter& w) const noexcept { w.note(kWaitSelect, std::uint64_t{1}); }
 
  protected:
   ~SyncOp() = default;

@@ -1,0 +1,53 @@
+// weft/dump.hpp — what every live fiber is doing, printed on demand or on a signal.
+//
+//   weft::dump(std::cerr);                     // every runtime in the process
+//   rt.dump(std::cout);                        // one runtime
+//   weft::DumpOnSignal on_usr1;                // `kill -USR1 <pid>` prints a dump to stderr
+//
+// For each fiber: id, name, state (runnable/running/suspended), what it waits on, spawn site, age,
+// stack high-water mark, and — for a fiber that is not running — a symbolized backtrace walked
+// from its saved context without resuming it. That walk follows frame pointers (weft is built
+// with -fno-omit-frame-pointer; frames of code built without them are skipped or end the walk)
+// and is x86-64 only. Function names come from the dynamic symbol table: link executables with
+// -rdynamic to see their own functions; otherwise frames print as module+offset, which
+// `addr2line -f -C -e <module> <offset>` resolves. Safe while the runtime runs: a fiber resumed
+// during its walk is reported as running (the walk is discarded).
+#pragma once
+
+#include <weft/metrics.hpp>
+
+#include <csignal>
+#include <iosfwd>
+#include <thread>
+
+namespace weft {
+
+// Writes a dump of every live fiber of every runtime in the process.
+void dump(std::ostream& os);
+
+// While alive, signal `sig` (default SIGUSR1) makes a helper thread write weft::dump to `fd`
+// (default stderr). The handler only writes a byte to a pipe, so it is async-signal-safe; the dump
+// itself runs on the helper thread. One at a time; restores the previous handler when destroyed.
+class DumpOnSignal {
+ public:
+  explicit DumpOnSignal(int sig = SIGUSR1, int fd = 2);
+  ~DumpOnSignal();
+  DumpOnSignal(const DumpOnSignal&) = delete;
+  DumpOnSignal& operator=(const DumpOnSignal&) = delete;
+  // Dumps written so far (for tests).
+  unsigned dumps() const noexcept;
+
+ private:
+  int sig_;
+  int out_fd_;
+  int pipe_[2] = {-1, -1};
+  std::thread thread_;
+  struct sigaction old_ {};
+};
+
+namespace detail {
+// Symbolizes return addresses: "function+0xoff (module)" or "module+0xoff".
+std::string symbolize(const void* pc);
+}  // namespace detail
+
+}  // namespace weft

@@ -1,0 +1,59 @@
+// weft/stall.hpp — a watchdog that reports fibers that run too long without suspending (the
+// classic blocking call inside a fiber, which stalls every fiber queued on that worker).
+//
+//   weft::StallDetector watchdog(rt.handle());                      // reports to stderr
+//   weft::StallDetector w2(rt.handle(), {.threshold = std::chrono::milliseconds(50),
+//                                        .on_stall = [](const weft::StallReport& r) { ... }});
+//
+// A helper thread samples each worker's run counter every threshold/4; a worker whose counter has
+// not moved while one fiber stayed on it for `threshold` is reported once per such run. The
+// report carries the fiber's id, name, spawn site, and a backtrace captured *on the offending
+// worker* (the watchdog sends it `signal`; the handler records backtrace() into a preallocated
+// buffer). Costs nothing on the workers: they already count runs.
+#pragma once
+
+#include <weft/runtime.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace weft {
+
+struct StallReport {
+  std::uint64_t fiber_id = 0;
+  std::string name;
+  std::string spawn_site;          // "file:line (function)"
+  unsigned worker = 0;
+  std::chrono::nanoseconds running_for{0};  // at least this long (sampled)
+  std::vector<std::string> backtrace;       // empty if the worker did not answer the signal
+};
+
+struct StallOptions {
+  std::chrono::nanoseconds threshold = std::chrono::milliseconds(100);
+  // Called on the watchdog thread; default: print the report to stderr.
+  std::function<void(const StallReport&)> on_stall;
+  // Signal used to take the backtrace on the worker (0: SIGRTMIN + 5).
+  int signal = 0;
+};
+
+class StallDetector {
+ public:
+  using Options = StallOptions;
+
+  explicit StallDetector(const Handle& rt, StallOptions o = {});
+  ~StallDetector();
+  StallDetector(const StallDetector&) = delete;
+  StallDetector& operator=(const StallDetector&) = delete;
+
+  std::uint64_t reports() const noexcept;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace weft

@@ -1,0 +1,365 @@
+// The trace recorder: per-thread ring buffers of scheduling events, exported as Chrome Trace Event
+// JSON (one track per thread, fiber slices, flow arrows for spawns and wake-ups).
+//
+// Rings are never freed while the process runs (a thread may still hold its ring pointer when a
+// new recording starts): trace_start resets them instead. Each ring has its own spin lock, taken
+// by its thread for every append (uncontended) and by the exporter while it copies.
+#include "trace/observe.hpp"
+
+#include <weft/error.hpp>
+#include <weft/trace.hpp>
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <unordered_map>
+#include <vector>
+
+namespace weft::detail {
+
+std::atomic<unsigned> g_observe{[] {
+  const char* t = std::getenv("WEFT_FIBER_TIMING");
+  return (t && *t && *t != '0') ? kObserveTiming : 0u;
+}()};
+
+namespace {
+
+struct Event {
+  std::uint64_t ts;
+  std::uint64_t fiber;
+  std::uint64_t arg;
+  const char* text;
+  TraceEv ev;
+};
+
+struct Ring {
+  SpinLock lock;
+  std::uint64_t generation = 0;
+  std::vector<Event> ev;   // capacity fixed per recording
+  std::size_t next = 0;    // total appended this recording (ring index = next % cap)
+  std::string thread_name;
+  std::vector<std::pair<std::uint64_t, std::string>> names;
+};
+
+struct Recorder {
+  std::mutex mu;
+  std::vector<std::unique_ptr<Ring>> rings;
+  std::atomic<std::uint64_t> generation{1};
+  std::size_t capacity = 0;
+  bool timing_was_on = false;
+};
+
+Recorder& recorder() {
+  static Recorder* r = new Recorder;  // never destroyed: threads may record during exit
+  return *r;
+}
+
+thread_local Ring* tls_ring = nullptr;
+
+// The calling thread's ring, reset for the current recording.
+__attribute__((noinline)) Ring* ring_for_thread() {
+  Recorder& r = recorder();
+  const std::uint64_t gen = r.generation.load(std::memory_order_acquire);
+  Ring* ring = tls_ring;
+  if (!ring) {
+    std::lock_guard lk(r.mu);
+    r.rings.push_back(std::make_unique<Ring>());
+    ring = r.rings.back().get();
+    char name[32] = {};
+    if (pthread_getname_np(pthread_self(), name, sizeof name) != 0) name[0] = 0;
+    ring->thread_name = name;
+    tls_ring = ring;
+  }
+  if (ring->generation != gen) {
+    std::size_t cap;
+    {
+      std::lock_guard lk(r.mu);
+      cap = r.capacity;
+    }
+    std::lock_guard lk(ring->lock);
+    ring->generation = gen;
+    ring->ev.clear();
+    ring->ev.resize(cap ? cap : 1);
+    ring->next = 0;
+    ring->names.clear();
+  }
+  return ring;
+}
+
+}  // namespace
+
+void trace_emit(TraceEv ev, std::uint64_t fiber, std::uint64_t arg, const char* text, std::uint64_t ts) noexcept {
+  if (!(observe_flags() & kObserveTrace)) return;  // stopped (workers see the switch a little late)
+  if (ts == 0) ts = mono_ns();
+  Ring* ring = tls_ring;
+  if (!ring || ring->generation != recorder().generation.load(std::memory_order_relaxed)) {
+    try {
+      ring = ring_for_thread();
+    } catch (...) {
+      return;  // out of memory: drop the event
+    }
+  }
+  std::lock_guard lk(ring->lock);
+  ring->ev[ring->next % ring->ev.size()] = Event{ts, fiber, arg, text, ev};
+  ++ring->next;
+}
+
+void trace_name(std::uint64_t fiber, const std::string& name) noexcept {
+  Ring* ring = tls_ring;
+  try {
+    if (!ring || ring->generation != recorder().generation.load(std::memory_order_relaxed)) ring = ring_for_thread();
+    std::lock_guard lk(ring->lock);
+    ring->names.emplace_back(fiber, name);
+  } catch (...) {
+  }
+}
+
+}  // namespace weft::detail
+
+namespace weft {
+
+using namespace weft::detail;
+
+void set_fiber_timing(bool on) noexcept {
+  if (on) g_observe.fetch_or(kObserveTiming, std::memory_order_relaxed);
+  else g_observe.fetch_and(~kObserveTiming, std::memory_order_relaxed);
+}
+bool fiber_timing() noexcept { return (g_observe.load(std::memory_order_relaxed) & kObserveTiming) != 0; }
+
+void trace_start(std::size_t events_per_thread) {
+  if (events_per_thread < 16) {
+    throw Error("weft::trace_start: events_per_thread " + std::to_string(events_per_thread) +
+                " is too small; use at least 16 (the default keeps 131072 per thread)");
+  }
+  Recorder& r = recorder();
+  {
+    std::lock_guard lk(r.mu);
+    r.capacity = events_per_thread;
+    r.generation.fetch_add(1, std::memory_order_acq_rel);
+  }
+  g_observe.fetch_or(kObserveTrace, std::memory_order_seq_cst);
+}
+
+void trace_stop() { g_observe.fetch_and(~kObserveTrace, std::memory_order_seq_cst); }
+
+bool tracing() noexcept { return (g_observe.load(std::memory_order_relaxed) & kObserveTrace) != 0; }
+
+namespace {
+
+void json_string(std::ostream& os, const std::string& s) {
+  os << '"';
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') os << '\\' << c;
+    else if (c < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      os << b;
+    } else os << c;
+  }
+  os << '"';
+}
+
+struct Copied {
+  unsigned tid;
+  std::string thread_name;
+  std::vector<Event> ev;  // in time order
+};
+
+const char* stop_reason(std::uint64_t a) {
+  switch (a) {
+    case 0: return "yield";
+    case 1: return "park";
+    case 2: return "finish";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void trace_write_json(std::ostream& os) {
+  Recorder& r = recorder();
+  const std::uint64_t gen = r.generation.load(std::memory_order_acquire);
+  std::vector<Copied> tracks;
+  std::unordered_map<std::uint64_t, std::string> names;
+  {
+    std::lock_guard lk(r.mu);
+    for (auto& up : r.rings) {
+      Ring& ring = *up;
+      std::lock_guard rl(ring.lock);
+      if (ring.generation != gen || ring.next == 0) continue;
+      Copied c;
+      c.tid = static_cast<unsigned>(tracks.size() + 1);
+      c.thread_name = ring.thread_name.empty() ? "thread" : ring.thread_name;
+      const std::size_t cap = ring.ev.size();
+      const std::size_t n = std::min(ring.next, cap);
+      for (std::size_t i = ring.next - n; i < ring.next; ++i) c.ev.push_back(ring.ev[i % cap]);
+      for (auto& [id, nm] : ring.names) names[id] = nm;
+      tracks.push_back(std::move(c));
+    }
+  }
+  // Tracks in name order (worker 0, 1, ... together), numbered from 1.
+  std::stable_sort(tracks.begin(), tracks.end(), [](const Copied& a, const Copied& b) { return a.thread_name < b.thread_name; });
+  for (std::size_t i = 0; i < tracks.size(); ++i) tracks[i].tid = static_cast<unsigned>(i + 1);
+  for (auto& t : tracks) {
+    std::stable_sort(t.ev.begin(), t.ev.end(), [](const Event& a, const Event& b) { return a.ts < b.ts; });
+  }
+  std::uint64_t t0 = UINT64_MAX;
+  for (auto& t : tracks) {
+    if (!t.ev.empty()) t0 = std::min(t0, t.ev.front().ts);
+  }
+  if (t0 == UINT64_MAX) t0 = 0;
+  auto us = [&](std::uint64_t ts) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f", static_cast<double>(ts - t0) / 1000.0);
+    return std::string(b);
+  };
+  auto fiber_name = [&](std::uint64_t id) {
+    auto it = names.find(id);
+    return it != names.end() ? it->second + " #" + std::to_string(id) : "fiber " + std::to_string(id);
+  };
+  // Run starts of every fiber, in time order, to end flow arrows on the slice they caused.
+  struct Start {
+    std::uint64_t ts;
+    unsigned tid;
+  };
+  std::unordered_map<std::uint64_t, std::vector<Start>> starts;
+  for (auto& t : tracks) {
+    for (auto& e : t.ev) {
+      if (e.ev == TraceEv::RunStart) starts[e.fiber].push_back(Start{e.ts, t.tid});
+    }
+  }
+  for (auto& [id, v] : starts) {
+    std::sort(v.begin(), v.end(), [](const Start& a, const Start& b) { return a.ts < b.ts; });
+  }
+  auto next_start = [&](std::uint64_t fiber, std::uint64_t ts) -> const Start* {
+    auto it = starts.find(fiber);
+    if (it == starts.end()) return nullptr;
+    auto& v = it->second;
+    auto pos = std::lower_bound(v.begin(), v.end(), ts, [](const Start& s, std::uint64_t t) { return s.ts < t; });
+    return pos == v.end() ? nullptr : &*pos;
+  };
+
+  bool first = true;
+  auto begin = [&]() -> std::ostream& {
+    if (!first) os << ",\n";
+    first = false;
+    return os;
+  };
+  os << "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"weft\"},\"traceEvents\":[\n";
+  begin() << R"({"ph":"M","pid":1,"tid":0,"name":"process_name","args":{"name":"weft"}})";
+  std::uint64_t flow_id = 0;
+  for (auto& t : tracks) {
+    begin() << R"({"ph":"M","pid":1,"tid":)" << t.tid << R"(,"name":"thread_name","args":{"name":)";
+    json_string(os, t.thread_name);
+    os << "}}";
+    begin() << R"({"ph":"M","pid":1,"tid":)" << t.tid << R"(,"name":"thread_sort_index","args":{"sort_index":)"
+            << t.tid << "}}";
+    const Event* open = nullptr;   // RunStart without its stop yet
+    const Event* parked = nullptr;
+    for (const Event& e : t.ev) {
+      switch (e.ev) {
+        case TraceEv::RunStart: open = &e; break;
+        case TraceEv::RunStop: {
+          if (!open || open->fiber != e.fiber) break;  // its start was overwritten
+          begin() << R"({"ph":"X","cat":"fiber","pid":1,"tid":)" << t.tid << R"(,"ts":)" << us(open->ts)
+                  << R"(,"dur":)" << us(e.ts - open->ts + t0) << R"(,"name":)";
+          json_string(os, fiber_name(e.fiber));
+          os << R"(,"args":{"fiber":)" << e.fiber << R"(,"end":")" << stop_reason(e.arg) << '"';
+          if (e.text) {
+            os << ",\"waits on\":";
+            json_string(os, e.text);
+          }
+          os << "}}";
+          open = nullptr;
+          break;
+        }
+        case TraceEv::Park: parked = &e; break;
+        case TraceEv::Unpark:
+          if (parked) {
+            begin() << R"({"ph":"X","cat":"idle","pid":1,"tid":)" << t.tid << R"(,"ts":)" << us(parked->ts)
+                    << R"(,"dur":)" << us(e.ts - parked->ts + t0) << R"(,"name":"parked"})";
+          }
+          parked = nullptr;
+          break;
+        case TraceEv::Spawn:
+        case TraceEv::Wake: {
+          const bool spawn = e.ev == TraceEv::Spawn;
+          const char* what = spawn ? "spawn" : "wake";
+          begin() << R"({"ph":"i","s":"t","cat":")" << what << R"(","pid":1,"tid":)" << t.tid << R"(,"ts":)"
+                  << us(e.ts) << R"(,"name":)";
+          json_string(os, std::string(what) + " " + fiber_name(e.fiber));
+          os << R"(,"args":{"fiber":)" << e.fiber << (spawn ? R"(,"parent":)" : R"(,"waker":)") << e.arg << "}}";
+          if (const Start* s = next_start(e.fiber, e.ts)) {
+            ++flow_id;
+            begin() << R"({"ph":"s","cat":")" << what << R"(","name":")" << what << R"(","id":)" << flow_id
+                    << R"(,"pid":1,"tid":)" << t.tid << R"(,"ts":)" << us(e.ts) << "}";
+            begin() << R"({"ph":"f","bp":"e","cat":")" << what << R"(","name":")" << what << R"(","id":)"
+                    << flow_id << R"(,"pid":1,"tid":)" << s->tid << R"(,"ts":)" << us(s->ts) << "}";
+          }
+          break;
+        }
+        case TraceEv::Steal:
+          begin() << R"({"ph":"i","s":"t","cat":"steal","pid":1,"tid":)" << t.tid << R"(,"ts":)" << us(e.ts)
+                  << R"(,"name":"steal","args":{"victim":)" << e.fiber << R"(,"fibers":)" << e.arg << "}}";
+          break;
+        case TraceEv::Cancel:
+          begin() << R"({"ph":"i","s":"t","cat":"cancel","pid":1,"tid":)" << t.tid << R"(,"ts":)" << us(e.ts)
+                  << R"(,"name":)";
+          json_string(os, "cancel " + fiber_name(e.fiber));
+          os << R"(,"args":{"fiber":)" << e.fiber << R"(,"reason":)" << e.arg << "}}";
+          break;
+      }
+    }
+  }
+  os << "\n]}\n";
+}
+
+void trace_write_json(const std::string& path) {
+  std::ofstream f(path);
+  if (!f) throw Error("weft::trace_write_json: cannot open '" + path + "' for writing");
+  trace_write_json(f);
+  f.flush();
+  if (!f) throw Error("weft::trace_write_json: writing '" + path + "' failed");
+}
+
+namespace detail {
+
+namespace {
+std::mutex g_env_mu;
+const void* g_env_owner = nullptr;
+std::string g_env_path;
+}  // namespace
+
+// WEFT_TRACE=file.json: the first runtime created starts recording; its shutdown writes the file.
+void trace_env_attach(const void* runtime) {
+  const char* p = std::getenv("WEFT_TRACE");
+  if (!p || !*p) return;
+  std::lock_guard lk(g_env_mu);
+  if (g_env_owner || tracing()) return;
+  g_env_owner = runtime;
+  g_env_path = p;
+  trace_start();
+}
+
+void trace_env_detach(const void* runtime) noexcept {
+  std::lock_guard lk(g_env_mu);
+  if (g_env_owner != runtime) return;
+  g_env_owner = nullptr;
+  trace_stop();
+  try {
+    trace_write_json(g_env_path);
+    std::fprintf(stderr, "weft: trace written to %s (WEFT_TRACE)\n", g_env_path.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "weft: %s\n", e.what());
+  }
+}
+
+}  // namespace detail
+}  // namespace weft

@@ -1,0 +1,194 @@
+// The stall watchdog (weft/stall.hpp).
+#include "sched/scheduler.hpp"
+#include "trace/observe.hpp"
+
+#include <weft/dump.hpp>
+#include <weft/stall.hpp>
+
+#include <execinfo.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+namespace weft {
+
+namespace {
+
+// One backtrace request at a time (process-wide): the watchdog fills `target`, signals the worker,
+// and the handler on that thread records into `frames`.
+struct Capture {
+  std::mutex mu;  // serialises requesters
+  std::atomic<pthread_t> target{};
+  std::atomic<int> state{0};  // 0 idle, 1 requested, 2 done
+  void* frames[64];
+  int n = 0;
+};
+Capture g_capture;
+
+void on_capture_signal(int) {
+  if (g_capture.state.load(std::memory_order_acquire) != 1) return;
+  if (!pthread_equal(g_capture.target.load(std::memory_order_relaxed), pthread_self())) return;
+  g_capture.n = backtrace(g_capture.frames, 64);
+  g_capture.state.store(2, std::memory_order_release);
+}
+
+std::mutex g_handler_mu;
+int g_handler_users = 0;
+struct sigaction g_old_action {};
+int g_handler_sig = 0;
+
+}  // namespace
+
+struct StallDetector::State {
+  std::shared_ptr<detail::Scheduler> keep;  // the runtime outlives the watchdog
+  detail::Scheduler* sched;
+  Options opt;
+  int sig;
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  std::atomic<std::uint64_t> reports{0};
+
+  void run();
+  void report(detail::Worker& w, detail::FiberBase* f, std::uint64_t runs, std::uint64_t for_ns);
+};
+
+StallDetector::StallDetector(const Handle& rt, Options o) : s_(std::make_unique<State>()) {
+  if (!rt) throw Error("weft::StallDetector: the handle refers to no runtime (moved-from Runtime)");
+  if (o.threshold <= std::chrono::nanoseconds::zero()) {
+    throw Error("weft::StallDetector: threshold must be positive (default 100 ms)");
+  }
+  s_->keep = rt.scheduler().shared_from_this();
+  s_->sched = &rt.scheduler();
+  s_->sig = o.signal ? o.signal : SIGRTMIN + 5;
+  if (!o.on_stall) {
+    o.on_stall = [](const StallReport& r) {
+      std::string s = "weft: stall: fiber " + std::to_string(r.fiber_id) + (r.name.empty() ? "" : " '" + r.name + "'") +
+                      " has run for " + std::to_string(r.running_for.count() / 1000000) + " ms on worker " +
+                      std::to_string(r.worker) + " without suspending; spawned at " + r.spawn_site + "\n";
+      for (std::size_t i = 0; i < r.backtrace.size(); ++i) s += "  #" + std::to_string(i) + " " + r.backtrace[i] + "\n";
+      std::fputs(s.c_str(), stderr);
+    };
+  }
+  s_->opt = std::move(o);
+  {
+    std::lock_guard lk(g_handler_mu);
+    if (g_handler_users == 0) {
+      void* warm[2];
+      backtrace(warm, 2);  // loads libgcc's unwinder now, not inside the signal handler
+      struct sigaction sa {};
+      sa.sa_handler = on_capture_signal;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = SA_RESTART;
+      if (sigaction(s_->sig, &sa, &g_old_action) != 0) {
+        throw Error("weft::StallDetector: cannot install a handler for signal " + std::to_string(s_->sig));
+      }
+      g_handler_sig = s_->sig;
+    } else if (g_handler_sig != s_->sig) {
+      throw Error("weft::StallDetector: another detector uses signal " + std::to_string(g_handler_sig) +
+                  "; all detectors of a process must use the same signal");
+    }
+    ++g_handler_users;
+  }
+  s_->thread = std::thread([st = s_.get()] { st->run(); });
+}
+
+StallDetector::~StallDetector() {
+  {
+    std::lock_guard lk(s_->mu);
+    s_->stop = true;
+  }
+  s_->cv.notify_all();
+  s_->thread.join();
+  std::lock_guard lk(g_handler_mu);
+  if (--g_handler_users == 0) sigaction(g_handler_sig, &g_old_action, nullptr);
+}
+
+std::uint64_t StallDetector::reports() const noexcept { return s_->reports.load(std::memory_order_acquire); }
+
+void StallDetector::State::run() {
+  struct Seen {
+    std::uint64_t runs = ~std::uint64_t{0};
+    std::uint64_t since = 0;
+    bool reported = false;
+  };
+  auto& ws = sched->workers();
+  std::vector<Seen> seen(ws.size());
+  const auto period = std::max<std::chrono::nanoseconds>(opt.threshold / 4, std::chrono::milliseconds(1));
+  std::unique_lock lk(mu);
+  while (!stop) {
+    cv.wait_for(lk, period);
+    if (stop || sched->stopping()) break;
+    const std::uint64_t now = detail::mono_ns();
+    for (std::size_t i = 0; i < ws.size(); ++i) {
+      detail::Worker& w = *ws[i];
+      // Order: current, then the run count. A new run bumps the count after setting current, so
+      // an unchanged count with a fiber seen both times means one run spanning the interval.
+      detail::FiberBase* cur = w.current();
+      const std::uint64_t runs = w.metrics.fibers_run.load(std::memory_order_acquire);
+      Seen& s = seen[i];
+      if (!cur || runs != s.runs) {
+        s.runs = cur ? runs : ~std::uint64_t{0};
+        s.since = now;
+        s.reported = false;
+        continue;
+      }
+      const std::uint64_t for_ns = now - s.since;
+      if (!s.reported && for_ns >= static_cast<std::uint64_t>(opt.threshold.count())) {
+        s.reported = true;
+        lk.unlock();
+        report(w, cur, runs, for_ns);
+        lk.lock();
+      }
+    }
+  }
+}
+
+void StallDetector::State::report(detail::Worker& w, detail::FiberBase* f, std::uint64_t runs, std::uint64_t for_ns) {
+  StallReport r;
+  bool alive = false;
+  // Identify it through the registry: under the shard lock it cannot finish and be freed.
+  sched->for_each_live([&](detail::FiberBase* x) {
+    if (x != f) return;
+    alive = true;
+    r.fiber_id = x->id_;
+    r.name = x->name_;
+    r.spawn_site = std::string(x->spawn_site_.file_name()) + ":" + std::to_string(x->spawn_site_.line()) + " (" +
+                   x->spawn_site_.function_name() + ")";
+  });
+  if (!alive) return;
+  r.worker = w.index();
+  r.running_for = std::chrono::nanoseconds(for_ns);
+  {
+    std::lock_guard cl(g_capture.mu);
+    g_capture.n = 0;
+    g_capture.target.store(w.native_thread(), std::memory_order_relaxed);
+    g_capture.state.store(1, std::memory_order_release);
+    // Still the same run? Then the signal lands in it (or shortly after; the frames then show the
+    // worker loop, which the report makes visible).
+    if (w.current() == f && w.metrics.fibers_run.load(std::memory_order_acquire) == runs &&
+        pthread_kill(w.native_thread(), sig) == 0) {
+      for (int i = 0; i < 200 && g_capture.state.load(std::memory_order_acquire) != 2; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    int expected = 1;
+    if (!g_capture.state.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) {
+      // state == 2: the handler ran
+      for (int i = 0; i < g_capture.n; ++i) {
+        r.backtrace.push_back(detail::symbolize(i == 0 ? g_capture.frames[i]
+                                                       : static_cast<char*>(g_capture.frames[i]) - 1));
+      }
+      g_capture.state.store(0, std::memory_order_release);
+    }
+  }
+  reports.fetch_add(1, std::memory_order_acq_rel);
+  opt.on_stall(r);
+}
+
+}  // namespace weft

@@ -1,0 +1,211 @@
+// Fiber dumps: every kind of wait is named, and each blocked fiber's backtrace (walked from its
+// saved context, without resuming it) contains the function it blocked in.
+#include "test_util.hpp"
+
+#include <weft/dump.hpp>
+
+#include <chrono>
+#include <map>
+#include <sstream>
+
+using namespace std::chrono_literals;
+using weft_test::contains;
+
+// Exported (the test links with -rdynamic) and never inlined or tail-called, so each shows up in
+// the backtrace of the fiber blocked in it.
+std::atomic<int> dump_test_sink{0};  // an atomic: several fibers bump it at once
+#define BLOCKED_IN(name, body)                 \
+  [[gnu::noinline]] void name() {              \
+    body;                                      \
+    dump_test_sink.fetch_add(1, std::memory_order_relaxed);       \
+  }
+
+weft::Mutex g_mutex;
+weft::Notify g_notify;
+weft::Semaphore g_sem(0);
+weft::RwLock g_rw;
+BLOCKED_IN(blocked_in_sleep, weft::sleep(1h))
+BLOCKED_IN(blocked_in_mutex, std::scoped_lock lk(g_mutex))
+BLOCKED_IN(blocked_in_notify, g_notify.notified())
+BLOCKED_IN(blocked_in_semaphore, g_sem.acquire().forget())
+BLOCKED_IN(blocked_in_rwlock, g_rw.lock(); g_rw.unlock())
+[[gnu::noinline]] void blocked_in_recv(weft::mpsc::Receiver<int>& rx) {
+  (void)rx.recv();
+  dump_test_sink.fetch_add(1, std::memory_order_relaxed);
+}
+[[gnu::noinline]] void blocked_in_fd(int fd) {
+  weft::wait_readable(fd);
+  dump_test_sink.fetch_add(1, std::memory_order_relaxed);
+}
+[[gnu::noinline]] void blocked_in_join(weft::JoinHandle<void>& h) {
+  (void)h.join();
+  dump_test_sink.fetch_add(1, std::memory_order_relaxed);
+}
+[[gnu::noinline]] void blocked_in_select(weft::mpsc::Receiver<int>& a, weft::Notify& n) {
+  weft::Select().recv(a, [](std::optional<int>) {}).notified(n, [] {}).run();
+  dump_test_sink.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+
+// Waits (by polling the registry, bounded) until every fiber in `names` is suspended.
+std::map<std::string, weft::FiberMetrics> wait_all_suspended(weft::Runtime& rt, const std::vector<std::string>& names) {
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  for (;;) {
+    std::map<std::string, weft::FiberMetrics> by_name;
+    for (auto& f : rt.fibers(weft::FiberQuery{.backtraces = true, .stack_usage = true})) by_name[f.name] = f;
+    bool all = true;
+    for (auto& n : names) {
+      auto it = by_name.find(n);
+      if (it == by_name.end() || it->second.status != weft::FiberStatus::Suspended || it->second.wait.empty()) all = false;
+    }
+    if (all || std::chrono::steady_clock::now() > give_up) return by_name;
+    std::this_thread::yield();
+  }
+}
+
+bool backtrace_has(const weft::FiberMetrics& f, const std::string& fn) {
+#if !defined(WEFT_FRAME_POINTERS) || !defined(__x86_64__)
+  return true;  // -Dframe_pointers=false (or not x86-64): dumps carry no backtraces to check
+#endif
+  for (auto& line : f.backtrace) {
+    if (contains(line, fn)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a dump names each kind of wait and has the blocked function in the backtrace") {
+  for (unsigned workers : {1u, 2u, 4u}) {
+    CAPTURE(workers);
+    weft_test::Pipe pipe;
+    weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
+    weft_test::StopWorkersFirst stop{rt};
+    auto [tx, rx] = weft::mpsc::channel<int>(4);
+    auto [tx2, rx2] = weft::mpsc::channel<int>(4);
+    weft::Notify select_notify;
+    std::unique_lock held(g_mutex);  // main thread holds it: the fiber must wait
+    std::unique_lock held_rw(g_rw);
+    auto forever = rt.spawn(weft::Options{.name = "target"}, [] { weft::sleep(1h); });
+    std::vector<weft::JoinHandle<void>> hs;
+    hs.push_back(rt.spawn(weft::Options{.name = "sleep"}, [] { blocked_in_sleep(); }));
+    hs.push_back(rt.spawn(weft::Options{.name = "mutex"}, [] { blocked_in_mutex(); }));
+    hs.push_back(rt.spawn(weft::Options{.name = "notify"}, [] { blocked_in_notify(); }));
+    hs.push_back(rt.spawn(weft::Options{.name = "semaphore"}, [] { blocked_in_semaphore(); }));
+    hs.push_back(rt.spawn(weft::Options{.name = "rwlock"}, [] { blocked_in_rwlock(); }));
+    hs.push_back(rt.spawn(weft::Options{.name = "recv"}, [&rx = rx] { blocked_in_recv(rx); }));
+    hs.push_back(rt.spawn(weft::Options{.name = "fd"}, [fd = pipe.r] { blocked_in_fd(fd); }));
+    hs.push_back(rt.spawn(weft::Options{.name = "join"}, [&forever] { blocked_in_join(forever); }));
+    hs.push_back(rt.spawn(weft::Options{.name = "select"}, [&rx2 = rx2, &select_notify] { blocked_in_select(rx2, select_notify); }));
+
+    const std::vector<std::string> names = {"sleep", "mutex", "notify", "semaphore", "rwlock", "recv", "fd", "join", "select"};
+    auto fs = wait_all_suspended(rt, names);
+    for (auto& n : names) REQUIRE(fs.count(n) == 1);
+    CHECK(contains(fs["sleep"].wait, "sleep until +"));
+    CHECK(contains(fs["mutex"].wait, "mutex at 0x"));
+    CHECK(contains(fs["notify"].wait, "notify at 0x"));
+    CHECK(contains(fs["semaphore"].wait, "semaphore at 0x"));
+    CHECK(contains(fs["rwlock"].wait, "rwlock at 0x"));
+    CHECK(contains(fs["recv"].wait, "channel recv at 0x"));
+    CHECK(fs["fd"].wait == "fd " + std::to_string(pipe.r) + " readable");
+    CHECK(fs["join"].wait == "join of fiber " + std::to_string(forever.id()));
+    CHECK(fs["select"].wait == "select over 2 operations");
+
+    std::map<std::string, std::string> fn = {{"sleep", "blocked_in_sleep"},         {"mutex", "blocked_in_mutex"},
+                                             {"notify", "blocked_in_notify"},       {"semaphore", "blocked_in_semaphore"},
+                                             {"rwlock", "blocked_in_rwlock"},       {"recv", "blocked_in_recv"},
+                                             {"fd", "blocked_in_fd"},               {"join", "blocked_in_join"},
+                                             {"select", "blocked_in_select"}};
+    for (auto& [n, f] : fn) {
+      CAPTURE(n);
+      CHECK(backtrace_has(fs[n], f));
+      CHECK(fs[n].spawn_line > 0);
+      CHECK(contains(fs[n].spawn_file, "dump_test.cpp"));
+      CHECK(fs[n].stack_high_water > 0);
+      CHECK(fs[n].stack_high_water <= fs[n].stack_size);
+      CHECK(fs[n].runs >= 1);
+    }
+
+    // The text dump shows the same.
+    std::ostringstream os;
+    rt.dump(os);
+    const std::string d = os.str();
+    CHECK(contains(d, "fiber " + std::to_string(forever.id()) + " 'target' [suspended] waiting on: sleep until"));
+    CHECK(contains(d, "waiting on: semaphore at 0x"));
+#if defined(WEFT_FRAME_POINTERS) && defined(__x86_64__)
+    CHECK(contains(d, "blocked_in_semaphore"));  // the text dump carries the backtraces
+#endif
+    CHECK(contains(d, "spawned at "));
+    CHECK(contains(d, "high-water mark"));
+    std::ostringstream all;
+    weft::dump(all);
+    CHECK(contains(all.str(), "'select' [suspended] waiting on: select over 2 operations"));
+
+    held.unlock();
+    held_rw.unlock();
+    g_sem.add_permits(1);
+    g_notify.notify_one();
+    select_notify.notify_one();
+    tx.send(1);
+    CHECK(weft_test::put_byte(pipe.w));
+    forever.abort();
+    hs[0].abort();  // the sleeper
+    CHECK(hs[0].join().error().is_cancelled());
+    for (std::size_t i = 1; i < hs.size(); ++i) CHECK(hs[i].join());
+  }
+}
+
+TEST_CASE("dumps are safe while fibers run and migrate") {
+  weft::Runtime rt = weft::Runtime::Builder().workers(4).build();
+  std::atomic<bool> stop{false};
+  std::vector<weft::JoinHandle<void>> hs;
+  for (int i = 0; i < 16; ++i) {
+    hs.push_back(rt.spawn(weft::Options{.name = "busy"}, [&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        weft::yield_now();
+        weft::sleep(std::chrono::microseconds(50));
+      }
+    }));
+  }
+  const long rounds = weft_test::scaled(200, 10);
+  std::size_t frames = 0;
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  // At least `rounds` dumps, and on until some fiber was caught suspended (they may start late).
+  for (long i = 0; i < rounds || (frames == 0 && std::chrono::steady_clock::now() < give_up); ++i) {
+    std::ostringstream os;
+    rt.dump(os);
+    for (auto& f : rt.fibers(weft::FiberQuery{.backtraces = true})) frames += f.backtrace.size();
+  }
+  stop = true;
+  for (auto& h : hs) CHECK(h.join());
+  CHECK(frames > 0);
+}
+
+TEST_CASE("DumpOnSignal writes a dump on SIGUSR1") {
+  weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
+  weft::Notify go;
+  auto h = rt.spawn(weft::Options{.name = "waiting-for-go"}, [&] { blocked_in_notify(); (void)go; });
+  while (true) {
+    auto fs = rt.fibers();
+    if (!fs.empty() && fs[0].status == weft::FiberStatus::Suspended && !fs[0].wait.empty()) break;
+    std::this_thread::yield();
+  }
+  weft_test::Pipe out;
+  {
+    weft::DumpOnSignal on_usr1(SIGUSR1, out.w);
+    CHECK_THROWS_AS(weft::DumpOnSignal(SIGUSR2), weft::Error);  // one per process
+    ::raise(SIGUSR1);
+    while (on_usr1.dumps() == 0) std::this_thread::yield();
+  }
+  std::string text;
+  for (int c; (c = weft_test::try_get_byte(out.r)) >= 0;) text += static_cast<char>(c);
+  CHECK(contains(text, "==== weft fiber dump"));
+  CHECK(contains(text, "'waiting-for-go' [suspended] waiting on: notify at 0x"));
+  CHECK(contains(text, "waiting on: notify at 0x"));
+#if defined(WEFT_FRAME_POINTERS) && defined(__x86_64__)
+  CHECK(contains(text, "blocked_in_notify"));  // the text dump carries the backtrace
+#endif
+  g_notify.notify_one();
+  CHECK(h.join());
+}

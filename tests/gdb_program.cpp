@@ -1,0 +1,33 @@
+// The program tests/gdb_check.py debugs: a fiber blocked in gdb_blocked_here(), then a call to
+// weft_gdb_test_ready() (the breakpoint) while it is suspended.
+#include "sched/scheduler.hpp"  // weft's types in this program's debug info, for tools/gdb/weft.py
+
+#include <weft/weft.hpp>
+
+#include <thread>
+
+volatile int gdb_sink = 0;
+
+extern "C" [[gnu::noinline]] void weft_gdb_test_ready() { asm volatile("" ::: "memory"); }
+
+[[gnu::noinline]] void gdb_blocked_here(weft::Notify& n) {
+  n.notified();
+  gdb_sink = gdb_sink + 1;
+}
+
+int main() {
+  weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
+  // Keep the registry's types referenced (so -g emits them).
+  volatile weft::detail::Scheduler* keep = weft_runtime_list;
+  (void)keep;
+  weft::Notify n;
+  auto h = rt.spawn(weft::Options{.name = "gdb-target"}, [&] { gdb_blocked_here(n); });
+  for (;;) {
+    auto fs = rt.fibers();
+    if (!fs.empty() && fs[0].status == weft::FiberStatus::Suspended && !fs[0].wait.empty()) break;
+    std::this_thread::yield();
+  }
+  weft_gdb_test_ready();
+  n.notify_one();
+  return h.join() ? 0 : 1;
+}
