@@ -50,15 +50,22 @@ void throw_cancelled(FiberBase* f) {
   throw Cancelled(why, scope);
 }
 
+namespace {
+// The runtime is shutting down and this fiber is not one of the cleanup children it lets run.
+bool shutdown_reaches(const FiberBase* f) noexcept {
+  return f->shutdown_flag_->load(std::memory_order_acquire) && !f->cleanup_child_;
+}
+}  // namespace
+
 bool cancellation_pending(FiberBase* f) noexcept {
-  if (f->shutdown_flag_->load(std::memory_order_acquire) && !f->cleanup_child_) return true;
+  if (shutdown_reaches(f)) return true;
   Cancelled::Reason why;
   std::uint64_t scope;
   return pending_cancellation(f, why, scope);
 }
 
 void check_cancel_point_slow(FiberBase* f) {
-  if (f->shutdown_flag_->load(std::memory_order_acquire) && !f->cleanup_child_) {
+  if (shutdown_reaches(f)) {
     request_cancel(f, Cancelled::Reason::Shutdown);  // the sweep may not have reached us yet
   }
   Cancelled::Reason why;
