@@ -49,9 +49,10 @@ class JoinSet {
   template <class F>
   AbortHandle spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) {
     static_assert(std::is_same_v<detail::spawn_result_t<F>, T>, "JoinSet<T>::spawn: the function must return T");
+    detail::JoinSetCore& c = core();  // check before allocating: a throw must not leak the task
     auto* t = detail::make_task(std::forward<F>(fn));
     AbortHandle h(t);
-    core().spawn(t, std::move(opts), loc);
+    c.spawn(t, std::move(opts), loc);
     return h;
   }
 
