@@ -99,7 +99,7 @@ long Scheduler::live_fibers() const noexcept {
   // so the difference is never below the true count (shutdown relies on never seeing 0 early).
   std::uint64_t finished = 0, spawned = 0;
   for (auto& w : workers_) finished += w->metrics.finished.load(std::memory_order_acquire);
-  spawned = outside_spawned_.load(std::memory_order_acquire);
+  spawned = outside_spawned_.load(std::memory_order_seq_cst);  // pairs with spawn(): see there
   for (auto& w : workers_) spawned += w->metrics.spawned.load(std::memory_order_acquire);
   return static_cast<long>(spawned - finished);
 }
@@ -200,15 +200,23 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
     f->local_set_ = parent->local_set_;
     f->local_ = true;
   }
-  if (stopping() || (shutting_down() && !inside)) {
-    f->release();  // the running fiber's reference; the JoinHandle drops the other
-    throw Error("weft::spawn: the runtime has shut down (or is shutting down); spawn before "
-                "destroying the Runtime, or check Handle validity");
-  }
   if (o.stack_size != 0 && o.stack_size < 16 * 1024) {
     f->release();
     throw Error("weft::spawn: Options::stack_size " + std::to_string(o.stack_size) +
                 " bytes is too small for a fiber stack; use at least 16384 (or 0 for the default)");
+  }
+  // Count before checking (a spawn from outside the runtime): shutdown() publishes
+  // shutting_down_ and then waits for live_fibers() to reach 0. Both sides are seq_cst, so either
+  // this spawn sees the flag and backs out, or shutdown sees the count and waits for the fiber
+  // (which then starts cancelled, or meets the flag at its first suspension point). Checking first
+  // let shutdown see 0 in between and stop the workers with the fiber still queued.
+  // A spawn from inside is counted by its worker; its parent is alive, so live_fibers() > 0.
+  if (!inside) outside_spawned_.fetch_add(1, std::memory_order_seq_cst);
+  if (stopping() || (!inside && shutting_down_.load(std::memory_order_seq_cst))) {
+    if (!inside) outside_spawned_.fetch_sub(1, std::memory_order_seq_cst);
+    f->release();  // the running fiber's reference; the JoinHandle drops the other
+    throw Error("weft::spawn: the runtime has shut down (or is shutting down); spawn before "
+                "destroying the Runtime, or check Handle validity");
   }
   init_task_identity(f, std::move(o), loc);
   f->sched_ = this;
@@ -219,7 +227,6 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
     cur->metrics.bump(cur->metrics.spawned);
     f->created_ns_ = cur->coarse_now_;
   } else {
-    outside_spawned_.fetch_add(1, std::memory_order_acq_rel);
     f->created_ns_ = coarse_ns();
   }
   registry_add(f);
