@@ -65,9 +65,13 @@ struct TokenState {
       // Everything below is non-blocking, done under mu so registrations on fiber stacks cannot
       // go away meanwhile (they unregister under mu).
       for (TokenScopeReg* r : scopes) {
-        r->scope->cancelled.store(true, std::memory_order_release);
-        r->fiber->scope_cancels_.fetch_add(1, std::memory_order_acq_rel);
-        wake(r->fiber, epoch_of(r->fiber->wait_word_.load(std::memory_order_seq_cst)), WakeReason::Cancel);
+        r->scope->cancelled.store(true, std::memory_order_seq_cst);
+        r->fiber->scope_cancels_.fetch_add(1, std::memory_order_seq_cst);
+        // Interrupt the fiber's current wait only if that wait admitted this scope (begin_wait
+        // armed it: not behind a shield, not being unwound through). Otherwise the fiber's next
+        // wait, or park_switch's re-check, sees the flag.
+        const std::uint64_t e = epoch_of(r->fiber->wait_word_.load(std::memory_order_seq_cst));
+        if (r->scope->armed_epoch.load(std::memory_order_relaxed) == e) wake(r->fiber, e, WakeReason::ScopeCancel);
       }
       for (TokenWaiter* w : waiters) {
         if (w->fiber) {

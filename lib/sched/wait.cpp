@@ -1,100 +1,49 @@
 #include "sched/wait.hpp"
 
 #include "fiber/switch.hpp"
-#include "reactor/timed_park.hpp"
 #include "sched/scheduler.hpp"
 
 #include <weft/task.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
 namespace weft::detail {
 
-bool cancel_deliverable(const FiberBase* f) noexcept {
-  if (f->shield_depth_ != 0) return false;
-  // Never throw while unwinding or inside a catch block: the fiber's exception state is on this
-  // thread while it runs (Worker::run swaps it in).
-  const EhGlobals* g = thread_eh_globals();
-  return g->uncaught_exceptions == 0 && g->caught_exceptions == nullptr;
-}
-
 namespace {
 using Clock = std::chrono::steady_clock;
-
-// The cancellation to deliver now, if any: the fiber's own first, else the outermost cancelled
-// scope (so an outer timeout propagates through inner ones).
-bool pending_cancellation(FiberBase* f, Cancelled::Reason& why, std::uint64_t& scope) noexcept {
-  if (const std::uint8_t c = f->cancel_.load(std::memory_order_acquire)) {
-    why = static_cast<Cancelled::Reason>(c - 1);
-    scope = 0;
-    return true;
-  }
-  const Clock::time_point now = f->scope_deadline_ != Clock::time_point::max() ? Clock::now() : Clock::time_point::min();
-  CancelScope* hit = nullptr;
-  for (CancelScope* s = f->scopes_; s; s = s->parent) {
-    if (s->cancelled.load(std::memory_order_acquire) || now >= s->deadline) hit = s;
-  }
-  if (!hit) return false;
-  why = hit->reason;
-  scope = hit->id;
-  return true;
-}
 }  // namespace
 
-void throw_cancelled(FiberBase* f) {
-  Cancelled::Reason why = Cancelled::Reason::Aborted;
-  std::uint64_t scope = 0;
-  pending_cancellation(f, why, scope);
-  if (scope == 0) f->cancel_delivered_ = true;
-  throw Cancelled(why, scope);
+void wait_core_broken(const FiberBase* f, const char* what) noexcept {
+  std::fprintf(stderr,
+               "weft: internal error in the wait protocol: %s (fiber %llu '%s'). This is a weft bug; "
+               "please report it with this message. Aborting.\n",
+               what, static_cast<unsigned long long>(f->id_), f->name_.c_str());
+  std::abort();
 }
 
-namespace {
-// The runtime is shutting down and this fiber is not one of the cleanup children it lets run.
-bool shutdown_reaches(const FiberBase* f) noexcept {
-  return f->shutdown_flag_->load(std::memory_order_acquire) && !f->cleanup_child_;
-}
-}  // namespace
-
-bool cancellation_pending(FiberBase* f) noexcept {
-  if (shutdown_reaches(f)) return true;
-  Cancelled::Reason why;
-  std::uint64_t scope;
-  return pending_cancellation(f, why, scope);
-}
-
-void check_cancel_point_slow(FiberBase* f) {
-  if (shutdown_reaches(f)) {
-    request_cancel(f, Cancelled::Reason::Shutdown);  // the sweep may not have reached us yet
-  }
-  Cancelled::Reason why;
-  std::uint64_t scope;
-  if (cancel_deliverable(f) && pending_cancellation(f, why, scope)) {
-    if (scope == 0) f->cancel_delivered_ = true;
-    throw Cancelled(why, scope);
-  }
-}
-
-void enter_scope(FiberBase* f, CancelScope& s) noexcept {
-  s.id = ++f->scope_seq_;
-  s.parent = f->scopes_;
-  f->scopes_ = &s;
-  if (s.deadline < f->scope_deadline_) f->scope_deadline_ = s.deadline;
-}
-
-void exit_scope(FiberBase* f, CancelScope& s) noexcept {
-  f->scopes_ = s.parent;
-  Clock::time_point d = Clock::time_point::max();
-  for (CancelScope* p = f->scopes_; p; p = p->parent) d = std::min(d, p->deadline);
-  f->scope_deadline_ = d;
-}
-
-std::uint64_t begin_wait(FiberBase* f) noexcept {
+std::uint64_t begin_wait(FiberBase* f, bool cancellable) noexcept {
   const std::uint64_t e = epoch_of(f->wait_word_.load(std::memory_order_relaxed)) + 1;
-  const std::uint64_t canc = cancel_deliverable(f) ? kCancellable : 0;
-  // seq_cst pairs with request_cancel: either it sees this epoch, or park() sees its flag.
-  f->wait_word_.store((e << kEpochShift) | canc | kWaiting, std::memory_order_seq_cst);
+  std::uint64_t bits = 0;
+  Clock::time_point deadline = Clock::time_point::max();
+  if (cancellable) {
+    // Who may interrupt this wait is decided here, once, with the delivery rules of
+    // cancel_delivery.cpp: so a wait that wakes Cancel always has a cancellation to throw.
+    const EhGlobals* g = thread_eh_globals();
+    if (f->shield_depth_ == 0 && g->uncaught_exceptions == 0 && g->caught_exceptions == nullptr) bits |= kCancellable;
+    for (CancelScope* s = f->scopes_; s && s->shield_depth == f->shield_depth_; s = s->parent) {
+      if (!scope_deliverable(f, s, g)) continue;
+      bits |= kScopeCancellable;
+      s->armed_epoch.store(e, std::memory_order_relaxed);  // published by the seq_cst store below
+      deadline = std::min(deadline, s->deadline);
+    }
+  }
+  f->wait_deadline_ = deadline;
+  // seq_cst pairs with request_cancel / a token's cancel: either it sees this epoch, or park()
+  // sees its flag.
+  f->wait_word_.store((e << kEpochShift) | bits | kWaiting, std::memory_order_seq_cst);
   return e;
 }
 
@@ -112,9 +61,15 @@ inline __attribute__((always_inline)) bool claim(FiberBase* f, std::uint64_t epo
     if (epoch_of(w) != epoch) return false;
     const std::uint64_t st = w & kStateMask;
     if (st != kWaiting && st != kParked) return false;
+    // A canceller may only win a wait that admits it (begin_wait); a scope's cancel reads as Cancel.
+    WakeReason stored = why;
     if (why == WakeReason::Cancel && !(w & kCancellable)) return false;
-    const std::uint64_t nw = (epoch << kEpochShift) | (static_cast<std::uint64_t>(why) << kReasonShift) |
-                             (w & kCancellable) | kNotified;
+    if (why == WakeReason::ScopeCancel) {
+      if (!(w & kScopeCancellable)) return false;
+      stored = WakeReason::Cancel;
+    }
+    const std::uint64_t nw = (epoch << kEpochShift) | (static_cast<std::uint64_t>(stored) << kReasonShift) |
+                             (w & (kCancellable | kScopeCancellable)) | kNotified;
     if (f->wait_word_.compare_exchange_weak(w, nw, std::memory_order_acq_rel, std::memory_order_acquire)) {
       *must_schedule = st == kParked;
       if constexpr (kObserved) {
@@ -148,17 +103,34 @@ bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept {
 }
 
 WakeReason park(FiberBase* f, std::uint64_t epoch) noexcept {
-  if (f->scope_deadline_ != Clock::time_point::max()) return park_on_loop(f, epoch, -1, 0, nullptr);
+  if (f->wait_deadline_ != Clock::time_point::max()) return park_on_loop(f, epoch, -1, 0, nullptr);
   return park_switch(f, epoch);
 }
+
+namespace {
+// A token cancelled one of the scopes this wait admits (see begin_wait).
+bool armed_scope_cancelled(const FiberBase* f, std::uint64_t epoch) noexcept {
+  for (const CancelScope* s = f->scopes_; s; s = s->parent) {
+    if (s->armed_epoch.load(std::memory_order_relaxed) == epoch && s->cancelled.load(std::memory_order_seq_cst)) {
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
 
 WakeReason park_switch(FiberBase* f, std::uint64_t epoch) noexcept {
   std::uint64_t w = f->wait_word_.load(std::memory_order_seq_cst);
   // Pairs with request_cancel / a token's cancel: they publish, then read our wait word; we
-  // published the wait word, now read theirs. One of us sees the other.
-  if ((w & kCancellable) && (f->cancel_.load(std::memory_order_seq_cst) != 0 ||
-                             f->scope_cancels_.load(std::memory_order_seq_cst) != 0)) {
-    wake(f, epoch, WakeReason::Cancel);  // loses harmlessly if someone woke us first
+  // published the wait word, now read theirs. One of us sees the other. (Either wake loses
+  // harmlessly if someone woke us first.)
+  if ((w & kCancellable) && f->cancel_.load(std::memory_order_seq_cst) != 0) {
+    wake(f, epoch, WakeReason::Cancel);
+    w = f->wait_word_.load(std::memory_order_acquire);
+  }
+  if ((w & kScopeCancellable) && f->scope_cancels_.load(std::memory_order_seq_cst) != 0 &&
+      armed_scope_cancelled(f, epoch)) {
+    wake(f, epoch, WakeReason::ScopeCancel);
     w = f->wait_word_.load(std::memory_order_acquire);
   }
   if ((w & kStateMask) != kNotified) {

@@ -1,11 +1,19 @@
 // How a fiber waits and how it is woken — the protocol every suspension point uses.
 //
-// A fiber's `wait_word_` packs: epoch (bits 8..63) | wake reason (4..7) | cancellable (3) |
-// state (0..2). For each wait the fiber takes a new epoch (begin_wait), publishes itself to the
-// wake sources (a timer, an fd watcher, a wait list...) *with that epoch*, then parks. Any number of
-// sources may race to wake it; wake() lets exactly one win (CAS Waiting|Parked -> Notified with its
-// reason), and every later or stale attempt fails and says so — which is what lets a primitive pass
-// a lost wake-up on to the next waiter.
+// A fiber's `wait_word_` packs: epoch (bits 8..63) | scope-cancellable (7) | wake reason (4..6) |
+// cancellable (3) | state (0..2). For each wait the fiber takes a new epoch (begin_wait), publishes
+// itself to the wake sources (a timer, an fd watcher, a wait list...) *with that epoch*, then
+// parks. Any number of sources may race to wake it; wake() lets exactly one win (CAS
+// Waiting|Parked -> Notified with its reason), and every later or stale attempt fails and says so —
+// which is what lets a primitive pass a lost wake-up on to the next waiter.
+//
+// The reason is decided once, by the winner, and nobody re-derives it later:
+//  - Notify / Ready: the condition (a grant, fd readiness) — a primitive acts on it;
+//  - Timeout: only from the wait's *own* deadline timer, and only once steady_clock has reached
+//    that deadline (a timer that fires early re-arms): a wait without a deadline never times out;
+//  - Cancel: only from a canceller the wait admitted in begin_wait — the fiber's own abort or
+//    shutdown (kCancellable) or one of its deliverable scopes, by deadline or token
+//    (kScopeCancellable, woken with ScopeCancel) — so a Cancel always has something to throw.
 //
 // Parking is two-phase because the fiber is still on its stack when it decides to park:
 //   fiber: begin_wait (Waiting) ... switch to worker
@@ -17,6 +25,9 @@
 
 #include <weft/detail/fiber.hpp>
 
+#include "sched/chaos.hpp"
+
+#include <chrono>
 #include <cstdint>
 
 namespace weft::detail {
@@ -27,19 +38,28 @@ inline constexpr std::uint64_t kWaiting = 1;
 inline constexpr std::uint64_t kParked = 2;
 inline constexpr std::uint64_t kNotified = 3;
 inline constexpr std::uint64_t kCancellable = 0x8;
+inline constexpr std::uint64_t kScopeCancellable = 0x80;
 inline constexpr unsigned kReasonShift = 4;
 inline constexpr unsigned kEpochShift = 8;
 
 inline std::uint64_t epoch_of(std::uint64_t w) noexcept { return w >> kEpochShift; }
 inline WakeReason reason_of(std::uint64_t w) noexcept {
-  return static_cast<WakeReason>((w >> kReasonShift) & 0xf);
+  return static_cast<WakeReason>((w >> kReasonShift) & 0x7);
 }
 
-// Whether a Cancelled may be thrown in `f` right now: not shielded, and not unwinding or inside a
-// catch block (per-fiber exception state, see switch.hpp). Only call on the running fiber.
+struct EhGlobals;
+// Whether the fiber's own cancellation (abort, shutdown) may be thrown in `f` right now: not
+// shielded, not unwinding, not inside a catch block. Only call on the running fiber.
 bool cancel_deliverable(const FiberBase* f) noexcept;
+// Whether scope `s` of the running fiber `f` may cancel it now (same shield depth and exception
+// state as when it was entered; `g` is the thread's exception state).
+bool scope_deliverable(const FiberBase* f, const CancelScope* s, const EhGlobals* g) noexcept;
+// The cancellation a suspension point must throw now, if any.
+bool deliverable_cancellation(FiberBase* f, Cancelled::Reason& why, std::uint64_t& scope) noexcept;
 [[noreturn]] void throw_cancelled(FiberBase* f);
 void check_cancel_point_slow(FiberBase* f);
+// A broken invariant of the wait protocol: reports it naming the fiber, and aborts.
+[[noreturn]] void wait_core_broken(const FiberBase* f, const char* what) noexcept;
 // Whether the fiber has been aborted, is being shut down, or is inside a scope (timeout, token)
 // that expired or was cancelled — whether or not a shield defers delivery right now.
 bool cancellation_pending(FiberBase* f) noexcept;
@@ -48,20 +68,31 @@ bool cancellation_pending(FiberBase* f) noexcept;
 inline void check_cancel_point(FiberBase* f) {
   if (__builtin_expect((f->cancel_.load(std::memory_order_acquire) |
                         f->scope_cancels_.load(std::memory_order_acquire)) != 0 ||
-                           f->scopes_ != nullptr || f->shutdown_flag_->load(std::memory_order_relaxed),
+                           f->scopes_ != nullptr || f->shutdown_flag_->load(std::memory_order_relaxed) ||
+                           chaos::enabled(),
                        0)) {
     check_cancel_point_slow(f);
   }
 }
 
-// Fiber side: starts a new wait and returns its epoch.
-std::uint64_t begin_wait(FiberBase* f) noexcept;
-// Fiber side: suspends until woken; returns why. Does not switch if already woken (or if
-// cancellation is pending and deliverable: then it returns Cancel). If an active scope has a
-// deadline, a timer on the worker's loop enforces it (its expiry is reported as Cancel).
+// Fiber side: starts a new wait and returns its epoch. Decides who may interrupt it: with
+// `cancellable`, the fiber's own cancellation if deliverable, and every deliverable scope (whose
+// earliest deadline becomes f->wait_deadline_); without, nothing (waits that must complete, e.g.
+// CondVar re-locking its mutex).
+std::uint64_t begin_wait(FiberBase* f, bool cancellable = true) noexcept;
+// Fiber side: suspends until woken; returns why: Notify, Ready or Cancel — never Timeout. Does not
+// switch if already woken (or if an admitted cancellation is already pending: then Cancel). If a
+// scope that may cancel the wait has a deadline, a timer on the worker's loop enforces it.
 WakeReason park(FiberBase* f, std::uint64_t epoch) noexcept;
-// The bare switch under park(): no timers. For the reactor's own waits.
+// The bare switch under park(): no timers.
 WakeReason park_switch(FiberBase* f, std::uint64_t epoch) noexcept;
+// park() with the wait's own deadline too (null: none): returns Timeout only once steady_clock
+// has reached *deadline. The fiber is pinned to its worker until it wakes (the timer lives on that
+// loop and on the fiber's stack). lib/sched/loop_wait.cpp.
+WakeReason park_until(FiberBase* f, std::uint64_t epoch, const std::chrono::steady_clock::time_point* deadline) noexcept;
+// Also wakes with Ready when `fd` (>= 0) has any of `events` (EV_READ/EV_WRITE).
+WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
+                        const std::chrono::steady_clock::time_point* deadline) noexcept;
 
 // Cancellation scopes (fiber side; nest strictly).
 void enter_scope(FiberBase* f, CancelScope& s) noexcept;

@@ -1,5 +1,6 @@
 #include "fiber/overflow.hpp"
 #include "sched/scheduler.hpp"
+#include "sched/chaos.hpp"
 #include "sched/wait.hpp"
 
 #include <pthread.h>
@@ -256,6 +257,15 @@ void Worker::push_queue(FiberBase* f) noexcept {
 
 void Worker::schedule_local(FiberBase* f, bool is_wake) noexcept {
   f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+  if (chaos::enabled()) {
+    // Shuffle run order: skip the LIFO slot, or go through the global queue (any worker).
+    if (chaos::one_in(4)) {
+      sched_.inject().push(f);
+      sched_.notify_parked();
+      return;
+    }
+    if (chaos::one_in(3)) is_wake = false;
+  }
   if (is_wake) {
     // The fiber we just woke is likely to use what we just produced: run it next, cache-hot.
     FiberBase* prev = std::exchange(lifo_, f);

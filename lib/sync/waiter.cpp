@@ -3,7 +3,6 @@
 // Fibers use the scheduler's wait protocol (begin_wait / park_until / wake). Threads use a futex on
 // `word_`: 0 while waiting; a waker CASes it to its reason and FUTEX_WAKEs. A timed-out thread
 // claims the word itself (CAS 0 -> Timeout), so for threads too exactly one reason wins.
-#include "reactor/timed_park.hpp"
 #include "sched/scheduler.hpp"
 #include "sched/wait.hpp"
 
@@ -71,11 +70,7 @@ void Waiter::cancel_point() const {
 
 void Waiter::arm(bool cancellable) noexcept {
   if (fiber_) {
-    // begin_wait marks the wait cancellable only if cancellation is deliverable; a shield (only
-    // ever touched by the fiber itself) makes it not.
-    if (!cancellable) ++fiber_->shield_depth_;
-    epoch_ = begin_wait(fiber_);
-    if (!cancellable) --fiber_->shield_depth_;
+    epoch_ = begin_wait(fiber_, cancellable);
   } else {
     word_.store(0, std::memory_order_relaxed);
   }
@@ -83,14 +78,9 @@ void Waiter::arm(bool cancellable) noexcept {
 
 WakeReason Waiter::block(const SyncClock::time_point* deadline) noexcept {
   if (fiber_) {
-    // Without a deadline, park() goes to the loop only if a timeout scope needs its timer.
-    const WakeReason r = deadline ? park_until(fiber_, epoch_, deadline) : park(fiber_, epoch_);
-    if (r == WakeReason::Timeout && deadline) {
-      // libev may fire a hair (nanoseconds of float rounding) before steady_clock agrees; the
-      // contract is "never before the deadline", so wait out the remainder here.
-      while (SyncClock::now() < *deadline) __builtin_ia32_pause();
-    }
-    return r;
+    // Without a deadline, this goes to the loop only if a timeout scope needs its timer, and can
+    // only end Notify or Cancel; with one, Timeout means steady_clock reached it (loop_wait.cpp).
+    return park_until(fiber_, epoch_, deadline);
   }
   for (;;) {
     std::uint32_t v = word_.load(std::memory_order_acquire);

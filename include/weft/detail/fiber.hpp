@@ -43,12 +43,26 @@ struct JoinWaiter {
 // keeps a list of the active ones, innermost first. A scope is cancelled when its deadline passes
 // or when `cancelled` is set from another thread (a CancellationToken); the fiber then throws
 // Cancelled tagged with the scope's id, and only that scope catches it.
+//
+// Which scopes may interrupt a wait (Trio's rule, lib/sched/cancel_delivery.cpp): a scope entered
+// inside a shield still cancels the code inside it; a shield holds off only the scopes outside
+// it (and the fiber's own abort/shutdown). Likewise a scope entered while unwinding or inside a
+// catch block (a bounded cleanup in a destructor) fires for the code inside it, while the scopes
+// being unwound through do not. So each scope records the shield depth and the exception state it
+// was entered in, and is deliverable only while both are unchanged.
 struct CancelScope {
   CancelScope* parent = nullptr;
   std::uint64_t id = 0;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   std::atomic<bool> cancelled{false};
   Cancelled::Reason reason = Cancelled::Reason::Timeout;
+  // Entry state (fiber only; set by enter_scope).
+  std::uint32_t shield_depth = 0;
+  unsigned eh_uncaught = 0;
+  void* eh_caught = nullptr;
+  // The epoch of the fiber's current wait if this scope may cancel that wait, else older. Written
+  // by the fiber in begin_wait before it publishes the wait; read by a token cancelling the scope.
+  std::atomic<std::uint64_t> armed_epoch{0};
 };
 
 // now + d, saturating: a huge `d` ("forever") must not overflow into the past.
@@ -78,7 +92,9 @@ class SpinLock {
 };
 
 // Why a parked fiber was woken (stored in its wait word by the waker that won).
-enum class WakeReason : std::uint8_t { None = 0, Notify = 1, Timeout = 2, Cancel = 3, Ready = 4 };
+// ScopeCancel is only ever *passed* to wake(): a cancel scope (deadline or token) interrupting the
+// wait; the waiter reads it as Cancel. The wait word says which of the two a wait accepts.
+enum class WakeReason : std::uint8_t { None = 0, Notify = 1, Timeout = 2, Cancel = 3, Ready = 4, ScopeCancel = 5 };
 
 struct Stack {
   char* lo = nullptr;        // lowest usable byte (the guard page, if any, is just below)
@@ -215,8 +231,9 @@ class FiberBase {
   std::uint32_t shield_depth_ = 0;   // only touched by the fiber itself
   CancelScope* scopes_ = nullptr;    // innermost active scope (fiber only)
   std::uint64_t scope_seq_ = 0;      // ids of this fiber's scopes (fiber only)
-  // Earliest deadline among active scopes (fiber only); max when none.
-  std::chrono::steady_clock::time_point scope_deadline_ = std::chrono::steady_clock::time_point::max();
+  // The earliest deadline among the scopes that may cancel the current wait (set by begin_wait,
+  // fiber only); max when none. A wait's timer serves it (lib/sched/timed_wait.cpp).
+  std::chrono::steady_clock::time_point wait_deadline_ = std::chrono::steady_clock::time_point::max();
   // Number of active scopes cancelled from outside (tokens): makes the fast check one load.
   std::atomic<std::uint32_t> scope_cancels_{0};
   bool cancel_delivered_ = false;    // a fiber-level Cancelled was thrown in it (fiber only)

@@ -1,11 +1,18 @@
-// Suspension points served by the worker's libev loop: sleep and fd readiness.
+// Suspension points served by the worker's libev loop: deadline timers, sleep and fd readiness.
 //
-// A waiting fiber registers its watcher on the loop of the worker it runs on and is *pinned* there
-// (fiber->pinned_) until it wakes: whoever wakes it (the watcher, a canceller on another thread)
-// puts it in that worker's inbox, so the watcher is stopped on its own loop's thread before the
-// fiber can migrate. The watchers live on the fiber's stack; no allocation.
+// A waiting fiber registers its watchers on the loop of the worker it runs on and is *pinned*
+// there (fiber->pinned_) until it wakes: whoever wakes it (the watcher, a canceller on another
+// thread) puts it in that worker's inbox, so the watchers are stopped on their own loop's thread
+// before the fiber can migrate. The watchers live on the fiber's stack; no allocation.
+//
+// One timer serves both deadlines a wait can have: its own (a try_lock_for, a sleep) and the
+// earliest of the cancel scopes begin_wait admitted (f->wait_deadline_). The timer's callback
+// decides the reason, once, from one clock read: own deadline reached -> Timeout, scope deadline
+// reached -> ScopeCancel, neither (libev's cached, float "now" made it fire early, or the thread
+// was preempted between reading the clock and arming) -> re-arm for the rest. So no wait reports a
+// deadline that has not passed, and a wait without a deadline of its own cannot time out.
+#include "sched/chaos.hpp"
 #include "sched/scheduler.hpp"
-#include "reactor/timed_park.hpp"
 #include "sched/wait.hpp"
 
 #include <weft/fd.hpp>
@@ -13,6 +20,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <thread>
@@ -25,20 +33,32 @@ using Clock = std::chrono::steady_clock;
 struct WaitCtx {
   detail::FiberBase* fiber;
   std::uint64_t epoch;
+  Clock::time_point own;    // the operation's deadline (max: none)
+  Clock::time_point scope;  // the admitted scopes' earliest deadline (max: none)
 };
 
-void on_timer(struct ev_loop*, ev_timer* w, int) {
+double seconds_between(Clock::time_point now, Clock::time_point t) {
+  return std::max(0.0, std::chrono::duration<double>(t - now).count());
+}
+
+void on_timer(struct ev_loop* loop, ev_timer* w, int) {
   auto* c = static_cast<WaitCtx*>(w->data);
-  detail::wake(c->fiber, c->epoch, detail::WakeReason::Timeout);
+  detail::chaos::delay_clock();
+  const Clock::time_point now = Clock::now();
+  if (now >= c->own) {
+    detail::wake(c->fiber, c->epoch, detail::WakeReason::Timeout);
+  } else if (now >= c->scope) {
+    detail::wake(c->fiber, c->epoch, detail::WakeReason::ScopeCancel);
+  } else {
+    ev_now_update(loop);  // re-arm against a fresh "now", or it fires early again
+    ev_timer_set(w, seconds_between(Clock::now(), std::min(c->own, c->scope)), 0.0);
+    ev_timer_start(loop, w);
+  }
 }
 
 void on_io(struct ev_loop*, ev_io* w, int) {
   auto* c = static_cast<WaitCtx*>(w->data);
   detail::wake(c->fiber, c->epoch, detail::WakeReason::Ready);
-}
-
-double seconds_until(Clock::time_point t) {
-  return std::max(0.0, std::chrono::duration<double>(t - Clock::now()).count());
 }
 
 }  // namespace
@@ -48,17 +68,9 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
                         const std::chrono::steady_clock::time_point* op_deadline) noexcept {
   Worker* w = f->worker_;
   struct ev_loop* loop = w->reactor().loop();
-  WaitCtx ctx{f, epoch};
-  // An active timeout scope bounds every wait of a cancellable fiber: arm the earlier deadline.
-  const bool cancellable = (f->wait_word_.load(std::memory_order_relaxed) & kCancellable) != 0;
-  const bool scope_deadline = cancellable && f->scope_deadline_ != Clock::time_point::max();
-  Clock::time_point effective;
-  const Clock::time_point* deadline = op_deadline;
-  if (scope_deadline) {
-    effective = op_deadline ? std::min(*op_deadline, f->scope_deadline_) : f->scope_deadline_;
-    deadline = &effective;
-  }
-  if (deadline && *deadline == Clock::time_point::max()) deadline = nullptr;  // "forever": no timer
+  WaitCtx ctx{f, epoch, op_deadline ? *op_deadline : Clock::time_point::max(), f->wait_deadline_};
+  const Clock::time_point first = std::min(ctx.own, ctx.scope);
+  const bool timed = first != Clock::time_point::max();  // "forever": no timer
   ev_io io;
   ev_timer timer;
   if (fd >= 0) {
@@ -66,31 +78,34 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
     io.data = &ctx;
     ev_io_start(loop, &io);
   }
-  if (deadline) {
-    w->reactor().update_now();  // libev's cached "now" may be stale after fibers ran
-    ev_timer_init(&timer, on_timer, seconds_until(*deadline), 0.0);
+  if (timed) {
+    // Arming early is harmless (the callback re-arms); libev's cached "now" may be stale after
+    // fibers ran, so refresh it to avoid a needless early round.
+    w->reactor().update_now();
+    chaos::delay_clock();
+    ev_timer_init(&timer, on_timer, seconds_between(Clock::now(), first), 0.0);
     timer.data = &ctx;
     ev_timer_start(loop, &timer);
   }
-  const bool uses_loop = fd >= 0 || deadline;
+  const bool uses_loop = fd >= 0 || timed;
   if (uses_loop) {
     f->pinned_ = w;
     w->reactor().add_waiter();
   }
-  WakeReason r = park_switch(f, epoch);
+  const WakeReason r = park_switch(f, epoch);
   if (uses_loop) {
     // Pinned: we are back on `w`'s thread, the only one allowed to touch its watchers.
     w->reactor().remove_waiter();
     if (fd >= 0) ev_io_stop(loop, &io);
-    if (deadline) ev_timer_stop(loop, &timer);
+    if (timed) ev_timer_stop(loop, &timer);
     f->pinned_ = nullptr;
   }
-  // The scope's deadline, not the operation's, expired: that is a cancellation.
-  if (r == WakeReason::Timeout && scope_deadline && Clock::now() >= f->scope_deadline_) r = WakeReason::Cancel;
+  if (r == WakeReason::Timeout && !op_deadline) wait_core_broken(f, "a wait without a deadline of its own timed out");
   return r;
 }
 
 WakeReason park_until(FiberBase* f, std::uint64_t epoch, const std::chrono::steady_clock::time_point* deadline) noexcept {
+  if (!deadline && f->wait_deadline_ == Clock::time_point::max()) return park_switch(f, epoch);
   return park_on_loop(f, epoch, -1, 0, deadline);
 }
 }  // namespace detail
@@ -127,7 +142,7 @@ bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* 
       return true;
     }
     if (r == detail::WakeReason::Cancel) detail::throw_cancelled(f);
-    if (r == detail::WakeReason::Timeout && deadline && Clock::now() >= *deadline) {
+    if (r == detail::WakeReason::Timeout) {
       // Ready at the deadline counts as ready (as poll(2) with a zero timeout would say).
       pollfd p{fd, poll_events, 0};
       return ::poll(&p, 1, 0) > 0;
@@ -145,9 +160,8 @@ void sleep_until(Clock::time_point t) {
     return;
   }
   detail::check_cancel_point(f);
-  // libev's clock and ours are both CLOCK_MONOTONIC, but its double arithmetic may fire a hair
-  // early: re-arm until steady_clock agrees, so sleep never returns early.
-  while (Clock::now() < t) {
+  if (Clock::now() < t) {
+    // The timer reports Timeout only once steady_clock has reached t: one wait suffices.
     f->note_wait(detail::kWaitSleep, static_cast<std::uint64_t>(
                                          std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count()));
     if (wait_on_loop(f, -1, 0, &t) == detail::WakeReason::Cancel) detail::throw_cancelled(f);
