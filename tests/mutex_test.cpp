@@ -169,6 +169,33 @@ TEST_CASE("mutex: std::scoped_lock over two weft mutexes does not deadlock again
   });
 }
 
+TEST_CASE("mutex: locking it again from its holder throws weft::Error instead of waiting forever") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    rt.block_on([] {
+      weft::Mutex m;
+      std::lock_guard<weft::Mutex> g(m);
+      std::string what;
+      try {
+        m.lock();
+      } catch (const weft::Error& e) {
+        what = e.what();
+      }
+      CHECK(weft_test::contains(what, "already holds this mutex"));
+      CHECK(weft_test::contains(what, "not recursive"));
+      CHECK_FALSE(m.try_lock());  // still held once, by us: the guard releases it
+      CHECK_THROWS_AS((void)m.try_lock_for(1ms), weft::Error);  // a timed wait for itself, too
+      // Another fiber still waits normally (and gets it when the guard goes).
+      weft::JoinHandle<bool> other = weft::spawn([&m] { return m.try_lock_for(1ms); });
+      CHECK(other.join().value() == false);
+    });
+  });
+  // A plain thread is an owner too.
+  weft::Mutex m;
+  m.lock();
+  CHECK_THROWS_AS(m.lock(), weft::Error);
+  m.unlock();
+}
+
 TEST_CASE("mutex: try_lock_for times out while held, and succeeds once released") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {

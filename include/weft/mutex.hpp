@@ -22,6 +22,11 @@
 // lock is free — cancellation is level-triggered), and a lock() that throws does not hold the lock.
 // try_lock() never suspends and never throws. It works from plain threads too (they block).
 //
+// Ownership: the fiber (or plain thread) that locked it must unlock it. lock() by the fiber that
+// already holds it throws weft::Error (it is not recursive: that would wait for itself forever);
+// unlock() by anyone else, or of a mutex that is not locked, is a fatal error that names the fiber
+// (unlock() is noexcept, as Lockable requires). holder() tells who holds it (dumps use it).
+//
 // Fairness: *barging with a starvation guard* (as Go's sync.Mutex). unlock() releases the lock and
 // wakes one waiter, but a running fiber may take the lock first; a woken waiter that loses the race
 // goes back to the *front* of the queue, and once it has waited more than 1 ms in total, the lock is
@@ -66,19 +71,19 @@ class Mutex {
     if (state_.load(std::memory_order_acquire) != 0) destroyed_in_use();
   }
 
-  // Suspends until the lock is acquired. Throws weft::Cancelled (then the lock is not held).
+  // Suspends until the lock is acquired. Throws weft::Cancelled (then the lock is not held), or
+  // weft::Error if the caller already holds it.
   void lock() {
     detail::sync_cancel_point();
-    if (!try_lock()) lock_slow(true, nullptr);
+    const void* me = detail::lock_owner_token();
+    if (!try_acquire()) lock_slow(true, nullptr, me);
+    owner_.store(me, std::memory_order_relaxed);
   }
   // Acquires the lock if it is free right now. Never suspends, never throws.
   bool try_lock() noexcept {
-    std::uint32_t s = 0;
-    if (state_.compare_exchange_strong(s, kLocked, std::memory_order_acquire, std::memory_order_relaxed)) return true;
-    while (!(s & (kLocked | kHandoff))) {
-      if (state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) return true;
-    }
-    return false;
+    if (!try_acquire()) return false;
+    owner_.store(detail::lock_owner_token(), std::memory_order_relaxed);
+    return true;
   }
   // Waits at most `d` / until `t`; returns whether the lock is now held. Throws weft::Cancelled.
   template <class Rep, class Period>
@@ -88,21 +93,30 @@ class Mutex {
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t) {
     detail::sync_cancel_point();
-    if (try_lock()) return true;
+    const void* me = detail::lock_owner_token();
     const auto deadline = detail::to_sync_deadline(t);
-    return lock_slow(true, &deadline);
+    if (!try_acquire() && !lock_slow(true, &deadline, me)) return false;
+    owner_.store(me, std::memory_order_relaxed);
+    return true;
   }
-  // Releases the lock; the caller must hold it (any fiber or thread may release it).
+  // Releases the lock; the caller must be the fiber (or thread) that locked it.
   void unlock() noexcept {
+    if (owner_.load(std::memory_order_relaxed) != detail::lock_owner_token()) [[unlikely]] unlock_by_non_owner();
+    owner_.store(nullptr, std::memory_order_relaxed);
     std::uint32_t s = kLocked;
     if (state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed)) return;
     unlock_slow();
   }
+  // Who holds the lock: the fiber's (detail) record, a plain thread's token, or null when free.
+  // A snapshot for diagnostics; it may change at once.
+  const void* holder() const noexcept { return owner_.load(std::memory_order_relaxed); }
 
   // Not a suspension point: acquires even if the fiber is cancelled (CondVar re-locks with it,
   // because a wait must return with the lock held, also when it throws).
   void lock_uncancellable() noexcept {
-    if (!try_lock()) lock_slow(false, nullptr);
+    const void* me = detail::lock_owner_token();
+    if (!try_acquire()) lock_slow(false, nullptr, me);
+    owner_.store(me, std::memory_order_relaxed);
   }
 
  private:
@@ -111,12 +125,28 @@ class Mutex {
   // starving (or the mutex is fair): unlock passes ownership to it, and nobody barges.
   static constexpr std::uint32_t kLocked = 1, kWaiters = 2, kWoken = 4, kHandoff = 8;
 
-  bool lock_slow(bool cancellable, const detail::SyncClock::time_point* deadline);
+  bool try_acquire() noexcept {
+    std::uint32_t s = 0;
+    if (state_.compare_exchange_strong(s, kLocked, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+    while (!(s & (kLocked | kHandoff))) {
+      if (state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+  // `me`: the caller's lock_owner_token(). Acquires without setting owner_ (the caller does).
+  bool lock_slow(bool cancellable, const detail::SyncClock::time_point* deadline, const void* me);
   void unlock_slow() noexcept;
+  [[noreturn]] void unlock_by_non_owner() const noexcept;
   void update_queue_bits() noexcept;  // under q_lock_
   [[noreturn]] void destroyed_in_use() const noexcept;
 
   std::atomic<std::uint32_t> state_{0};
+  // The holder's lock_owner_token() (null when free). Written only by the holder, after acquiring
+  // and before releasing; read by unlock() and the recursion check, which only compare it with
+  // their own token, and by diagnostics. The holder always sees its own token; a misuser racing a
+  // new holder may see a stale value, so the misuse checks are reliable only in the sequential
+  // cases (the common ones: unlocking twice, unlocking another fiber's lock, locking recursively).
+  std::atomic<const void*> owner_{nullptr};
   bool fair_ = false;
   detail::SpinLock q_lock_;  // guards queue_ and the kWaiters/kHandoff transitions
   detail::WaitList queue_;

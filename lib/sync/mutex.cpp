@@ -11,6 +11,10 @@
 //    was cancelled or timed out first) moves on to the next waiter.
 #include <weft/mutex.hpp>
 
+#include "sched/scheduler.hpp"
+
+#include <weft/error.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -55,10 +59,44 @@ void Mutex::update_queue_bits() noexcept {
   if (clear) state_.fetch_and(~clear, std::memory_order_relaxed);
 }
 
-bool Mutex::lock_slow(bool cancellable, const detail::SyncClock::time_point* deadline) {
+namespace {
+// `token` is the caller's own lock_owner_token(): the running fiber's record, or a thread's tag.
+std::string describe_caller(const void* token) {
+  const detail::FiberBase* f = detail::current_fiber();
+  if (f && f == token) return "fiber " + std::to_string(f->id_) + " '" + f->name_ + "'";
+  return "a plain thread";
+}
+}  // namespace
+
+void Mutex::unlock_by_non_owner() const noexcept {
+  const void* me = detail::lock_owner_token();
+  const void* holder = owner_.load(std::memory_order_relaxed);
+  std::string who = describe_caller(me);
+  if (!holder) {
+    std::fprintf(stderr,
+                 "weft: weft::Mutex::unlock() at %p by %s, but the mutex is not locked (unlocked twice, or "
+                 "never locked). Unlock exactly once per lock, e.g. with std::lock_guard / std::unique_lock. "
+                 "Aborting.\n",
+                 static_cast<const void*>(this), who.c_str());
+  } else {
+    std::fprintf(stderr,
+                 "weft: weft::Mutex::unlock() at %p by %s, which does not hold it (another fiber or thread "
+                 "locked it). Only the fiber or thread that locked a weft::Mutex may unlock it; to hand "
+                 "permission between fibers use a weft::Semaphore. Aborting.\n",
+                 static_cast<const void*>(this), who.c_str());
+  }
+  std::abort();
+}
+
+bool Mutex::lock_slow(bool cancellable, const detail::SyncClock::time_point* deadline, const void* me) {
+  if (owner_.load(std::memory_order_relaxed) == me) {
+    throw Error("weft::Mutex: lock by " + describe_caller(me) + ", which" +
+                " already holds this mutex; weft::Mutex is not recursive (locking it again would wait for "
+                "itself forever). Unlock it first, or restructure so the lock is taken once");
+  }
   for (int i = 0; i < kSpinTries; ++i) {
     __builtin_ia32_pause();
-    if (try_lock()) return true;
+    if (try_acquire()) return true;
   }
   detail::Waiter w;
   w.note(detail::kWaitMutex, this);
@@ -67,7 +105,7 @@ bool Mutex::lock_slow(bool cancellable, const detail::SyncClock::time_point* dea
   std::optional<detail::SyncClock::time_point> since;
   bool requeue_front = false;
   for (;;) {
-    if (try_lock()) return true;
+    if (try_acquire()) return true;
     if (cancellable) w.cancel_point();
     if (deadline && detail::SyncClock::now() >= *deadline) return false;
 

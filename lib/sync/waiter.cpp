@@ -59,10 +59,19 @@ void sync_cancel_point() {
 
 Waiter::Waiter() noexcept : fiber_(current_fiber()) {}
 
-const void* Waiter::identity() const noexcept {
+namespace {
+const void* thread_token() noexcept {
   thread_local char thread_tag = 0;
-  return fiber_ ? static_cast<const void*>(fiber_) : static_cast<const void*>(&thread_tag);
+  return &thread_tag;
 }
+}  // namespace
+
+const void* lock_owner_token() noexcept {
+  if (FiberBase* f = current_fiber()) return f;
+  return thread_token();
+}
+
+const void* Waiter::identity() const noexcept { return fiber_ ? static_cast<const void*>(fiber_) : thread_token(); }
 
 void Waiter::cancel_point() const {
   if (fiber_) check_cancel_point(fiber_);

@@ -32,8 +32,11 @@ namespace weft::detail {
 using SyncClock = std::chrono::steady_clock;
 
 // The suspension-point check of every blocking sync call: throws weft::Cancelled if the calling
-// fiber's cancellation is pending and deliverable (DESIGN.md §2); does nothing on a plain thread.
+// fiber's cancellation is pending and deliverable (doc/design.md §2); does nothing on a plain thread.
 void sync_cancel_point();
+// Who is calling: the running fiber's record, or on a plain thread a per-thread address. Stable for
+// the caller's lifetime; what a Mutex records as its holder.
+const void* lock_owner_token() noexcept;
 
 // Wake-ups claimed under a wait-list lock and completed after it is released: the claim (the CAS
 // that decides who won) must happen under the lock, atomically with the grant, but making the
