@@ -3,6 +3,7 @@
 // reported by throwing (shutting a runtime down from its own fiber) aborts with a message.
 #include "test_util.hpp"
 
+#include <weft/mutex.hpp>
 #include <weft/semaphore.hpp>
 
 #include <atomic>
@@ -60,6 +61,77 @@ TEST_CASE("destroying a locked weft::Mutex, or one with waiters, aborts with an 
   });
   CHECK(waited.signal == SIGABRT);
   CHECK(weft_test::contains(waited.err, "fibers were waiting for it"));
+}
+
+// Also forks. unlock() is noexcept (Lockable), so a wrong unlock cannot throw: it is fatal, named.
+TEST_CASE("unlocking a weft::Mutex twice, or one another fiber holds, aborts naming the caller") {
+  weft_test::ChildResult twice = weft_test::run_in_child([] {
+    weft::Runtime rt = weft_test::make_runtime(1);
+    rt.block_on([] {
+      weft::Mutex m;
+      m.lock();
+      m.unlock();
+      m.unlock();  // the misuse under test
+    });
+  });
+  CHECK(twice.signal == SIGABRT);
+  CHECK(weft_test::contains(twice.err, "weft::Mutex::unlock()"));
+  CHECK(weft_test::contains(twice.err, "the mutex is not locked"));
+  CHECK(weft_test::contains(twice.err, "by fiber "));
+
+  weft_test::ChildResult other = weft_test::run_in_child([] {
+    weft::Runtime rt = weft_test::make_runtime(2);
+    rt.block_on([] {
+      weft::Mutex m;
+      m.lock();
+      weft::JoinHandle<void> h =
+          weft::spawn(weft::Options{.name = "thief"}, [&m] { m.unlock(); });  // the misuse under test
+      (void)h.join();
+      m.unlock();
+    });
+  });
+  CHECK(other.signal == SIGABRT);
+  CHECK(weft_test::contains(other.err, "by fiber "));
+  CHECK(weft_test::contains(other.err, "'thief', which does not hold it"));
+
+  weft_test::ChildResult thread = weft_test::run_in_child([] {
+    weft::Mutex m;
+    m.lock();
+    std::thread([&m] { m.unlock(); }).join();  // the misuse under test, between plain threads
+    m.unlock();
+  });
+  CHECK(thread.signal == SIGABRT);
+  CHECK(weft_test::contains(thread.err, "by a plain thread, which does not hold it"));
+}
+
+// Also forks. The README's cleanup rule, broken: a destructor that waits without a shield, in a
+// fiber cancelled while it ran. The Cancelled cannot leave the destructor; weft names the fiber and
+// the fix before the process aborts.
+TEST_CASE("a Cancelled escaping a destructor is a fatal report naming the fiber and the fix") {
+  weft_test::ChildResult r = weft_test::run_in_child([] {
+    struct Unshielded {
+      ~Unshielded() { weft::sleep(std::chrono::milliseconds(1)); }  // the misuse under test: throws Cancelled here
+    };
+    weft::Runtime rt = weft_test::make_runtime(2);
+    rt.block_on([] {
+      std::atomic<bool> started{false}, aborted{false};
+      auto h = weft::spawn(weft::Options{.name = "conn-7"}, [&] {
+        Unshielded u;
+        started = true;
+        while (!aborted.load()) {
+        }
+      });
+      while (!started.load()) weft::yield_now();
+      h.abort();
+      aborted = true;
+      (void)h.join();
+    });
+  });
+  CHECK(r.signal == SIGABRT);
+  CHECK(weft_test::contains(r.err, "weft::Cancelled (cause: abort()) escaped a noexcept frame in fiber"));
+  CHECK(weft_test::contains(r.err, "'conn-7' (spawned at "));
+  CHECK(weft_test::contains(r.err, "misuse_test.cpp:"));
+  CHECK(weft_test::contains(r.err, "weft::shield"));
 }
 
 // Every primitive's wait list checks this; a Semaphore stands for them.

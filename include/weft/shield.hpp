@@ -6,12 +6,15 @@
 //   });
 //   weft::yield_now();           // a cancellation requested meanwhile is delivered here
 //
-// shield(f) runs `f` in the calling fiber with cancellation deferred (abort, shutdown, timeouts
-// and tokens alike); a cancellation that arrived meanwhile is delivered at the first suspension
-// point after it returns. Shields nest. Keep `f` short: a shielded fiber cannot be cancelled, so
-// it delays JoinSet/scope destruction and runtime shutdown. From a plain thread `f` just runs.
-// Inside `f`, timeout() and token scopes cannot interrupt either (their deadline is a cancellation
-// too): bound the cleanup with deadline-taking operations (try_lock_for, a Select with .timeout()).
+// shield(f) runs `f` in the calling fiber with the cancellation from outside it deferred (abort,
+// shutdown, and timeouts and tokens entered before the shield); it is delivered at the first
+// suspension point after `f` returns. Shields nest. A timeout() or token scope entered *inside* `f`
+// still fires for the code inside it (Trio's rule), which is how cleanup is bounded:
+//   weft::shield([&] { (void)weft::timeout(1s, [&] { conn.send_goodbye(); }); });
+// Cleanup that waits in a destructor belongs in a shield (doc/design.md §2.1): without one, a
+// fiber cancelled while it ran throws Cancelled out of the destructor. Keep `f` bounded: a shielded
+// fiber cannot be cancelled, so it delays JoinSet/scope destruction and runtime shutdown. From a
+// plain thread `f` just runs.
 #pragma once
 
 #include <weft/detail/cancel_scope.hpp>

@@ -17,12 +17,10 @@
 // Throws weft::Error when called outside a fiber (a plain thread's blocking calls can't be
 // cancelled).
 //
-// Limitation: inside a shield(), and in code that runs while the fiber unwinds (a destructor
-// during unwinding, a catch block), cancellation is deferred — including this timeout's own — so
-// there the deadline cannot interrupt `f`; timeout() then returns f's value whenever f finishes.
-// For bounded cleanup there, use operations with their own deadline (Mutex::try_lock_for,
-// Semaphore::try_acquire_for, a channel Select with a .timeout() branch), which do not
-// depend on cancellation.
+// Inside a shield() and in cleanup code (a destructor while the fiber unwinds, a catch block) the
+// deadline still interrupts `f`: a scope entered there is delivered there (Trio's rule, doc/design.md
+// §2); the shield only holds off scopes entered outside it. So bounded cleanup reads
+// `weft::shield([&] { (void)weft::timeout(1s, [&] { flush(); }); })`.
 #pragma once
 
 #include <weft/detail/cancel_scope.hpp>

@@ -68,6 +68,7 @@ namespace weft::detail {
 Scheduler::Scheduler(const Config& cfg)
     : cfg_(cfg), idle_(static_cast<unsigned>(cfg.workers)) {
   for (unsigned i = 0; i < cfg_.workers; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  install_cancel_escape_report();
   std::lock_guard lk(g_runtimes_mu);
   runtime_id_ = ++g_runtime_seq;
   next_runtime_ = weft_runtime_list;

@@ -59,3 +59,9 @@ namespace weft::detail {
 void trace_env_attach(const void* runtime);
 void trace_env_detach(const void* runtime) noexcept;
 }  // namespace weft::detail
+
+namespace weft::detail {
+// Chains a std::terminate handler that explains a weft::Cancelled escaping a noexcept frame (a
+// destructor waiting in a cancelled fiber) before aborting. Idempotent; called by each new runtime.
+void install_cancel_escape_report() noexcept;
+}  // namespace weft::detail
