@@ -50,13 +50,19 @@ inline weft::Runtime make_runtime(unsigned workers) {
   return weft::Runtime::Builder().workers(workers).build();
 }
 
-// Runs `body(rt)` once per worker count, each in a fresh runtime, inside a doctest SUBCASE.
+// Runs `body(rt)` once per worker count, each in a fresh runtime, inside a doctest SUBCASE. After
+// the body, shuts the runtime down and checks that nothing outlived it: no live fiber (a spawn lost
+// in a queue, a fiber that never ended) and no fiber stack still handed out.
 template <class Body>
 void for_each_worker_count(Body&& body) {
   for (unsigned n : kWorkerCounts) {
     SUBCASE((std::to_string(n) + " workers").c_str()) {
       weft::Runtime rt = make_runtime(n);
       body(rt);
+      rt.shutdown();
+      const weft::RuntimeMetrics m = rt.metrics();
+      CHECK_MESSAGE(m.live_fibers == 0, "fibers left alive after shutdown: ", m.live_fibers);
+      CHECK_MESSAGE(m.live_stacks == 0, "fiber stacks still in use after shutdown: ", m.live_stacks);
     }
   }
 }
