@@ -1,4 +1,4 @@
-// Cancellation (DESIGN.md §2): abort() and runtime shutdown unwind a suspended fiber from its
+// Cancellation (doc/design.md §2): abort() and runtime shutdown unwind a suspended fiber from its
 // suspension point, running every RAII guard; a fiber that finishes first keeps its value;
 // requests are thread-safe and idempotent; cancellation is level-triggered and never thrown while
 // unwinding.

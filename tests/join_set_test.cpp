@@ -318,7 +318,7 @@ TEST_CASE("join_next is a suspension point: a cancelled owner throws there and t
   });
 }
 
-// Level-triggered (DESIGN.md §2): once cancelled, *every* suspension point throws, including a
+// Level-triggered (doc/design.md §2): once cancelled, *every* suspension point throws, including a
 // join_next that has a finished child ready to hand out and so would not need to wait.
 TEST_CASE("a cancelled owner that swallowed Cancelled throws again at join_next even with a result ready") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {

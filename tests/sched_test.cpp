@@ -1,5 +1,5 @@
 // The scheduler's promises: idle workers steal work, and no fiber can starve another — neither one
-// that only yields, nor a pair that keeps waking each other (DESIGN.md §4).
+// that only yields, nor a pair that keeps waking each other (doc/design.md §4).
 #include "test_util.hpp"
 
 #include <atomic>

@@ -188,7 +188,7 @@ TEST_CASE("a token cancelled during a shield inside run_until_cancelled is deliv
   });
 }
 
-// Like a shield, a catch block defers cancellation (DESIGN.md §2: never thrown while handling an
+// Like a shield, a catch block defers cancellation (doc/design.md §2: never thrown while handling an
 // exception): cleanup in a handler may suspend; the cancellation comes after the handler is left.
 TEST_CASE("inside a catch block suspension points complete; cancellation comes after the handler") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {

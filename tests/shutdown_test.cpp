@@ -141,7 +141,7 @@ TEST_CASE("shutdown_timeout: fibers still alive when it passes are reported by n
   CHECK(weft_test::contains(c.err, "timed out"));
 }
 
-// A destructor may sleep and join while its fiber unwinds (DESIGN.md §2); select is a join of
+// A destructor may sleep and join while its fiber unwinds (doc/design.md §2); select is a join of
 // several fibers. Today, during shutdown, fibers spawned by an unwinding fiber start cancelled, so
 // select finds no winner with a value and throws weft::Error — out of a destructor running during
 // unwinding, which is std::terminate for the whole process.

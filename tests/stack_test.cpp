@@ -1,4 +1,4 @@
-// Fiber stacks (DESIGN.md §3): an overflow is a clear fatal message naming the fiber, stacks are
+// Fiber stacks (doc/design.md §3): an overflow is a clear fatal message naming the fiber, stacks are
 // recycled, a fiber can ask for a bigger stack, and a hundred thousand blocked fibers can be alive
 // at once and give all their stacks back.
 #include "test_util.hpp"

@@ -9,7 +9,7 @@
 //   }
 //
 // `weft::Error` reports misuse and runtime failures; its message says what was wrong and what to
-// do instead. `weft::Cancelled` is how cancellation unwinds a fiber (DESIGN.md §2). It deliberately
+// do instead. `weft::Cancelled` is how cancellation unwinds a fiber (doc/design.md §2). It deliberately
 // does not derive from std::exception, so `catch (const std::exception&)` lets it through.
 #pragma once
 

@@ -8,7 +8,7 @@
 //   });
 //
 // Every call here that may suspend is a *suspension point*: if the fiber's cancellation was
-// requested, it throws weft::Cancelled there (DESIGN.md §2).
+// requested, it throws weft::Cancelled there (doc/design.md §2).
 //
 // From a plain thread (outside any fiber) the documented fallbacks are: yield_now() yields the
 // thread, sleep()/sleep_until() block the thread. id()/name() throw weft::Error there.

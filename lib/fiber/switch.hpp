@@ -1,5 +1,5 @@
 // The one place where stacks are switched. Every switch in weft goes through switch_context(),
-// which owns the sanitizer annotations (DESIGN.md §3): ASan's start/finish_switch_fiber, TSan's
+// which owns the sanitizer annotations (doc/design.md §3): ASan's start/finish_switch_fiber, TSan's
 // fiber switch, and (at stack creation) Valgrind's stack registration.
 //
 // We use Boost.Context's fcontext layer (make_fcontext/jump_fcontext, the layer boost::context::

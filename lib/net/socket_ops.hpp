@@ -1,7 +1,7 @@
 // The socket plumbing every socket type shares: creating non-blocking fds, the try-then-wait loop,
 // connect and accept with their special errors, error messages. Private to lib/net.
 //
-// The I/O pattern (DESIGN.md §5): try the non-blocking syscall first; on EAGAIN wait for readiness
+// The I/O pattern (doc/design.md §5): try the non-blocking syscall first; on EAGAIN wait for readiness
 // on the calling fiber's worker loop (weft::wait_readable/wait_writable, a suspension point) and
 // try again. Nothing is registered with a loop between operations, so a fiber may migrate freely
 // between them; during a wait it is pinned to the loop that holds its watcher.

@@ -1,6 +1,6 @@
 // Cancellation delivery: which pending cancellation a suspension point throws, and scope entry/exit.
 //
-// Deliverability (doc/design.md, "Cancellation"):
+// Deliverability (doc/design.md §2):
 //  - the fiber's own cancellation (abort, shutdown) only outside every shield, and never while
 //    the fiber is unwinding or inside a catch block;
 //  - a scope (timeout, token) only while the fiber is at the shield depth and in the exception

@@ -1,4 +1,4 @@
-// Workers and the scheduler that ties them together (DESIGN.md §4).
+// Workers and the scheduler that ties them together (doc/design.md §4).
 //
 // Threading rules:
 //  - A Worker's fields are touched only by its own thread, except: `queue_` (stealers), `inbox_`
@@ -297,7 +297,7 @@ void report_unobserved_panic(FiberBase& f, const std::string& how) noexcept;
 void local_set_add(LocalSetCore* c, FiberBase* f) noexcept;
 void local_set_remove(LocalSetCore* c, FiberBase* f) noexcept;
 
-// The worker running on this thread, or null. Opaque on purpose (DESIGN.md §7): g++ may cache a
+// The worker running on this thread, or null. Opaque on purpose (doc/design.md §7): g++ may cache a
 // thread_local's *address* across a call, and a fiber that migrated between two reads would then
 // read its previous thread's slot. On x86-64 the read is a volatile asm that recomputes the address
 // from %fs every time; elsewhere it is a call the optimiser cannot see through.

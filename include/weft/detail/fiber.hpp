@@ -3,7 +3,7 @@
 // The control block is a small heap object (one allocation per spawn from the control-block pool,
 // lib/fiber/block_pool.cpp, holding the closure and the result slot). The fiber's *stack* is taken from the running worker's cache when the fiber first
 // runs and is returned the moment it finishes, so a finished-but-unjoined fiber costs ~200 bytes,
-// not a stack (DESIGN.md §3 prefers the block on the stack; spawn_join showed why not: keeping
+// not a stack (doc/design.md §3 prefers the block on the stack; spawn_join showed why not: keeping
 // 100k finished stacks alive until join means 100k cold stacks and page faults).
 #pragma once
 
