@@ -1,5 +1,5 @@
 // bench_common.hpp: what every peer program in bench/ shares, so that they all
-// read flags, take time, and print results the same way (../shared/BENCH.md §1).
+// read flags, take time, and print results the same way (doc/bench.md §1).
 //
 //   int main(int argc, char** argv) {
 //     bench::Args args(argc, argv);                 // <prog> <bench> [--key value]...

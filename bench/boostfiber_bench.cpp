@@ -1,11 +1,11 @@
-// boostfiber_bench: the Boost.Fiber peer of ../shared/BENCH.md ("peer":"boostfiber").
+// boostfiber_bench: the Boost.Fiber peer of doc/bench.md ("peer":"boostfiber").
 //
 //   boostfiber_bench <bench> [--key value]...
 //   boostfiber_bench spawn_many --n 100000 --warmup 1 --reps 5
 //
 // Workloads: spawn_many spawn_join chained_spawn yield_many ping_pong
 // mutex_contended sleep_many idle_memory ctx_switch, and idle_cpu (not in
-// BENCH.md; `boostfiber_bench list` prints them). No echo: Boost.Fiber has
+// doc/bench.md; `boostfiber_bench list` prints them). No echo: Boost.Fiber has
 // no I/O. Peer-specific flags, accepted by every workload but ctx_switch:
 //   --suspend 0|1     work_stealing's `suspend` argument (default 0, Boost's
 //                     default: an idle worker spins instead of sleeping; with
@@ -483,7 +483,7 @@ bench::Measurement ctx_switch(bench::Args& args, Env& env) {
       "n round trips = 2n switches");
 }
 
-// Not a BENCH.md workload (issue 6: idle CPU). Holds the started 2-worker runtime for --seconds
+// Not a doc/bench.md workload (issue 6: idle CPU). Holds the started 2-worker runtime for --seconds
 // while the root (the main thread) sleeps in the OS, and reports the process's CPU time as % of one
 // core. With suspend=false (the default) the other worker's dispatcher spins.
 bench::Measurement idle_cpu(bench::Args& args, Env& env) {

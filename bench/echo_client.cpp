@@ -1,4 +1,4 @@
-// echo_client: the one load generator for every echo server (../shared/BENCH.md
+// echo_client: the one load generator for every echo server (doc/bench.md
 // §1.3 `echo`), so that servers differ and the client does not.
 //
 //   echo_client --port P [--host 127.0.0.1] [--conns 50] [--size 64]

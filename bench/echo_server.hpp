@@ -1,4 +1,4 @@
-// echo_server.hpp — the echo server of ../shared/BENCH.md's `echo` workload. Shared by
+// echo_server.hpp — the echo server of doc/bench.md's `echo` workload. Shared by
 // weft_bench (`weft_bench echo_server --port P`, the server that is measured) and
 // tests/echo_test.cpp (which abuses it), so the server that is benchmarked is the one that is tested.
 //

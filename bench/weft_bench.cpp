@@ -1,11 +1,11 @@
-// weft_bench: the weft peer of ../shared/BENCH.md ("peer":"weft").
+// weft_bench: the weft peer of doc/bench.md ("peer":"weft").
 //
 //   weft_bench <bench> [--key value]...      # one workload, JSON lines on stdout
 //   weft_bench echo_server --port P          # the `echo` server (echo_server.hpp), until SIGTERM
 //   weft_bench list                          # the workloads implemented here
 //
 // Workloads: spawn_many spawn_join chained_spawn yield_many ping_pong mutex_contended sleep_many
-// idle_memory ctx_switch, echo (through echo_server), and idle_cpu (not in BENCH.md: CPU use of an idle runtime, issue 6).
+// idle_memory ctx_switch, echo (through echo_server), and idle_cpu (not in doc/bench.md: CPU use of an idle runtime, issue 6).
 //
 // The runtime (§1.1): one weft::Runtime with 2 workers, created before any timing; the root task
 // is a fiber run by block_on (so it is one of the runtime's tasks, as the spec requires).
@@ -349,7 +349,7 @@ bench::Measurement ctx_switch(bench::Args& args, Env& env) {
                 "the run-queue round trip; reported per switch like the raw peer");
 }
 
-// Not a BENCH.md workload: the issue's "an idle runtime must use ~0 % CPU". One repetition holds a
+// Not a doc/bench.md workload: the issue's "an idle runtime must use ~0 % CPU". One repetition holds a
 // started, idle 2-worker runtime for --seconds while the main thread sleeps (it is not a worker),
 // and reports the process's CPU time (getrusage, user + system) as % of one core.
 bench::Measurement idle_cpu(bench::Args& args, Env& env) {
@@ -369,7 +369,7 @@ bench::Measurement idle_cpu(bench::Args& args, Env& env) {
                 "process CPU (getrusage) while an idle 2-worker runtime exists; n = seconds per sample");
 }
 
-// BENCH.md §1.2: `echo_server --port P` serves 127.0.0.1:P on the 2-worker runtime until SIGTERM
+// doc/bench.md §1.2: `echo_server --port P` serves 127.0.0.1:P on the 2-worker runtime until SIGTERM
 // (or SIGINT), then cancels the accept fiber and every connection and exits 0.
 int echo_server(bench::Args& args) {
   const auto port = args.integer("port", 0, 1);

@@ -1,4 +1,4 @@
-// go_bench: the Go peer of ../../shared/BENCH.md ("peer":"go").
+// go_bench: the Go peer of doc/bench.md ("peer":"go").
 //
 //	go_bench <bench> [--key value]...   # one workload, JSON lines on stdout
 //	go_bench echo_server --port P       # the `echo` server, until SIGTERM
@@ -426,7 +426,7 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// idleCPU is not a BENCH.md workload: the issue's "an idle runtime uses ~0 % CPU".
+// idleCPU is not a doc/bench.md workload: the issue's "an idle runtime uses ~0 % CPU".
 func idleCPU(a *args, r reps) {
 	seconds := a.integer("seconds", 5, 1)
 	a.rejectUnknown()

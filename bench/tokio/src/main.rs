@@ -1,4 +1,4 @@
-//! tokio_bench: the Tokio peer of ../../shared/BENCH.md ("peer":"tokio").
+//! tokio_bench: the Tokio peer of doc/bench.md ("peer":"tokio").
 //!
 //!     tokio_bench <bench> [--key value]...   # one workload, JSON lines on stdout
 //!     tokio_bench echo_server --port P       # the `echo` server, until SIGTERM
@@ -466,7 +466,7 @@ fn process_cpu_ns() -> u64 {
     ns(ru.ru_utime) + ns(ru.ru_stime)
 }
 
-/// Not a BENCH.md workload: the "an idle runtime uses ~0 % CPU". The main thread
+/// Not a doc/bench.md workload: the "an idle runtime uses ~0 % CPU". The main thread
 /// sleeps (it is not a worker) while the idle 2-worker runtime exists.
 fn idle_cpu(rt: &tokio::runtime::Runtime, seconds: u64, reps: Reps) -> Result {
     rt.block_on(async { tokio::spawn(async {}).await.ok() }); // both workers have started
