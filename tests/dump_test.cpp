@@ -104,6 +104,8 @@ TEST_CASE("a dump names each kind of wait and has the blocked function in the ba
     for (auto& n : names) REQUIRE(fs.count(n) == 1);
     CHECK(contains(fs["sleep"].wait, "sleep until +"));
     CHECK(contains(fs["mutex"].wait, "mutex at 0x"));
+    CHECK(contains(fs["mutex"].wait, "(held by a plain thread"));  // the main thread holds it
+    CHECK(fs["mutex"].held_by == 0);
     CHECK(contains(fs["notify"].wait, "notify at 0x"));
     CHECK(contains(fs["semaphore"].wait, "semaphore at 0x"));
     CHECK(contains(fs["rwlock"].wait, "rwlock at 0x"));
@@ -153,6 +155,36 @@ TEST_CASE("a dump names each kind of wait and has the blocked function in the ba
     hs[0].abort();  // the sleeper
     CHECK(hs[0].join().error().is_cancelled());
     for (std::size_t i = 1; i < hs.size(); ++i) CHECK(hs[i].join());
+  }
+}
+
+TEST_CASE("a dump says which fiber holds the mutex a fiber waits on") {
+  for (unsigned workers : {1u, 2u, 4u}) {
+    CAPTURE(workers);
+    weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
+    weft_test::StopWorkersFirst stop{rt};
+    weft::Mutex m;
+    weft::Notify release;
+    std::atomic<bool> held{false};
+    auto holder = rt.spawn(weft::Options{.name = "holder"}, [&] {
+      std::lock_guard<weft::Mutex> g(m);
+      held = true;
+      release.notified();
+    });
+    while (!held.load()) std::this_thread::yield();
+    auto waiter = rt.spawn(weft::Options{.name = "waiter"}, [&] { std::lock_guard<weft::Mutex> g(m); });
+    auto fs = wait_all_suspended(rt, {"holder", "waiter"});
+    REQUIRE(fs.count("waiter") == 1);
+    CHECK(fs["waiter"].held_by == holder.id());
+    CHECK(contains(fs["waiter"].wait, "(held by fiber " + std::to_string(holder.id()) + " 'holder')"));
+    CHECK(fs["holder"].held_by == 0);
+    std::ostringstream os;
+    rt.dump(os);
+    CHECK(contains(os.str(), "'waiter' [suspended] waiting on: mutex at 0x"));
+    CHECK(contains(os.str(), "(held by fiber " + std::to_string(holder.id()) + " 'holder')"));
+    release.notify_one();
+    CHECK(holder.join());
+    CHECK(waiter.join());
   }
 }
 

@@ -44,6 +44,9 @@ struct FiberMetrics {
   std::string name;
   FiberStatus status = FiberStatus::Created;
   std::string wait;                // what it waits on while Suspended ("sleep until +12.0 ms", ...)
+  // While it waits on a weft::Mutex held by a live fiber of the same runtime: that fiber's id
+  // (`wait` then also says "held by fiber N 'name'"). 0 otherwise.
+  std::uint64_t held_by = 0;
   std::string spawn_file;          // spawn site (std::source_location of the spawn call)
   unsigned spawn_line = 0;
   std::string spawn_function;

@@ -10,6 +10,7 @@
 #include "trace/observe.hpp"
 
 #include <weft/dump.hpp>
+#include <weft/mutex.hpp>
 #include <weft/runtime.hpp>
 
 #include <cxxabi.h>
@@ -21,6 +22,8 @@
 #include <cstring>
 #include <ostream>
 #include <sstream>
+#include <unordered_map>
+#include <utility>
 
 namespace weft {
 
@@ -159,9 +162,19 @@ int worker_index_of(Scheduler& s, const Worker* w) {
   return -1;
 }
 
+// Who holds the weft::Mutex a suspended fiber waits on (its lock_owner_token(): a fiber record or
+// a plain thread's tag), or null. The mutex outlives the wait (destroying a mutex with waiters is
+// fatal); the caller re-checks that the fiber did not run meanwhile before trusting the answer.
+const void* mutex_holder(const WaitDesc* what, std::uint64_t arg) noexcept {
+  if (what != &kWaitMutex || arg == 0) return nullptr;
+  return reinterpret_cast<const Mutex*>(static_cast<std::uintptr_t>(arg))->holder();
+}
+
 // Called under the fiber's registry shard lock: the fiber cannot finish (be freed) meanwhile.
+// `*holder`: see mutex_holder (fibers_of names it once it has seen every fiber).
 __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, FiberBase* f, const FiberQuery& q,
-                                                             std::uint64_t now_coarse, std::uint64_t now_mono) {
+                                                             std::uint64_t now_coarse, std::uint64_t now_mono,
+                                                             const void** holder) {
   FiberMetrics m;
   m.id = f->id_;
   m.name = f->name_;
@@ -186,6 +199,7 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
     m.max_delay_ns = f->max_delay_ns_;
     m.stack_size = stack.size;
     m.wait = st == FiberState::Suspended ? format_wait(what, arg, now_mono) : std::string();
+    *holder = st == FiberState::Suspended ? mutex_holder(what, arg) : nullptr;
     m.backtrace.clear();
     const bool walkable = (st == FiberState::Suspended || st == FiberState::Runnable) && ctx;
     if (q.backtraces && walkable && fcontext_layout_known()) {
@@ -201,6 +215,8 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
       m.backtrace.push_back("(no backtrace: unknown Boost.Context fcontext layout; x86-64 Boost 1.74 is known)");
     }
     if (q.stack_usage) m.stack_high_water = stack_high_water(stack);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (__atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE) != runs) continue;  // its wait may be over: retry
     break;
   }
   return m;
@@ -211,7 +227,25 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
 std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q) {
   std::vector<FiberMetrics> out;
   const std::uint64_t now_coarse = coarse_ns(), now_mono = mono_ns();
-  s.for_each_live([&](FiberBase* f) { out.push_back(snapshot(s, f, q, now_coarse, now_mono)); });
+  std::unordered_map<const void*, std::size_t> index_of;          // fiber record -> its entry in out
+  std::vector<std::pair<const void*, std::size_t>> waits_on_held;  // (mutex holder, waiter's entry)
+  s.for_each_live([&](FiberBase* f) {
+    const void* holder = nullptr;
+    index_of.emplace(f, out.size());
+    out.push_back(snapshot(s, f, q, now_coarse, now_mono, &holder));
+    if (holder) waits_on_held.emplace_back(holder, out.size() - 1);
+  });
+  // Compared as addresses only: a holder that is not a live fiber here is never dereferenced.
+  for (const auto& [holder, i] : waits_on_held) {
+    const auto it = index_of.find(holder);
+    if (it == index_of.end()) {
+      out[i].wait += " (held by a plain thread, a fiber of another runtime, or a fiber that ended holding it)";
+      continue;
+    }
+    const FiberMetrics& h = out[it->second];
+    out[i].held_by = h.id;
+    out[i].wait += " (held by fiber " + std::to_string(h.id) + (h.name.empty() ? "" : " '" + h.name + "'") + ")";
+  }
   std::sort(out.begin(), out.end(), [](const FiberMetrics& a, const FiberMetrics& b) { return a.id < b.id; });
   return out;
 }
