@@ -22,6 +22,7 @@
 // To wait on several channels (or with a timeout) in one fiber, see weft/channel_select.hpp.
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/channel.hpp>
 #include <weft/detail/ring.hpp>
 #include <weft/detail/waiter.hpp>
@@ -233,8 +234,10 @@ class Sender {
     return op.take();
   }
   // As send(), but gives up at the deadline (SendResult::is_full()).
-  SendResult<T> send_for(T v, std::chrono::nanoseconds timeout) const {
-    const auto d = detail::deadline_after(timeout);
+  // Any duration, rounded up (never gives up early).
+  template <class Rep, class Period>
+  SendResult<T> send_for(T v, std::chrono::duration<Rep, Period> timeout) const {
+    const auto d = detail::steady_deadline_after(timeout);
     detail::MpscSendOp<T> op(chan("send_for"), std::move(v));
     detail::wait_one(op, &d);
     return op.take();

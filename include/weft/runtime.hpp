@@ -16,6 +16,7 @@
 // stderr and their stacks deliberately leaked (never freed under a live frame).
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/error.hpp>
 #include <weft/metrics.hpp>
 #include <weft/result.hpp>
@@ -139,7 +140,12 @@ class Runtime {
     // Worker thread name prefix (at most 10 characters are kept, Linux allows 15 with the index).
     Builder& thread_name(std::string prefix) { cfg_.thread_name = std::move(prefix); return *this; }
     // Bound on how long shutdown waits for cancelled fibers to finish unwinding.
-    Builder& shutdown_timeout(std::chrono::nanoseconds d) { cfg_.shutdown_timeout = d; return *this; }
+    // Any duration, rounded up to whole nanoseconds.
+    template <class Rep, class Period>
+    Builder& shutdown_timeout(std::chrono::duration<Rep, Period> d) {
+      cfg_.shutdown_timeout = detail::ceil_nanos(d);
+      return *this;
+    }
     // What an unobserved panic in a detached fiber does (see PanicPolicy).
     Builder& panic_policy(PanicPolicy p) { cfg_.panic_policy = p; return *this; }
     Runtime build() const { return Runtime(cfg_); }
