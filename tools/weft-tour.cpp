@@ -172,7 +172,7 @@ void many_fibers() {
       sum += i;
     }));
   }
-  for (auto& h : hs) h.join();
+  for (auto& h : hs) h.join().value();  // value() rethrows a panic instead of dropping it
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::printf("  sum=%ld in %.1f ms\n", sum.load(), ms);
 }

@@ -4,7 +4,7 @@
 //   auto [jobs_tx, jobs] = weft::mpsc::channel<int>(8);
 //   auto [quit_tx, quit] = weft::oneshot::channel<bool>();
 //   auto [out, results] = weft::mpsc::channel<int>(8);
-//   jobs_tx.send(5);
+//   (void)jobs_tx.send(5);
 //   std::size_t fired = weft::Select()
 //       .recv(jobs, [&](std::optional<int> job) { std::printf("job %d\n", job.value_or(-1)); })
 //       .recv(quit, [&](std::optional<bool>) { std::puts("quit"); })

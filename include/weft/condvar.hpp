@@ -13,7 +13,7 @@
 //     queue.push_back(7);
 //   }
 //   cv.notify_one();
-//   consumer.join();
+//   consumer.join().value();
 //
 // The std::condition_variable interface over std::unique_lock<weft::Mutex>: wait, wait(pred),
 // wait_for, wait_until (with and without a predicate), notify_one, notify_all. Waits are FIFO and

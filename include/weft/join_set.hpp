@@ -74,9 +74,9 @@ class JoinSet {
 
   // The next child to finish (completion order), waiting if none has; nullopt if the set is empty.
   // A suspension point: throws weft::Cancelled if the caller is cancelled (the set is unchanged).
-  std::optional<Result<T>> join_next() { return take(core().next(true)); }
+  [[nodiscard]] std::optional<Result<T>> join_next() { return take(core().next(true)); }
   // As join_next, without waiting: nullopt if no child has finished yet.
-  std::optional<Result<T>> try_join_next() { return take(core().next(false)); }
+  [[nodiscard]] std::optional<Result<T>> try_join_next() { return take(core().next(false)); }
 
   void abort_all() noexcept { core().abort_all(); }
   // Aborts all children and waits until every one has finished; their results are dropped.

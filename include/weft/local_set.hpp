@@ -7,7 +7,7 @@
 //       weft::sleep(10ms);
 //       thread_affine_api();
 //     });
-//     h.join();
+//     h.join().value();
 //   });
 //
 // Ordinary fibers may run on any worker after any suspension point. A LocalSet pins work to one

@@ -3,7 +3,7 @@
 //   auto [tx, rx] = weft::mpsc::channel<int>(32);            // bounded: send waits while full
 //   for (int id = 0; id < 3; ++id) {
 //     weft::spawn([tx = tx, id] {                            // Sender is copyable
-//       for (int i = 0; i < 5; ++i) tx.send(id * 100 + i);    // suspends while the channel is full
+//       for (int i = 0; i < 5; ++i) (void)tx.send(id * 100 + i);  // suspends while full
 //     }).detach();
 //   }
 //   tx = {};                                                 // drop ours: the channel closes when

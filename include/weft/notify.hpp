@@ -6,7 +6,7 @@
 //     std::puts("notified");         // notification was stored before it got here)
 //   });
 //   ready.notify_one();
-//   consumer.join();
+//   consumer.join().value();
 //
 // notify_one() wakes one waiter; if nobody waits, it stores a single permit that the next
 // notified() consumes at once (several notify_one() calls store one permit, not several).

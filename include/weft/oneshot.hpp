@@ -1,7 +1,7 @@
 // weft/oneshot.hpp — a channel for exactly one value (a reply, a result, a "done" signal).
 //
 //   auto [tx, rx] = weft::oneshot::channel<int>();
-//   weft::spawn([tx = std::move(tx)]() mutable { tx.send(42); }).detach();
+//   weft::spawn([tx = std::move(tx)]() mutable { (void)tx.send(42); }).detach();
 //   std::optional<int> v = rx.recv();      // suspends until sent; nullopt if the sender was
 //   std::printf("%d\n", *v);               // dropped without sending
 //
