@@ -30,6 +30,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -309,6 +310,34 @@ class Receiver {
     detail::wait_one(op);
     return op.take();
   }
+  // Range-for: `for (T& msg : rx)` receives until the channel is closed and drained. Each step is
+  // a recv(): it suspends, and throws weft::Cancelled with no message consumed (the loop ends by
+  // the exception; the channel keeps the rest). The message lives in the iterator until the next
+  // step, so move from it freely. An input range: iterate a receiver once at a time.
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    using iterator_concept = std::input_iterator_tag;
+    iterator() = default;
+    T& operator*() const { return *cur_; }
+    T* operator->() const { return &*cur_; }
+    iterator& operator++() {
+      cur_ = rx_->recv();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return !it.cur_; }
+
+   private:
+    friend class Receiver;
+    iterator(const Receiver* rx, std::optional<T> first) : rx_(rx), cur_(std::move(first)) {}
+    const Receiver* rx_ = nullptr;
+    mutable std::optional<T> cur_;  // mutable: operator* is const (input iterator) yet hands out T&
+  };
+  iterator begin() const { return iterator(this, recv()); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
   // A buffered message if there is one right now (never suspends). std::nullopt means "nothing
   // now"; is_closed() tells whether anything can still come.
   std::optional<T> try_recv() const {
