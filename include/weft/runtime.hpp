@@ -41,10 +41,13 @@ enum class PanicPolicy {
   Abort,      // report and std::abort() the process
 };
 
+// What Runtime::Builder::stack_size is unless set: the usable bytes of a fiber's stack.
+inline constexpr std::size_t kDefaultStackSize = 64 * 1024;
+
 namespace detail {
 struct Config {
   std::size_t workers = 0;                 // 0 = std::thread::hardware_concurrency()
-  std::size_t stack_size = 64 * 1024;      // usable bytes per fiber stack
+  std::size_t stack_size = kDefaultStackSize;  // usable bytes per fiber stack
   std::string thread_name = "weft-worker"; // worker threads are named "<prefix>-<index>"
   std::optional<std::chrono::nanoseconds> shutdown_timeout;
   PanicPolicy panic_policy = PanicPolicy::KeepGoing;
@@ -52,6 +55,7 @@ struct Config {
 std::shared_ptr<Scheduler> make_scheduler(const Config& cfg);
 void shutdown_scheduler(Scheduler& s);
 std::size_t worker_count(const Scheduler& s);
+std::size_t stack_size_of(const Scheduler& s) noexcept;
 void check_not_in_fiber(const char* op);
 RuntimeMetrics metrics_of(Scheduler& s);
 std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q);
@@ -115,6 +119,9 @@ class Handle {
   }
 
   std::size_t workers() const { return detail::worker_count(*s_); }
+  // The usable stack of a fiber spawned without Options::stack_size: Builder::stack_size rounded
+  // up to whole pages, as the stacks are actually mapped.
+  std::size_t stack_size() const noexcept { return detail::stack_size_of(*s_); }
   RuntimeMetrics metrics() const { return detail::metrics_of(*s_); }
   // A snapshot of every live fiber (id, name, state, wait, spawn site, counters; backtraces and
   // stack use on request). Safe while the runtime runs.
@@ -128,6 +135,11 @@ class Handle {
  private:
   std::shared_ptr<detail::Scheduler> s_;
 };
+
+// The usable stack a fiber gets without Options::stack_size: in a fiber, its runtime's
+// (Handle::stack_size()); from a plain thread, what a Runtime built with default options gives
+// (kDefaultStackSize, rounded up to whole pages). Never throws.
+std::size_t default_stack_size() noexcept;
 
 class Runtime {
  public:
@@ -196,6 +208,7 @@ class Runtime {
 
   const Handle& handle() const noexcept { return handle_; }
   std::size_t workers() const { return handle_.workers(); }
+  std::size_t stack_size() const noexcept { return handle_.stack_size(); }
   RuntimeMetrics metrics() const { return handle_.metrics(); }
   std::vector<FiberMetrics> fibers(FiberQuery q = {}) const { return handle_.fibers(q); }
   void dump(std::ostream& os) const { handle_.dump(os); }
