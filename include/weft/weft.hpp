@@ -16,6 +16,7 @@
 #include <weft/shield.hpp>
 #include <weft/stall.hpp>
 #include <weft/task.hpp>
+#include <weft/task_tracker.hpp>
 #include <weft/this_fiber.hpp>
 #include <weft/timeout.hpp>
 #include <weft/top.hpp>
