@@ -15,6 +15,7 @@
 #include <weft/select.hpp>
 #include <weft/shield.hpp>
 #include <weft/stall.hpp>
+#include <weft/stop_token.hpp>
 #include <weft/task.hpp>
 #include <weft/task_tracker.hpp>
 #include <weft/this_fiber.hpp>
