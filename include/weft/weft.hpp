@@ -5,6 +5,7 @@
 #include <weft/dump.hpp>
 #include <weft/error.hpp>
 #include <weft/fd.hpp>
+#include <weft/fiber_local.hpp>
 #include <weft/interval.hpp>
 #include <weft/join_set.hpp>
 #include <weft/local_set.hpp>
