@@ -117,9 +117,12 @@ TEST_CASE("close, reopen, tokens, len, and spawn through track()") {
 
     // Spawning on a closed tracker still tracks (and wait() waits for it).
     weft::JoinSet<int> set;
-    set.spawn(tracker.track([] { weft::sleep(2ms); return 7; }));
-    auto bound = tracker.spawn([](int a, int b) { return a + b; }, 2, 3);
+    weft::CancellationToken go;  // both stay tracked until released, so len() is not racing them
+    set.spawn(tracker.track([go] { go.cancelled(); return 7; }));
+    auto bound = tracker.spawn([](weft::CancellationToken g, int a, int b) { g.cancelled(); return a + b; }, go, 2, 3);
     CHECK(tracker.len() == 2);
+    CHECK_FALSE(tracker.wait_for(1ms));
+    go.cancel();  // releases both, now or whenever they get to wait
     tracker.wait();
     CHECK(tracker.is_empty());
     CHECK(bound.join().value() == 5);
