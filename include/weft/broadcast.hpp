@@ -24,6 +24,7 @@
 #pragma once
 
 #include <weft/channel.hpp>
+#include <weft/coop.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
 
@@ -268,6 +269,7 @@ class Receiver {
 
   // The next value, or lagged / closed. Suspends (blocks a thread) while there is nothing new.
   RecvResult<T> recv() {
+    detail::coop_proceed();  // before a value is taken: cancel-safe
     detail::BroadcastRecvOp<T> op(chan("recv"), &next_);
     detail::wait_one(op);
     return op.take();

@@ -24,6 +24,7 @@
 
 #include <weft/detail/chrono.hpp>
 #include <weft/channel.hpp>
+#include <weft/coop.hpp>
 #include <weft/detail/ring.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
@@ -230,6 +231,7 @@ class Sender {
   // Sends `v`, suspending (blocking a thread) while a bounded channel is full. Returns the value
   // back if the receiver is gone. Throws weft::Cancelled; then nothing was sent.
   SendResult<T> send(T v) const {
+    detail::coop_proceed();  // before the send takes effect: cancel-safe
     detail::MpscSendOp<T> op(chan("send"), std::move(v));
     detail::wait_one(op);
     return op.take();
@@ -239,6 +241,7 @@ class Sender {
   template <class Rep, class Period>
   SendResult<T> send_for(T v, std::chrono::duration<Rep, Period> timeout) const {
     const auto d = detail::steady_deadline_after(timeout);
+    detail::coop_proceed();
     detail::MpscSendOp<T> op(chan("send_for"), std::move(v));
     detail::wait_one(op, &d);
     return op.take();
@@ -306,6 +309,7 @@ class Receiver {
   // channel is closed (every sender gone, or close() called) and drained. Throws weft::Cancelled;
   // then no message was consumed.
   std::optional<T> recv() const {
+    detail::coop_proceed();  // before a message is taken: cancel-safe
     detail::MpscRecvOp<T> op(chan("recv"));
     detail::wait_one(op);
     return op.take();

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <weft/channel.hpp>
+#include <weft/coop.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
 
@@ -168,6 +169,7 @@ class Receiver {
 
   // Waits for the value; std::nullopt if the sender was dropped without sending.
   std::optional<T> recv() const {
+    detail::coop_proceed();
     detail::OneshotRecvOp<T> op(chan("recv"));
     detail::wait_one(op);
     return op.take();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <weft/cancellation_token.hpp>
+#include <weft/coop.hpp>
 #include <weft/dump.hpp>
 #include <weft/error.hpp>
 #include <weft/fd.hpp>

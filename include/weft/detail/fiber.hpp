@@ -240,6 +240,7 @@ class FiberBase {
   bool cleanup_child_ = false;       // spawned during shutdown by a fiber cleaning up (see spawn)
   bool local_ = false;               // spawned by spawn_local (member of local_set_ for life)
   bool abort_on_panic_ = false;      // the runtime's PanicPolicy::Abort, copied at spawn
+  std::uint8_t coop_off_ = 0;        // CoopUnconstrained depth (weft/coop.hpp; fiber only)
   LocalSetCore* local_set_ = nullptr; // the LocalSet this fiber belongs to (spawn_local)
   // weft::FiberLocal values (lib/sched/fiber_local.cpp), created on first use; only the fiber
   // itself touches them. Destroyed right after invoke() returns, on the fiber (fiber_entry.cpp).
