@@ -87,3 +87,15 @@ TEST_CASE("a range-for cancelled while it waits consumed nothing: the next recei
     });
   });
 }
+
+TEST_CASE("range-for over a moved-from or empty receiver is a weft::Error, not a silent empty loop") {
+  weft::mpsc::Receiver<int> empty;
+  CHECK_THROWS_AS((void)empty.begin(), weft::Error);
+  auto [tx, rx] = weft::mpsc::channel<int>(1);
+  weft::mpsc::Receiver<int> taken = std::move(rx);
+  CHECK_THROWS_AS((void)rx.begin(), weft::Error);  // NOLINT(bugprone-use-after-move): the misuse under test
+  tx = {};
+  int n = 0;
+  for (int& v : taken) n += v;
+  CHECK(n == 0);
+}
