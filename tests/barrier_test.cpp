@@ -25,7 +25,7 @@ TEST_CASE("barrier: the header's usage example") {
           if (phase1.load() != 3) phase2_early.fetch_add(1);
         }));
       }
-      for (auto& h : hs) h.join();
+      for (auto& h : hs) h.join().value();
       CHECK(leaders.load() == 1);
       CHECK(phase2_early.load() == 0);
     });

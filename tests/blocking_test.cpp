@@ -131,8 +131,8 @@ TEST_CASE("a fiber cancelled while joining a blocking task leaves the task runni
       release.wait();
       done = true;
     });
-    auto joiner = weft::spawn([&] { task.join(); });
-    CHECK_FALSE(weft::timeout(20ms, [&] { joiner.join(); }));
+    auto joiner = weft::spawn([&] { (void)task.join(); });
+    CHECK_FALSE(weft::timeout(20ms, [&] { (void)joiner.join(); }));
     joiner.abort();
     CHECK(joiner.join().error().is_cancelled());
     CHECK_FALSE(done.load());

@@ -18,7 +18,7 @@ TEST_CASE("broadcast: the header's usage example") {
     rt.block_on([] {
       auto [tx, rx1] = weft::broadcast::channel<std::string>(16);
       weft::broadcast::Receiver<std::string> rx2 = tx.subscribe();   // sees values sent from now on
-      tx.send("hello");
+      (void)tx.send("hello");
       auto a = rx1.recv();                        // both receive "hello"
       auto b = rx2.recv();
       CHECK((a && b));
@@ -26,7 +26,7 @@ TEST_CASE("broadcast: the header's usage example") {
       CHECK(*b == "hello");
 
       // A receiver that fell more than `capacity` values behind is told so, never silently skipped:
-      for (int i = 0; i < 20; ++i) tx.send(std::to_string(i));   // rx1 is now 20 behind, 16 kept
+      for (int i = 0; i < 20; ++i) (void)tx.send(std::to_string(i));   // rx1 is now 20 behind, 16 kept
       auto r = rx1.recv();
       CHECK(r.is_lagged());
       CHECK(r.lagged() == 4);
@@ -98,7 +98,7 @@ TEST_CASE("broadcast: model stress — fast and slow receivers, fibers and a thr
           if (v % 64 == 0) weft::yield_now();
         }
       });
-      sender.join();
+      sender.join().value();
       CHECK(weft_sync_test::join_all_within(hs));
     });
     t.join();
@@ -156,7 +156,7 @@ TEST_CASE("broadcast: cancel-safety — an aborted recv does not move the receiv
         consumer.abort();
         if (consumer.join()) break;
       }
-      sender.join();
+      sender.join().value();
       CHECK(check.bad == 0);
       CHECK(check.lagged_total == 0);
       CHECK(check.values == n);

@@ -25,7 +25,7 @@ TEST_CASE("select: the header's usage example") {
       auto [jobs_tx, jobs] = weft::mpsc::channel<int>(8);
       auto [quit_tx, quit] = weft::oneshot::channel<bool>();
       auto [out, results] = weft::mpsc::channel<int>(8);
-      jobs_tx.send(5);
+      (void)jobs_tx.send(5);
       std::size_t fired = weft::Select()
           .recv(jobs, [&](std::optional<int> job) { std::printf("job %d\n", job.value_or(-1)); })
           .recv(quit, [&](std::optional<bool>) { std::puts("quit"); })
@@ -89,9 +89,9 @@ TEST_CASE("select: Notify, watch, broadcast and oneshot branches") {
       CHECK(once() == 0);
       wtx.send(5);
       CHECK(once() == 1);
-      btx.send(7);
+      (void)btx.send(7);
       CHECK(once() == 2);
-      otx.send(1);
+      (void)otx.send(1);
       CHECK(once() == 3);
       CHECK(seen == std::vector<int>{1, 2, 37, 41});
       // Nothing ready: a waiting select is woken by a later notify. (The oneshot is used up now:
@@ -189,10 +189,10 @@ void exactly_one_stress(weft::Runtime& rt, bool abort_selectors) {
     } else {
       select_loop();
     }
-    pa.join();
-    pb.join();
+    pa.join().value();
+    pb.join().value();
     ctx = {};
-    consumer.join();
+    consumer.join().value();
     CHECK(ca.bad == 0);
     CHECK(cb.bad == 0);
     CHECK(cc.bad == 0);
@@ -249,8 +249,8 @@ TEST_CASE("select: two selects racing on the same channels from both ends") {
       auto a = weft::spawn([&] { run_side(sa, ab_tx, ba_rx); });
       auto b = weft::spawn([&] { run_side(sb, ba_tx, ab_rx); });
       CHECK(weft::timeout(60s, [&] {
-        a.join();
-        b.join();
+        a.join().value();
+        b.join().value();
       }));
       CHECK(sa.bad == 0);
       CHECK(sb.bad == 0);

@@ -32,7 +32,7 @@ TEST_CASE("condvar: the header's usage example") {
         queue.push_back(7);
       }
       cv.notify_one();
-      consumer.join();
+      consumer.join().value();
       CHECK(got == 7);
     });
   });
@@ -76,7 +76,7 @@ TEST_CASE("condvar: bounded queue — fiber and thread producers and consumers")
     rt.block_on([&] {
       for (long p = 0; p < producers; ++p) ps.push_back(weft::spawn([&, p] { produce(p); }));
       for (int c = 0; c < 3; ++c) cs.push_back(weft::spawn(consume));
-      for (auto& h : ps) h.join();
+      for (auto& h : ps) h.join().value();
     });
     thread_producer.join();  // never inside a fiber: it would block a worker the others need
     {
@@ -84,7 +84,7 @@ TEST_CASE("condvar: bounded queue — fiber and thread producers and consumers")
       done = true;
     }
     not_empty.notify_all();
-    for (auto& h : cs) h.join();  // from this plain thread: blocks it, not a worker
+    for (auto& h : cs) h.join().value();  // from this plain thread: blocks it, not a worker
     thread_consumer.join();
     const long n = (producers + 1) * per;
     CHECK(count.load() == n);

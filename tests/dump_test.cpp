@@ -149,7 +149,7 @@ TEST_CASE("a dump names each kind of wait and has the blocked function in the ba
     g_sem.add_permits(1);
     g_notify.notify_one();
     select_notify.notify_one();
-    tx.send(1);
+    (void)tx.send(1);
     CHECK(weft_test::put_byte(pipe.w));
     forever.abort();
     hs[0].abort();  // the sleeper

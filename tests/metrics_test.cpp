@@ -38,7 +38,7 @@ TEST_CASE("spawned_total and fibers_run count exactly") {
       for (long i = 0; i < n; ++i) hs.push_back(weft::spawn([] {
         for (int y = 0; y < yields; ++y) weft::yield_now();
       }));
-      for (auto& h : hs) h.join();
+      for (auto& h : hs) h.join().value();
     });
     const auto after = rt.metrics();
     // block_on's root fiber plus n children.

@@ -23,7 +23,7 @@ TEST_CASE("mpsc: the header's usage example") {
       auto [tx, rx] = weft::mpsc::channel<int>(32);            // bounded: send waits while full
       for (int id = 0; id < 3; ++id) {
         weft::spawn([tx = tx, id] {                            // Sender is copyable
-          for (int i = 0; i < 5; ++i) tx.send(id * 100 + i);    // suspends while the channel is full
+          for (int i = 0; i < 5; ++i) (void)tx.send(id * 100 + i); // suspends while the channel is full
         }).detach();
       }
       tx = {};                                                 // drop ours: the channel closes when
@@ -94,7 +94,7 @@ void model_stress(weft::Runtime& rt, std::size_t cap, bool consumer_is_thread) {
         }
       }));
     }
-    for (auto& h : hs) h.join();
+    for (auto& h : hs) h.join().value();
   });
   Ledger ledger(fibers + threads);
   auto consume = [&] {
@@ -103,9 +103,9 @@ void model_stress(weft::Runtime& rt, std::size_t cap, bool consumer_is_thread) {
   if (consumer_is_thread) {
     consume();
   } else {
-    rt.spawn(consume).join();
+    rt.spawn(consume).join().value();
   }
-  senders.join();
+  senders.join().value();
   for (auto& t : ts) t.join();
   CHECK(ledger.out_of_order == 0);
   CHECK(ledger.total == static_cast<long>((fibers + threads) * per));
@@ -264,7 +264,7 @@ TEST_CASE("mpsc: cancel-safety — aborted or timed-out senders send nothing") {
       });
       Ledger ledger(senders);
       while (std::optional<Msg> m = rx.recv()) ledger.record(*m);  // ends when every sender is gone
-      aborter.join();
+      aborter.join().value();
       CHECK(weft_sync_test::join_all_within(hs));
       CHECK(ledger.out_of_order == 0);
       long expected = 0;
@@ -303,7 +303,7 @@ TEST_CASE("mpsc: cancel-safety — receives cut short by weft::timeout consume n
         if (!finished) ++expired;
         if (closed) break;
       }
-      producer.join();
+      producer.join().value();
       CHECK(ledger.out_of_order == 0);
       CHECK(ledger.total == static_cast<long>(per));
       MESSAGE(expired << " receives expired");
@@ -336,7 +336,7 @@ TEST_CASE("mpsc: cancel-safety — sends cut short by weft::timeout send nothing
         }
       }
       tx = {};
-      consumer.join();
+      consumer.join().value();
       CHECK(ledger.out_of_order == 0);
       CHECK(ledger.total == static_cast<long>(per));
     });

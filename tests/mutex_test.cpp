@@ -31,7 +31,7 @@ TEST_CASE("mutex: the seed's shared-state example (the header's usage example)")
           state.results.push_back("fiber " + std::to_string(i));
         }));
       }
-      for (auto& h : hs) h.join();
+      for (auto& h : hs) h.join().value();
 
       weft::Synchronized<std::vector<int>> log;      // the value-owning form
       log.lock()->push_back(1);                      // locked for the full expression
@@ -162,8 +162,8 @@ TEST_CASE("mutex: std::scoped_lock over two weft mutexes does not deadlock again
           if (i % 5 == 0) weft::yield_now();
         }
       });
-      h1.join();
-      h2.join();
+      h1.join().value();
+      h2.join().value();
       CHECK(n == 2 * iters);
     });
   });

@@ -24,7 +24,7 @@ TEST_CASE("notify: the header's usage example") {
         done = true;                   // notification was stored before it got here)
       });
       ready.notify_one();
-      consumer.join();
+      consumer.join().value();
       CHECK(done);
     });
   });
@@ -58,7 +58,7 @@ TEST_CASE("notify: one stored permit, consumed once; notify_waiters stores nothi
         n.notify_waiters();
         weft::yield_now();
       }
-      for (auto& h : hs) h.join();
+      for (auto& h : hs) h.join().value();
       CHECK_FALSE(n.notified_for(1ms));  // notify_waiters never left a permit behind
     });
   });

@@ -41,7 +41,7 @@ TEST_CASE("once_cell: the header's usage example, with many concurrent callers")
         }));
       }
       std::thread t([&] { CHECK(config.get_or_init(load_config).name == "prod"); });
-      for (auto& h : hs) h.join();
+      for (auto& h : hs) h.join().value();
       t.join();
 
       weft::OnceFlag flag;

@@ -17,7 +17,7 @@ TEST_CASE("oneshot: the header's usage example") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {
       auto [tx, rx] = weft::oneshot::channel<int>();
-      weft::spawn([tx = std::move(tx)]() mutable { tx.send(42); }).detach();
+      weft::spawn([tx = std::move(tx)]() mutable { (void)tx.send(42); }).detach();
       std::optional<int> v = rx.recv();      // suspends until sent; nullopt if the sender was
       CHECK(*v == 42);                       // dropped without sending
     });
@@ -45,7 +45,7 @@ TEST_CASE("oneshot: closing semantics and misuse") {
         auto [tx, rx] = weft::oneshot::channel<int>();
         CHECK(tx.send(1));
         CHECK_FALSE(static_cast<bool>(tx));  // used up
-        CHECK_THROWS_WITH_AS(tx.send(2), doctest::Contains("no channel"), weft::Error);
+        CHECK_THROWS_WITH_AS((void)tx.send(2), doctest::Contains("no channel"), weft::Error);
         CHECK(*rx.try_recv() == 1);
         CHECK_THROWS_WITH_AS(rx.recv(), doctest::Contains("already received"), weft::Error);
       }
@@ -72,11 +72,11 @@ TEST_CASE("oneshot: many pairs across fibers and threads; cancelled receives lea
         // A first receiver that may be aborted while waiting...
         auto first = weft::spawn([rxp] { return rxp->recv(); });
         if (i % 100 == 0) {
-          threads.emplace_back([tx = std::move(tx), i]() mutable { tx.send(i); });
+          threads.emplace_back([tx = std::move(tx), i]() mutable { (void)tx.send(i); });
         } else {
           weft::spawn([tx = std::move(tx), i]() mutable {
             weft::yield_now();
-            tx.send(i);
+            (void)tx.send(i);
           }).detach();
         }
         if (rng.chance(50)) first.abort();

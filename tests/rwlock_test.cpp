@@ -30,7 +30,7 @@ TEST_CASE("rwlock: the header's usage example") {
         std::unique_lock lk(lock);                 // one writer, no readers
         table["a"] = 1;
       }
-      reader.join();
+      reader.join().value();
       std::shared_lock lk(lock);
       CHECK(table.at("a") == 1);
     });
@@ -140,8 +140,8 @@ TEST_CASE("rwlock: a waiting writer holds back new readers, then the readers beh
         }));
       }
       lock.unlock_shared();
-      writer.join();
-      for (auto& r : readers) r.join();
+      writer.join().value();
+      for (auto& r : readers) r.join().value();
       CHECK(readers_in.load() == 3);
     });
   });

@@ -14,12 +14,12 @@ int main() {
     auto [ping_tx, ping_rx] = weft::mpsc::channel<int>(1);
     auto [pong_tx, pong_rx] = weft::mpsc::channel<int>(1);
     auto consumer = weft::spawn(weft::Options{.name = "consumer"}, [&ping_rx = ping_rx, &pong_tx = pong_tx] {
-      while (auto v = ping_rx.recv()) pong_tx.send(*v + 1);
+      while (auto v = ping_rx.recv()) (void)pong_tx.send(*v + 1);
     });
     auto producer = weft::spawn(weft::Options{.name = "producer"}, [ping_tx = std::move(ping_tx), &pong_rx = pong_rx]() mutable {
       int sum = 0;
       for (int i = 0; i < 50; ++i) {
-        ping_tx.send(i);
+        (void)ping_tx.send(i);
         sum += *pong_rx.recv();
       }
       return sum;  // ping_tx dies with this fiber's closure: the consumer's recv() ends

@@ -20,7 +20,7 @@ TEST_CASE("a recording has slices, spawns and wakes; stop ends it") {
         }
       }
       n.notify_one();
-      h.join();
+      h.join().value();
     });
     weft::trace_stop();
     CHECK_FALSE(weft::tracing());
@@ -33,7 +33,7 @@ TEST_CASE("a recording has slices, spawns and wakes; stop ends it") {
     CHECK(weft_test::contains(j, "\"cat\":\"wake\""));
     CHECK(weft_test::contains(j, "\"waits on\":\"notify\""));
     // Nothing is recorded after stop.
-    rt.block_on([] { weft::spawn(weft::Options{.name = "after-stop"}, [] {}).join(); });
+    rt.block_on([] { weft::spawn(weft::Options{.name = "after-stop"}, [] {}).join().value(); });
     std::ostringstream again;
     weft::trace_write_json(again);
     CHECK_FALSE(weft_test::contains(again.str(), "after-stop"));
@@ -45,7 +45,7 @@ TEST_CASE("a full ring keeps the newest events") {
   weft::trace_start(64);
   rt.block_on([] {
     for (int i = 0; i < 1000; ++i) weft::yield_now();
-    weft::spawn(weft::Options{.name = "last-one"}, [] {}).join();
+    weft::spawn(weft::Options{.name = "last-one"}, [] {}).join().value();
   });
   weft::trace_stop();
   std::ostringstream os;

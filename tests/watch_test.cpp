@@ -25,7 +25,7 @@ TEST_CASE("watch: the header's usage example") {
       tx.send("running");
       tx.send("stopped");                                 // a slow watcher may only see the last
       tx = {};                                            // one: watch keeps the latest value only
-      watcher.join();
+      watcher.join().value();
       CHECK(last == "stopped");
     });
   });
@@ -57,7 +57,7 @@ TEST_CASE("watch: every receiver eventually sees the final value; values are mon
           if (v % 16 == 0) weft::yield_now();
         }
       });
-      sender.join();
+      sender.join().value();
       CHECK(weft_sync_test::join_all_within(hs));
     });
     t.join();

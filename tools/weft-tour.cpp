@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -172,9 +173,77 @@ void many_fibers() {
       sum += i;
     }));
   }
-  for (auto& h : hs) h.join();
+  for (auto& h : hs) h.join().value();  // value() rethrows a panic instead of dropping it
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::printf("  sum=%ld in %.1f ms\n", sum.load(), ms);
+}
+
+struct Counter {
+  long total = 0;
+  long add(long n) { return total += n; }
+};
+
+void spawn_with_arguments() {
+  section("spawn(f, args...) and spawn(&S::member, &s): arguments copied like std::thread");
+  Counter c;
+  long r = weft::spawn(&Counter::add, &c, 5L).join().value();
+  auto sum = weft::spawn([](int a, int b) { return a + b; }, 2, 3).join().value_or(-1);
+  std::printf("  c.add(5) -> %ld, 2 + 3 -> %d\n", r, sum);
+}
+
+void interval_ticks() {
+  section("Interval: ticks on a fixed schedule, the first at once");
+  weft::Interval every(20ms);
+  const auto t0 = every.tick();
+  for (int i = 1; i <= 3; ++i) {
+    const auto at = every.tick();
+    std::printf("  tick %d at +%lld ms\n", i,
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(at - t0).count()));
+  }
+}
+
+void tracker_and_channels() {
+  section("TaskTracker + range-for over a Receiver: wait for everything, however it ended");
+  weft::TaskTracker tracker;
+  auto [tx, rx] = weft::mpsc::channel<int>(4);
+  for (int i = 0; i < 5; ++i) {
+    tracker.spawn([tx = tx, i] { (void)tx.send(i * i); }).detach();
+  }
+  auto doomed = tracker.spawn([] { weft::sleep(1h); });
+  doomed.abort();               // cancelled: still counted as ended
+  tx = {};
+  int total = 0;
+  for (int& v : rx) total += v;  // ends when every sender is gone
+  tracker.close();
+  tracker.wait();
+  (void)doomed.join();
+  std::printf("  received %d, tracker empty: %d\n", total, tracker.is_empty());
+}
+
+weft::FiberLocal<int> tour_local;
+
+void fiber_locals() {
+  section("FiberLocal: a value per fiber that follows it across workers");
+  std::vector<weft::JoinHandle<bool>> hs;
+  for (int i = 0; i < 4; ++i) {
+    hs.push_back(weft::spawn([i] {
+      *tour_local = i;
+      for (int k = 0; k < 50; ++k) weft::yield_now();
+      return *tour_local == i;
+    }));
+  }
+  int ok = 0;
+  for (auto& h : hs) ok += h.join().value();
+  std::printf("  %d of 4 fibers kept their own value\n", ok);
+}
+
+void stop_tokens() {
+  section("std::stop_token <-> CancellationToken, and a cancel callback");
+  weft::CancellationToken token;
+  std::stop_token st = weft::to_stop_token(token);
+  weft::CancelCallback cb(token, [] { std::puts("  callback: token cancelled"); });
+  token.cancel();
+  std::printf("  stop_token.stop_requested() = %d\n", st.stop_requested());
 }
 
 }  // namespace
@@ -195,6 +264,11 @@ int main() {
     drop_join_set();
     scoped();
     many_fibers();
+    spawn_with_arguments();
+    interval_ticks();
+    tracker_and_channels();
+    fiber_locals();
+    stop_tokens();
   });
   weft::RuntimeMetrics m = rt.metrics();
   section("metrics");

@@ -9,7 +9,7 @@
 //       std::printf("phase 2, fiber %d\n", i);
 //     }));
 //   }
-//   for (auto& h : hs) h.join();
+//   for (auto& h : hs) h.join().value();
 //
 // wait() suspends until `n` participants have called it in this cycle, then releases them all and
 // starts the next cycle. It returns true in exactly one of them per cycle (the last to arrive,

@@ -2,13 +2,13 @@
 //
 //   auto [tx, rx1] = weft::broadcast::channel<std::string>(16);
 //   weft::broadcast::Receiver<std::string> rx2 = tx.subscribe();   // sees values sent from now on
-//   tx.send("hello");
+//   (void)tx.send("hello");
 //   auto a = rx1.recv();                        // both receive "hello"
 //   auto b = rx2.recv();
 //   if (a && b) std::printf("%s %s\n", a->c_str(), b->c_str());
 //
 //   // A receiver that fell more than `capacity` values behind is told so, never silently skipped:
-//   for (int i = 0; i < 20; ++i) tx.send(std::to_string(i));   // rx1 is now 20 behind, 16 kept
+//   for (int i = 0; i < 20; ++i) (void)tx.send(std::to_string(i));  // rx1 is now 20 behind, 16 kept
 //   auto r = rx1.recv();
 //   if (r.is_lagged()) std::printf("%s\n", r.what());   // "lagged by 4 values ..."; the next
 //                                                        // recv() continues with the oldest kept
@@ -24,6 +24,7 @@
 #pragma once
 
 #include <weft/channel.hpp>
+#include <weft/coop.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
 
@@ -268,6 +269,7 @@ class Receiver {
 
   // The next value, or lagged / closed. Suspends (blocks a thread) while there is nothing new.
   RecvResult<T> recv() {
+    detail::coop_proceed();  // before a value is taken: cancel-safe
     detail::BroadcastRecvOp<T> op(chan("recv"), &next_);
     detail::wait_one(op);
     return op.take();

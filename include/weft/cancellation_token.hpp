@@ -37,6 +37,7 @@ namespace weft {
 namespace detail {
 struct TokenState;
 struct TokenScopeReg;
+struct TokenAccess;
 // Registers `s` of fiber `f` with the token; false if the token is already cancelled.
 bool token_register_scope(TokenState& t, FiberBase* f, CancelScope& s, TokenScopeReg*& reg);
 void token_unregister_scope(TokenState& t, FiberBase* f, CancelScope& s, TokenScopeReg* reg) noexcept;
@@ -86,6 +87,7 @@ class CancellationToken {
   }
 
  private:
+  friend struct detail::TokenAccess;  // weft/stop_token.hpp: callbacks and std::stop_token bridges
   explicit CancellationToken(std::shared_ptr<detail::TokenState> s) : s_(std::move(s)) {}
   std::shared_ptr<detail::TokenState> s_;
 };

@@ -21,8 +21,10 @@ namespace weft {
 
 enum class SendStatus : std::uint8_t { Sent, Full, Closed };
 
+// [[nodiscard]]: a dropped SendResult would hide a value that was never sent (receiver gone,
+// channel full). Check it; `(void)tx.send(v);` says a lost value does not matter.
 template <class T>
-class SendResult {
+class [[nodiscard("a dropped weft::SendResult hides an unsent value (receiver gone or channel full): check it, or cast to (void)")]] SendResult {
  public:
   static SendResult sent() { return SendResult(SendStatus::Sent, std::nullopt); }
   static SendResult full(T&& v) { return SendResult(SendStatus::Full, std::move(v)); }

@@ -4,7 +4,7 @@
 //   auto [jobs_tx, jobs] = weft::mpsc::channel<int>(8);
 //   auto [quit_tx, quit] = weft::oneshot::channel<bool>();
 //   auto [out, results] = weft::mpsc::channel<int>(8);
-//   jobs_tx.send(5);
+//   (void)jobs_tx.send(5);
 //   std::size_t fired = weft::Select()
 //       .recv(jobs, [&](std::optional<int> job) { std::printf("job %d\n", job.value_or(-1)); })
 //       .recv(quit, [&](std::optional<bool>) { std::puts("quit"); })
@@ -31,6 +31,7 @@
 // own child fiber, and cancels the losers.)
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/channel.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
@@ -110,12 +111,12 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
   }
   template <class Rep, class Period, class F>
   auto timeout(std::chrono::duration<Rep, Period> d, F fn) && {
-    return std::move(*this).deadline(detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)), std::move(fn));
+    return std::move(*this).deadline(detail::steady_deadline_after(d), std::move(fn));
   }
   template <class Clock, class Duration, class F>
   auto deadline(std::chrono::time_point<Clock, Duration> t, F fn) && {
     static_assert(std::is_invocable_v<F&>, "Select::timeout/deadline: the handler takes no arguments");
-    return std::move(*this).append(detail::SelectTimeoutBranch<F>{detail::to_sync_deadline(t), std::move(fn)});
+    return std::move(*this).append(detail::SelectTimeoutBranch<F>{detail::to_steady_deadline(t), std::move(fn)});
   }
 
   // Waits for the first branch, runs its handler, returns its index. See the header comment.

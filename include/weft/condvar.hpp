@@ -13,7 +13,7 @@
 //     queue.push_back(7);
 //   }
 //   cv.notify_one();
-//   consumer.join();
+//   consumer.join().value();
 //
 // The std::condition_variable interface over std::unique_lock<weft::Mutex>: wait, wait(pred),
 // wait_for, wait_until (with and without a predicate), notify_one, notify_all. Waits are FIFO and
@@ -24,6 +24,7 @@
 // being cancelled or timing out passes to the next waiter, so no wake-up is lost.
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/mutex.hpp>
 
@@ -52,12 +53,12 @@ class CondVar {
 
   template <class Clock, class Duration>
   std::cv_status wait_until(std::unique_lock<Mutex>& lk, const std::chrono::time_point<Clock, Duration>& t) {
-    const auto d = detail::to_sync_deadline(t);
+    const auto d = detail::to_steady_deadline(t);
     return wait_impl(lk, &d);
   }
   template <class Clock, class Duration, class Pred>
   bool wait_until(std::unique_lock<Mutex>& lk, const std::chrono::time_point<Clock, Duration>& t, Pred pred) {
-    const auto d = detail::to_sync_deadline(t);
+    const auto d = detail::to_steady_deadline(t);
     while (!pred()) {
       if (wait_impl(lk, &d) == std::cv_status::timeout) return pred();
     }
@@ -65,11 +66,11 @@ class CondVar {
   }
   template <class Rep, class Period>
   std::cv_status wait_for(std::unique_lock<Mutex>& lk, const std::chrono::duration<Rep, Period>& d) {
-    return wait_until(lk, detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)));
+    return wait_until(lk, detail::steady_deadline_after(d));
   }
   template <class Rep, class Period, class Pred>
   bool wait_for(std::unique_lock<Mutex>& lk, const std::chrono::duration<Rep, Period>& d, Pred pred) {
-    return wait_until(lk, detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)), std::move(pred));
+    return wait_until(lk, detail::steady_deadline_after(d), std::move(pred));
   }
 
  private:

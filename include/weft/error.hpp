@@ -2,8 +2,8 @@
 //
 //   try {
 //     weft::JoinHandle<int> h = weft::spawn([] { return 1; });
-//     h.join();
-//     h.join();                          // misuse
+//     h.join().value();
+//     (void)h.join();                    // misuse
 //   } catch (const weft::Error& e) {
 //     std::puts(e.what());               // "JoinHandle::join: handle already joined ..."
 //   }

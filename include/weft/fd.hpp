@@ -13,6 +13,8 @@
 // socket types do (lib/net/socket_ops.hpp).
 #pragma once
 
+#include <weft/detail/chrono.hpp>
+
 #include <chrono>
 #include <optional>
 
@@ -26,5 +28,22 @@ bool wait_readable(int fd, std::chrono::nanoseconds timeout);
 bool wait_writable(int fd, std::chrono::nanoseconds timeout);
 bool wait_readable_until(int fd, std::chrono::steady_clock::time_point deadline);
 bool wait_writable_until(int fd, std::chrono::steady_clock::time_point deadline);
+// Any duration (rounded up: never gives up early) and a time point of any clock.
+template <class Rep, class Period>
+bool wait_readable(int fd, std::chrono::duration<Rep, Period> timeout) {
+  return wait_readable(fd, detail::ceil_nanos(timeout));
+}
+template <class Rep, class Period>
+bool wait_writable(int fd, std::chrono::duration<Rep, Period> timeout) {
+  return wait_writable(fd, detail::ceil_nanos(timeout));
+}
+template <class Clock, class Duration>
+bool wait_readable_until(int fd, std::chrono::time_point<Clock, Duration> deadline) {
+  return wait_readable_until(fd, detail::to_steady_deadline(deadline));
+}
+template <class Clock, class Duration>
+bool wait_writable_until(int fd, std::chrono::time_point<Clock, Duration> deadline) {
+  return wait_writable_until(fd, detail::to_steady_deadline(deadline));
+}
 
 }  // namespace weft

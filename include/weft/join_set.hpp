@@ -55,12 +55,28 @@ class JoinSet {
     c.spawn(t, std::move(opts), loc);
     return h;
   }
+  // spawn(f, args...) / spawn(opts, f, args...): arguments decay-copied, as weft::spawn.
+#define WEFT_DETAIL_DEF_SET_SPAWN(TP, PP, FP, TYPES)                                                   \
+  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
+    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
+  AbortHandle spawn(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                  \
+                    const std::source_location& loc = std::source_location::current()) {           \
+    return spawn(Options{}, detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
+  }                                                                                                  \
+  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
+    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
+  AbortHandle spawn(Options opts, F&& fn, WEFT_DETAIL_UNPAREN PP,                                    \
+                    const std::source_location& loc = std::source_location::current()) {           \
+    return spawn(std::move(opts), detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
+  }
+  WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_SET_SPAWN)
+#undef WEFT_DETAIL_DEF_SET_SPAWN
 
   // The next child to finish (completion order), waiting if none has; nullopt if the set is empty.
   // A suspension point: throws weft::Cancelled if the caller is cancelled (the set is unchanged).
-  std::optional<Result<T>> join_next() { return take(core().next(true)); }
+  [[nodiscard]] std::optional<Result<T>> join_next() { return take(core().next(true)); }
   // As join_next, without waiting: nullopt if no child has finished yet.
-  std::optional<Result<T>> try_join_next() { return take(core().next(false)); }
+  [[nodiscard]] std::optional<Result<T>> try_join_next() { return take(core().next(false)); }
 
   void abort_all() noexcept { core().abort_all(); }
   // Aborts all children and waits until every one has finished; their results are dropped.

@@ -3,7 +3,7 @@
 //   auto [tx, rx] = weft::mpsc::channel<int>(32);            // bounded: send waits while full
 //   for (int id = 0; id < 3; ++id) {
 //     weft::spawn([tx = tx, id] {                            // Sender is copyable
-//       for (int i = 0; i < 5; ++i) tx.send(id * 100 + i);    // suspends while the channel is full
+//       for (int i = 0; i < 5; ++i) (void)tx.send(id * 100 + i);  // suspends while full
 //     }).detach();
 //   }
 //   tx = {};                                                 // drop ours: the channel closes when
@@ -22,13 +22,16 @@
 // To wait on several channels (or with a timeout) in one fiber, see weft/channel_select.hpp.
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/channel.hpp>
+#include <weft/coop.hpp>
 #include <weft/detail/ring.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -228,13 +231,17 @@ class Sender {
   // Sends `v`, suspending (blocking a thread) while a bounded channel is full. Returns the value
   // back if the receiver is gone. Throws weft::Cancelled; then nothing was sent.
   SendResult<T> send(T v) const {
+    detail::coop_proceed();  // before the send takes effect: cancel-safe
     detail::MpscSendOp<T> op(chan("send"), std::move(v));
     detail::wait_one(op);
     return op.take();
   }
   // As send(), but gives up at the deadline (SendResult::is_full()).
-  SendResult<T> send_for(T v, std::chrono::nanoseconds timeout) const {
-    const auto d = detail::deadline_after(timeout);
+  // Any duration, rounded up (never gives up early).
+  template <class Rep, class Period>
+  SendResult<T> send_for(T v, std::chrono::duration<Rep, Period> timeout) const {
+    const auto d = detail::steady_deadline_after(timeout);
+    detail::coop_proceed();
     detail::MpscSendOp<T> op(chan("send_for"), std::move(v));
     detail::wait_one(op, &d);
     return op.take();
@@ -302,10 +309,39 @@ class Receiver {
   // channel is closed (every sender gone, or close() called) and drained. Throws weft::Cancelled;
   // then no message was consumed.
   std::optional<T> recv() const {
+    detail::coop_proceed();  // before a message is taken: cancel-safe
     detail::MpscRecvOp<T> op(chan("recv"));
     detail::wait_one(op);
     return op.take();
   }
+  // Range-for: `for (T& msg : rx)` receives until the channel is closed and drained. Each step is
+  // a recv(): it suspends, and throws weft::Cancelled with no message consumed (the loop ends by
+  // the exception; the channel keeps the rest). The message lives in the iterator until the next
+  // step, so move from it freely. An input range: iterate a receiver once at a time.
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    using iterator_concept = std::input_iterator_tag;
+    iterator() = default;
+    T& operator*() const { return *cur_; }
+    T* operator->() const { return &*cur_; }
+    iterator& operator++() {
+      cur_ = rx_->recv();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return !it.cur_; }
+
+   private:
+    friend class Receiver;
+    iterator(const Receiver* rx, std::optional<T> first) : rx_(rx), cur_(std::move(first)) {}
+    const Receiver* rx_ = nullptr;
+    mutable std::optional<T> cur_;  // mutable: operator* is const (input iterator) yet hands out T&
+  };
+  iterator begin() const { return iterator(this, recv()); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
   // A buffered message if there is one right now (never suspends). std::nullopt means "nothing
   // now"; is_closed() tells whether anything can still come.
   std::optional<T> try_recv() const {

@@ -6,7 +6,7 @@
 //     std::puts("notified");         // notification was stored before it got here)
 //   });
 //   ready.notify_one();
-//   consumer.join();
+//   consumer.join().value();
 //
 // notify_one() wakes one waiter; if nobody waits, it stores a single permit that the next
 // notified() consumes at once (several notify_one() calls store one permit, not several).
@@ -17,6 +17,7 @@
 // weft::Select (weft/channel_select.hpp).
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <chrono>
@@ -52,6 +53,15 @@ class Notify {
   // As notified(), giving up after `timeout` / at `deadline`; true if notified.
   bool notified_for(std::chrono::nanoseconds timeout);
   bool notified_until(std::chrono::steady_clock::time_point deadline);
+  // Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
+  template <class Rep, class Period>
+  bool notified_for(std::chrono::duration<Rep, Period> timeout) {
+    return notified_for(detail::ceil_nanos(timeout));
+  }
+  template <class Clock, class Duration>
+  bool notified_until(std::chrono::time_point<Clock, Duration> deadline) {
+    return notified_until(detail::to_steady_deadline(deadline));
+  }
 
   // Wakes the longest-waiting waiter, or stores the permit if none is waiting.
   void notify_one() noexcept;

@@ -1,7 +1,7 @@
 // weft/oneshot.hpp — a channel for exactly one value (a reply, a result, a "done" signal).
 //
 //   auto [tx, rx] = weft::oneshot::channel<int>();
-//   weft::spawn([tx = std::move(tx)]() mutable { tx.send(42); }).detach();
+//   weft::spawn([tx = std::move(tx)]() mutable { (void)tx.send(42); }).detach();
 //   std::optional<int> v = rx.recv();      // suspends until sent; nullopt if the sender was
 //   std::printf("%d\n", *v);               // dropped without sending
 //
@@ -14,6 +14,7 @@
 #pragma once
 
 #include <weft/channel.hpp>
+#include <weft/coop.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
 
@@ -22,6 +23,7 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace weft {
 namespace detail {
@@ -167,6 +169,7 @@ class Receiver {
 
   // Waits for the value; std::nullopt if the sender was dropped without sending.
   std::optional<T> recv() const {
+    detail::coop_proceed();
     detail::OneshotRecvOp<T> op(chan("recv"));
     detail::wait_one(op);
     return op.take();
@@ -216,13 +219,65 @@ class Receiver {
   std::shared_ptr<detail::OneshotChan<T>> ch_;
 };
 
+// oneshot::channel<void>(): a one-time "done" signal with no value. Built on the std::monostate
+// channel, so it has the same guarantees; only the interface differs where a value would appear.
+template <>
+class Sender<void> {
+ public:
+  using value_type = void;
+  Sender() = default;
+  // Signals the receiver (never waits) and uses the sender up. False if the receiver is gone or
+  // closed (nobody will see the signal). Throws weft::Error on an empty (used or moved-from) sender.
+  [[nodiscard("false means nobody will see the signal: check it, or cast to (void)")]] bool send() {
+    return inner_.send(std::monostate{}).is_sent();
+  }
+  bool is_closed() const { return inner_.is_closed(); }
+  explicit operator bool() const noexcept { return static_cast<bool>(inner_); }
+
+ private:
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> channel();
+  explicit Sender(Sender<std::monostate> inner) noexcept : inner_(std::move(inner)) {}
+  Sender<std::monostate> inner_;
+};
+
+template <>
+class Receiver<void> {
+ public:
+  Receiver() = default;
+  // Waits for the signal: true when it was sent, false if the sender was dropped without sending.
+  // A suspension point (weft::Cancelled; the signal then stays for a later recv()). A second recv()
+  // after a received signal is a weft::Error, as for a value.
+  bool recv() const { return inner_.recv().has_value(); }
+  // True if the signal is there now, and takes it (never waits).
+  bool try_recv() const { return inner_.try_recv().has_value(); }
+  bool is_finished() const { return inner_.is_finished(); }
+  void close() const { inner_.close(); }
+  explicit operator bool() const noexcept { return static_cast<bool>(inner_); }
+
+ private:
+  template <class U>
+  friend std::pair<Sender<U>, Receiver<U>> channel();
+  // In a Select, the handler receives std::optional<std::monostate>: engaged = signalled.
+  friend detail::OneshotRecvOp<std::monostate> select_recv_op(const Receiver& rx) { return select_recv_op(rx.inner_); }
+  explicit Receiver(Receiver<std::monostate> inner) noexcept : inner_(std::move(inner)) {}
+  Receiver<std::monostate> inner_;
+};
+
 template <class T>
 std::pair<Sender<T>, Receiver<T>> channel() {
-  static_assert(std::is_nothrow_move_constructible_v<T>,
-                "weft::oneshot: T must be nothrow move constructible (the value is moved under a spin lock)");
-  // From the control-block pool: a oneshot usually lives and dies with one fiber.
-  auto ch = std::allocate_shared<detail::OneshotChan<T>>(detail::BlockAllocator<detail::OneshotChan<T>>{});
-  return {Sender<T>(ch), Receiver<T>(ch)};
+  if constexpr (std::is_void_v<T>) {
+    auto [tx, rx] = channel<std::monostate>();
+    return {Sender<void>(std::move(tx)), Receiver<void>(std::move(rx))};
+  } else {
+    static_assert(!std::is_reference_v<T>,
+                  "weft::oneshot: T cannot be a reference; send a pointer or std::reference_wrapper");
+    static_assert(std::is_nothrow_move_constructible_v<T>,
+                  "weft::oneshot: T must be nothrow move constructible (the value is moved under a spin lock)");
+    // From the control-block pool: a oneshot usually lives and dies with one fiber.
+    auto ch = std::allocate_shared<detail::OneshotChan<T>>(detail::BlockAllocator<detail::OneshotChan<T>>{});
+    return {Sender<T>(ch), Receiver<T>(ch)};
+  }
 }
 
 }  // namespace oneshot

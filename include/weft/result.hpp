@@ -46,9 +46,12 @@ class JoinError {
   std::exception_ptr panic_;
 };
 
-// Holds a T or a JoinError.
+// Holds a T or a JoinError. [[nodiscard]]: dropping a join's Result (`h.join();`) would silently
+// lose a panic or a cancellation. Check it; `(void)h.join();` says the outcome does not matter.
+#define WEFT_DETAIL_RESULT_NODISCARD \
+  [[nodiscard("a dropped weft::Result hides a panic or a cancellation: check it, or cast to (void) to say it does not matter")]]
 template <class T>
-class Result {
+class WEFT_DETAIL_RESULT_NODISCARD Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
   Result(JoinError error) : v_(std::in_place_index<1>, std::move(error)) {}
@@ -66,6 +69,17 @@ class Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
+  // The value, or `fallback` if the fiber panicked or was cancelled (the error is dropped: use it
+  // only where the reason does not matter).
+  template <class U>
+  T value_or(U&& fallback) const& {
+    return has_value() ? std::get<0>(v_) : static_cast<T>(std::forward<U>(fallback));
+  }
+  template <class U>
+  T value_or(U&& fallback) && {
+    return has_value() ? std::get<0>(std::move(v_)) : static_cast<T>(std::forward<U>(fallback));
+  }
+
   // The error; throws weft::Error if there is a value.
   const JoinError& error() const {
     if (has_value()) throw Error("Result::error: the fiber succeeded; check has_value() first");
@@ -80,7 +94,7 @@ class Result {
 };
 
 template <>
-class Result<void> {
+class WEFT_DETAIL_RESULT_NODISCARD Result<void> {
  public:
   Result() = default;
   Result(JoinError error) : error_(std::move(error)) {}
@@ -101,3 +115,5 @@ class Result<void> {
 };
 
 }  // namespace weft
+
+#undef WEFT_DETAIL_RESULT_NODISCARD

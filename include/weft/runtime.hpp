@@ -16,6 +16,7 @@
 // stderr and their stacks deliberately leaked (never freed under a live frame).
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/error.hpp>
 #include <weft/metrics.hpp>
 #include <weft/result.hpp>
@@ -40,10 +41,13 @@ enum class PanicPolicy {
   Abort,      // report and std::abort() the process
 };
 
+// What Runtime::Builder::stack_size is unless set: the usable bytes of a fiber's stack.
+inline constexpr std::size_t kDefaultStackSize = 64 * 1024;
+
 namespace detail {
 struct Config {
   std::size_t workers = 0;                 // 0 = std::thread::hardware_concurrency()
-  std::size_t stack_size = 64 * 1024;      // usable bytes per fiber stack
+  std::size_t stack_size = kDefaultStackSize;  // usable bytes per fiber stack
   std::string thread_name = "weft-worker"; // worker threads are named "<prefix>-<index>"
   std::optional<std::chrono::nanoseconds> shutdown_timeout;
   PanicPolicy panic_policy = PanicPolicy::KeepGoing;
@@ -51,6 +55,7 @@ struct Config {
 std::shared_ptr<Scheduler> make_scheduler(const Config& cfg);
 void shutdown_scheduler(Scheduler& s);
 std::size_t worker_count(const Scheduler& s);
+std::size_t stack_size_of(const Scheduler& s) noexcept;
 void check_not_in_fiber(const char* op);
 RuntimeMetrics metrics_of(Scheduler& s);
 std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q);
@@ -82,6 +87,24 @@ class Handle {
     detail::spawn_fiber(t, s_.get(), std::move(opts), loc);
     return h;
   }
+  // spawn(f, args...) / spawn(opts, f, args...), as weft::spawn (weft/task.hpp).
+#define WEFT_DETAIL_DEF_HANDLE_SPAWN(TP, PP, FP, TYPES)                                                \
+  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
+    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
+  auto spawn(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                         \
+             const std::source_location& loc = std::source_location::current()) const {            \
+    return spawn(Options{}, detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
+  }                                                                                                  \
+  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
+    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
+  auto spawn(Options opts, F&& fn, WEFT_DETAIL_UNPAREN PP,                                           \
+             const std::source_location& loc = std::source_location::current()) const {            \
+    return spawn(std::move(opts), detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
+  }
+  WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_HANDLE_SPAWN)
+#undef WEFT_DETAIL_DEF_HANDLE_SPAWN
 
   // Runs `fn` as a fiber and blocks the calling (non-fiber) thread until it returns; returns its
   // value or rethrows its exception. Calling it from inside a fiber throws weft::Error (it would
@@ -96,6 +119,9 @@ class Handle {
   }
 
   std::size_t workers() const { return detail::worker_count(*s_); }
+  // The usable stack of a fiber spawned without Options::stack_size: Builder::stack_size rounded
+  // up to whole pages, as the stacks are actually mapped.
+  std::size_t stack_size() const noexcept { return detail::stack_size_of(*s_); }
   RuntimeMetrics metrics() const { return detail::metrics_of(*s_); }
   // A snapshot of every live fiber (id, name, state, wait, spawn site, counters; backtraces and
   // stack use on request). Safe while the runtime runs.
@@ -110,6 +136,11 @@ class Handle {
   std::shared_ptr<detail::Scheduler> s_;
 };
 
+// The usable stack a fiber gets without Options::stack_size: in a fiber, its runtime's
+// (Handle::stack_size()); from a plain thread, what a Runtime built with default options gives
+// (kDefaultStackSize, rounded up to whole pages). Never throws.
+std::size_t default_stack_size() noexcept;
+
 class Runtime {
  public:
   class Builder {
@@ -121,7 +152,12 @@ class Runtime {
     // Worker thread name prefix (at most 10 characters are kept, Linux allows 15 with the index).
     Builder& thread_name(std::string prefix) { cfg_.thread_name = std::move(prefix); return *this; }
     // Bound on how long shutdown waits for cancelled fibers to finish unwinding.
-    Builder& shutdown_timeout(std::chrono::nanoseconds d) { cfg_.shutdown_timeout = d; return *this; }
+    // Any duration, rounded up to whole nanoseconds.
+    template <class Rep, class Period>
+    Builder& shutdown_timeout(std::chrono::duration<Rep, Period> d) {
+      cfg_.shutdown_timeout = detail::ceil_nanos(d);
+      return *this;
+    }
     // What an unobserved panic in a detached fiber does (see PanicPolicy).
     Builder& panic_policy(PanicPolicy p) { cfg_.panic_policy = p; return *this; }
     Runtime build() const { return Runtime(cfg_); }
@@ -151,9 +187,28 @@ class Runtime {
   auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) {
     return handle_.spawn(std::move(opts), std::forward<F>(fn), loc);
   }
+  // spawn(f, args...) / spawn(opts, f, args...), as weft::spawn (weft/task.hpp).
+#define WEFT_DETAIL_DEF_RUNTIME_SPAWN(TP, PP, FP, TYPES)                                               \
+  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
+    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
+  auto spawn(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                         \
+             const std::source_location& loc = std::source_location::current()) {                  \
+    return handle_.spawn(Options{}, detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
+  }                                                                                                  \
+  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
+    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
+  auto spawn(Options opts, F&& fn, WEFT_DETAIL_UNPAREN PP,                                           \
+             const std::source_location& loc = std::source_location::current()) {                  \
+    return handle_.spawn(std::move(opts), detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
+  }
+  WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_RUNTIME_SPAWN)
+#undef WEFT_DETAIL_DEF_RUNTIME_SPAWN
 
   const Handle& handle() const noexcept { return handle_; }
   std::size_t workers() const { return handle_.workers(); }
+  std::size_t stack_size() const noexcept { return handle_.stack_size(); }
   RuntimeMetrics metrics() const { return handle_.metrics(); }
   std::vector<FiberMetrics> fibers(FiberQuery q = {}) const { return handle_.fibers(q); }
   void dump(std::ostream& os) const { handle_.dump(os); }

@@ -25,6 +25,7 @@
 // Works from plain threads too (they block).
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <chrono>
@@ -45,11 +46,11 @@ class RwLock {
   bool try_lock() noexcept;
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return try_lock_until(detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)));
+    return try_lock_until(detail::steady_deadline_after(d));
   }
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t) {
-    const auto d = detail::to_sync_deadline(t);
+    const auto d = detail::to_steady_deadline(t);
     return acquire(true, &d);
   }
   void unlock() noexcept;
@@ -59,11 +60,11 @@ class RwLock {
   bool try_lock_shared() noexcept;
   template <class Rep, class Period>
   bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& d) {
-    return try_lock_shared_until(detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)));
+    return try_lock_shared_until(detail::steady_deadline_after(d));
   }
   template <class Clock, class Duration>
   bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& t) {
-    const auto d = detail::to_sync_deadline(t);
+    const auto d = detail::to_steady_deadline(t);
     return acquire(false, &d);
   }
   void unlock_shared() noexcept;

@@ -22,6 +22,7 @@
 // future acquire throw weft::SemaphoreClosed. Works from plain threads too (they block).
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
 
@@ -120,6 +121,15 @@ class Semaphore : public std::enable_shared_from_this<Semaphore> {
   // As above, giving up at the deadline (std::nullopt).
   std::optional<Permit> try_acquire_for(std::chrono::nanoseconds timeout, std::size_t n = 1);
   std::optional<Permit> try_acquire_until(std::chrono::steady_clock::time_point deadline, std::size_t n = 1);
+  // Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
+  template <class Rep, class Period>
+  std::optional<Permit> try_acquire_for(std::chrono::duration<Rep, Period> timeout, std::size_t n = 1) {
+    return try_acquire_for(detail::ceil_nanos(timeout), n);
+  }
+  template <class Clock, class Duration>
+  std::optional<Permit> try_acquire_until(std::chrono::time_point<Clock, Duration> deadline, std::size_t n = 1) {
+    return try_acquire_until(detail::to_steady_deadline(deadline), n);
+  }
   // Takes permits only if they are available now and nobody is queued ahead (never suspends,
   // never throws; std::nullopt also when closed — check is_closed()).
   std::optional<Permit> try_acquire(std::size_t n = 1) noexcept;

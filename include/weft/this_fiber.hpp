@@ -14,6 +14,7 @@
 // thread, sleep()/sleep_until() block the thread. id()/name() throw weft::Error there.
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/result.hpp>
 
 #include <chrono>
@@ -25,12 +26,19 @@ namespace weft {
 void yield_now();
 // Suspends for at least `d` (never returns early).
 void sleep(std::chrono::nanoseconds d);
+// Any duration (duration<double> too), rounded up to whole nanoseconds; "forever" saturates.
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {
-  sleep(std::chrono::ceil<std::chrono::nanoseconds>(d));
+  sleep(detail::ceil_nanos(d));
 }
 // Suspends until steady_clock::now() >= t.
 void sleep_until(std::chrono::steady_clock::time_point t);
+// A time point of any clock (system_clock, ...), converted to steady_clock when the call starts
+// (weft/detail/chrono.hpp): it never ends before `t`, but a later jump of that clock is not followed.
+template <class Clock, class Duration>
+void sleep_until(std::chrono::time_point<Clock, Duration> t) {
+  sleep_until(detail::to_steady_deadline(t));
+}
 
 namespace this_fiber {
 // True when called from a weft fiber.

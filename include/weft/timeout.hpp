@@ -23,6 +23,7 @@
 // `weft::shield([&] { (void)weft::timeout(1s, [&] { flush(); }); })`.
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/detail/cancel_scope.hpp>
 #include <weft/error.hpp>
 
@@ -33,8 +34,11 @@
 
 namespace weft {
 
-template <class F>
-auto timeout_at(std::chrono::steady_clock::time_point deadline, F&& f) {
+// timeout_at(deadline, f): `deadline` of any clock (converted to steady_clock when the call starts,
+// never earlier: weft/detail/chrono.hpp).
+template <class Clock, class Duration, class F>
+auto timeout_at(std::chrono::time_point<Clock, Duration> t, F&& f) {
+  const std::chrono::steady_clock::time_point deadline = detail::to_steady_deadline(t);
   using T = std::invoke_result_t<F&>;
   using R = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
   detail::FiberBase* self = detail::require_fiber("weft::timeout");
@@ -57,7 +61,7 @@ auto timeout_at(std::chrono::steady_clock::time_point deadline, F&& f) {
 
 template <class Rep, class Period, class F>
 auto timeout(std::chrono::duration<Rep, Period> d, F&& f) {
-  return timeout_at(detail::deadline_after(d), std::forward<F>(f));
+  return timeout_at(detail::steady_deadline_after(d), std::forward<F>(f));
 }
 
 }  // namespace weft

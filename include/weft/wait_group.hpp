@@ -18,6 +18,7 @@
 // that is not a fiber (callbacks, threads).
 #pragma once
 
+#include <weft/detail/chrono.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <chrono>
@@ -39,6 +40,15 @@ class WaitGroup {
   // As wait(); false if the count was still non-zero at the deadline.
   bool wait_for(std::chrono::nanoseconds timeout);
   bool wait_until(std::chrono::steady_clock::time_point deadline);
+  // Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) {
+    return wait_for(detail::ceil_nanos(timeout));
+  }
+  template <class Clock, class Duration>
+  bool wait_until(std::chrono::time_point<Clock, Duration> deadline) {
+    return wait_until(detail::to_steady_deadline(deadline));
+  }
   std::int64_t count() const noexcept;
 
  private:

@@ -2,9 +2,12 @@
 #pragma once
 
 #include <weft/cancellation_token.hpp>
+#include <weft/coop.hpp>
 #include <weft/dump.hpp>
 #include <weft/error.hpp>
 #include <weft/fd.hpp>
+#include <weft/fiber_local.hpp>
+#include <weft/interval.hpp>
 #include <weft/join_set.hpp>
 #include <weft/local_set.hpp>
 #include <weft/metrics.hpp>
@@ -14,7 +17,9 @@
 #include <weft/select.hpp>
 #include <weft/shield.hpp>
 #include <weft/stall.hpp>
+#include <weft/stop_token.hpp>
 #include <weft/task.hpp>
+#include <weft/task_tracker.hpp>
 #include <weft/this_fiber.hpp>
 #include <weft/timeout.hpp>
 #include <weft/top.hpp>

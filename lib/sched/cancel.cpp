@@ -1,12 +1,17 @@
 // Cancellation scopes, shields and CancellationToken.
 #include <weft/cancellation_token.hpp>
+#include <weft/stop_token.hpp>
 #include <weft/detail/cancel_scope.hpp>
 #include <weft/select.hpp>
 
 #include "sched/scheduler.hpp"
 #include "sched/wait.hpp"
 
+#include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <stop_token>
+#include <thread>
 #include <vector>
 
 namespace weft {
@@ -56,12 +61,27 @@ struct TokenState {
   std::vector<TokenScopeReg*> scopes;
   std::vector<TokenWaiter*> waiters;
   std::vector<AbortHandle> aborts;
+  // weft/stop_token.hpp: CancelCallbacks (run after the lock is released, see run_callbacks), the
+  // std::stop_source of to_stop_token (created on first use), and what cancel_on_stop attached
+  // (its std::stop_callback: destroyed with the token, which unregisters it).
+  std::vector<TokenCallbackNode*> callbacks;
+  std::condition_variable callback_done;  // a destructor waits here for its callback (under mu)
+  std::optional<std::stop_source> stop;
+  std::vector<std::shared_ptr<void>> attachments;
 
   void cancel() noexcept {
     std::vector<std::shared_ptr<TokenState>> kids;
+    std::vector<TokenCallbackNode*> cbs;
+    std::optional<std::stop_source> src;
     {
       std::lock_guard lk(mu);
       if (cancelled.exchange(true)) return;
+      for (TokenCallbackNode* c : callbacks) {
+        c->taken = true;
+        c->runner = std::this_thread::get_id();
+      }
+      cbs.swap(callbacks);
+      src = stop;
       // Everything below is non-blocking, done under mu so registrations on fiber stacks cannot
       // go away meanwhile (they unregister under mu).
       for (TokenScopeReg* r : scopes) {
@@ -86,9 +106,55 @@ struct TokenState {
       aborts.clear();
       kids.swap(children);
     }
+    // User code runs without mu held: a callback may use this token (or others) freely.
+    run_callbacks(cbs);
+    if (src) src->request_stop();
     for (auto& k : kids) k->cancel();
   }
+
+  void run_callbacks(const std::vector<TokenCallbackNode*>& cbs) noexcept {
+    for (TokenCallbackNode* c : cbs) {
+      bool destroyed = false;
+      {
+        std::lock_guard lk(mu);
+        c->destroyed = &destroyed;
+      }
+      c->invoke();
+      {
+        std::lock_guard lk(mu);
+        if (destroyed) continue;  // its own invoke() destroyed it: `c` is gone
+        c->destroyed = nullptr;
+        c->done = true;
+      }
+      callback_done.notify_all();
+    }
+  }
 };
+
+bool token_add_callback(TokenState& t, TokenCallbackNode* n) {
+  std::lock_guard lk(t.mu);
+  if (t.cancelled.load()) return false;
+  t.callbacks.push_back(n);
+  return true;
+}
+
+void token_remove_callback(TokenState& t, TokenCallbackNode* n) noexcept {
+  std::unique_lock lk(t.mu);
+  if (!n->taken) {
+    std::erase(t.callbacks, n);
+    return;
+  }
+  if (n->done) return;
+  if (n->runner == std::this_thread::get_id()) {
+    // Destroyed from inside its own callback (a callback may not suspend, so nothing else on this
+    // thread can be in the middle of running it): tell cancel() not to touch it again.
+    if (n->destroyed) *n->destroyed = true;
+    return;
+  }
+  // Running (or about to run) on another thread: the callback may use what our owner is about to
+  // destroy, so wait until it returned. Callbacks are short and never suspend.
+  t.callback_done.wait(lk, [n] { return n->done; });
+}
 
 bool token_register_scope(TokenState& t, FiberBase* f, CancelScope& s, TokenScopeReg*& reg) {
   std::lock_guard lk(t.mu);
@@ -119,7 +185,8 @@ CancellationToken CancellationToken::child_token() const {
       std::erase_if(s_->children, [](const std::shared_ptr<detail::TokenState>& c) {
         if (c.use_count() != 1) return false;
         std::lock_guard ck(c->mu);
-        return c->scopes.empty() && c->waiters.empty() && c->aborts.empty() && c->children.empty();
+        return c->scopes.empty() && c->waiters.empty() && c->aborts.empty() && c->children.empty() &&
+               c->callbacks.empty() && !c->stop;  // a stop_token handed out must still see the stop
       });
       s_->children.push_back(child);
       return CancellationToken(child);
@@ -130,6 +197,44 @@ CancellationToken CancellationToken::child_token() const {
 }
 
 void CancellationToken::cancel() const noexcept { s_->cancel(); }
+
+std::stop_token to_stop_token(const CancellationToken& token) {
+  detail::TokenState& t = *detail::TokenAccess::state(token);
+  std::stop_source src;
+  bool already = false;
+  {
+    std::lock_guard lk(t.mu);
+    if (!t.stop) t.stop.emplace();
+    src = *t.stop;
+    already = t.cancelled.load();
+  }
+  // cancel() requests stop after it published `cancelled`; a source made after that is caught
+  // here. request_stop is idempotent, so both paths firing is harmless.
+  if (already) src.request_stop();
+  return src.get_token();
+}
+
+namespace {
+// The std::stop_callback's function: weak, so the token's state (which owns the stop_callback)
+// is not kept alive by it — a strong reference would be a cycle that never frees.
+struct CancelWeak {
+  std::weak_ptr<detail::TokenState> w;
+  void operator()() const noexcept {
+    if (auto s = w.lock()) s->cancel();
+  }
+};
+}  // namespace
+
+CancellationToken cancel_on_stop(std::stop_token st) {
+  auto s = std::make_shared<detail::TokenState>();
+  // May run CancelWeak at once (stop already requested): then the token is cancelled on return.
+  auto cb = std::make_shared<std::stop_callback<CancelWeak>>(std::move(st), CancelWeak{s});
+  {
+    std::lock_guard lk(s->mu);
+    s->attachments.push_back(std::move(cb));
+  }
+  return detail::TokenAccess::make(std::move(s));
+}
 
 bool CancellationToken::is_cancelled() const noexcept { return s_->cancelled.load(std::memory_order_acquire); }
 

@@ -24,6 +24,9 @@ void fiber_entry(Transfer t) noexcept {
   FiberBase* f = w->current();
   f->worker_ = w;
   f->invoke();
+  // Its FiberLocals die with it, on its own stack, while it is still the current fiber (so their
+  // destructors see the right FiberLocals); a call that returns, so no frame stays open.
+  if (f->locals_) destroy_fiber_locals(f);
   // Finished, possibly on another worker than the one it started on: switch away for good. This is
   // Worker::switch_out(f, Finish) written out here so that no instrumented frame stays open.
   w = f->worker_;

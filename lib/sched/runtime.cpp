@@ -1,4 +1,5 @@
 // The Runtime's non-template half.
+#include "fiber/stack_pool.hpp"
 #include "sched/scheduler.hpp"
 
 #include <weft/blocking.hpp>
@@ -66,6 +67,8 @@ void shutdown_scheduler(Scheduler& s) { s.shutdown(); }
 
 std::size_t worker_count(const Scheduler& s) { return s.config().workers; }
 
+std::size_t stack_size_of(const Scheduler& s) noexcept { return StackPool::round_size(s.config().stack_size); }
+
 void check_not_in_fiber(const char* op) {
   if (current_fiber()) {
     throw Error(std::string(op) + ": called from inside a fiber, where blocking would stall a worker "
@@ -85,3 +88,10 @@ void rethrow_root(const JoinError& e) {
 }
 
 }  // namespace weft::detail
+
+namespace weft {
+std::size_t default_stack_size() noexcept {
+  if (detail::Worker* w = detail::current_worker()) return detail::stack_size_of(w->scheduler());
+  return detail::StackPool::round_size(kDefaultStackSize);
+}
+}  // namespace weft

@@ -89,6 +89,9 @@ class Worker {
   std::uint64_t started_ns() const noexcept { return started_ns_; }
   // Coarse monotonic time, refreshed with observe_ (for fiber ages; owner thread).
   std::uint64_t coarse_now_ = 0;
+  // The running fiber's cooperative budget (weft/coop.hpp): refilled on every resume, spent by
+  // operations that may complete without suspending. Owner thread only.
+  int coop_budget_ = 0;
   pthread_t native_thread() noexcept { return thread_.native_handle(); }
 
   // ---- called by fibers running on this worker (owner thread)

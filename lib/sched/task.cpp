@@ -3,6 +3,7 @@
 #include "sched/wait.hpp"
 
 #include <weft/runtime.hpp>
+#include <weft/coop.hpp>
 #include <weft/task.hpp>
 
 #include <atomic>
@@ -130,6 +131,7 @@ void join_wait(FiberBase* t) {
   FiberBase* self = current_fiber();
   // A suspension point even when the target already finished (level-triggered cancellation).
   if (self) check_cancel_point(self);
+  coop_proceed();  // joining finished fibers in a loop never suspends either
   if (t->finished()) return;
   if (!self) {
     ThreadJoinWaiter w;

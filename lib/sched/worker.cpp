@@ -1,5 +1,8 @@
 #include "fiber/overflow.hpp"
 #include "sched/scheduler.hpp"
+
+#include <weft/coop.hpp>
+#include <climits>
 #include "sched/chaos.hpp"
 #include "sched/wait.hpp"
 
@@ -288,6 +291,7 @@ template <bool kObserved>
 inline __attribute__((always_inline)) void Worker::run_impl(FiberBase* f) noexcept {
   current_.store(f, std::memory_order_relaxed);
   f->state_.store(FiberState::Running, std::memory_order_relaxed);
+  coop_budget_ = f->coop_off_ ? INT_MAX : kCoopBudget;  // a fresh budget per scheduling
   // Before the switch: a dump that saw the old count and reads it again after walking the saved
   // stack knows the walk raced with this run (x86 stores are ordered; the switch is opaque).
   ++f->runs_;

@@ -5,6 +5,7 @@
 // could not be granted at once. dispatch() serves the queue head while it fits: a writer when
 // nobody holds the lock; readers while no writer holds it (stopping at the next queued writer).
 #include <weft/rwlock.hpp>
+#include <weft/coop.hpp>
 
 #include <mutex>
 
@@ -55,6 +56,7 @@ bool RwLock::try_lock_shared() noexcept {
 }
 
 bool RwLock::acquire(bool write, const detail::SyncClock::time_point* deadline) {
+  detail::coop_proceed();
   detail::Waiter w;
   w.note(detail::kWaitRwLock, this);
   w.cancel_point();

@@ -5,6 +5,7 @@
 // never charged). A waiter that leaves the queue while at its head re-runs dispatch(), because the
 // requests behind it may be servable now (e.g. it wanted 5 of 3 free permits, the next wants 2).
 #include <weft/semaphore.hpp>
+#include <weft/coop.hpp>
 
 #include <mutex>
 #include <string>
@@ -71,6 +72,7 @@ bool Semaphore::try_take(std::size_t n) noexcept {
 
 bool Semaphore::acquire_impl(std::size_t n, const detail::SyncClock::time_point* deadline, const char* op) {
   check_request(op, n);
+  detail::coop_proceed();
   detail::Waiter w;
   w.note(detail::kWaitSemaphore, this);
   w.cancel_point();

@@ -240,7 +240,11 @@ class FiberBase {
   bool cleanup_child_ = false;       // spawned during shutdown by a fiber cleaning up (see spawn)
   bool local_ = false;               // spawned by spawn_local (member of local_set_ for life)
   bool abort_on_panic_ = false;      // the runtime's PanicPolicy::Abort, copied at spawn
+  std::uint8_t coop_off_ = 0;        // CoopUnconstrained depth (weft/coop.hpp; fiber only)
   LocalSetCore* local_set_ = nullptr; // the LocalSet this fiber belongs to (spawn_local)
+  // weft::FiberLocal values (lib/sched/fiber_local.cpp), created on first use; only the fiber
+  // itself touches them. Destroyed right after invoke() returns, on the fiber (fiber_entry.cpp).
+  void* locals_ = nullptr;
   // Called by request_cancel (any thread) after the request is recorded; set before the task is
   // published, never changed. spawn_blocking uses it to take a queued task out of the pool's queue.
   void (*on_cancel_)(FiberBase*) noexcept = nullptr;
@@ -295,6 +299,8 @@ class FiberBase {
 };
 
 JoinError make_join_error(const FiberBase& f);
+// Destroys a finished fiber's FiberLocal values (call only when f->locals_ is set).
+void destroy_fiber_locals(FiberBase* f) noexcept;
 
 // The part of a task that knows its result type but not its function (what JoinHandle<T> holds).
 template <class T>

@@ -1,0 +1,58 @@
+// weft/detail/spawn_args.hpp — `spawn(f, args...)` like std::thread, keeping the spawn site.
+// Internal: users never name these.
+//
+// Why overloads and not one variadic template: the spawn site is captured by a defaulted trailing
+// `std::source_location` parameter, and a parameter pack followed by another parameter is never
+// deduced, so `spawn(F&&, A&&..., loc = current())` cannot work. Each spawn entry point therefore
+// keeps its one-callable form and adds the forms with one to WEFT_MAX_SPAWN_ARGS bound arguments,
+// written once per entry point as a macro and expanded here for every arity. More arguments than
+// that: bind them in a lambda.
+#pragma once
+
+#include <concepts>
+#include <functional>
+#include <source_location>
+#include <type_traits>
+#include <utility>
+
+#define WEFT_MAX_SPAWN_ARGS 4
+
+namespace weft {
+struct Options;
+namespace detail {
+
+// Like std::thread: the callable and every argument are decay-copied into the fiber's closure when
+// spawn is called, and handed to the callable as rvalues when the fiber runs (so a parameter of
+// type T& does not bind; pass std::ref(x) to share x). The closure owns its copies, so arguments
+// may be temporaries of the spawning fiber.
+template <class F, class... A>
+auto bind_spawn_args(F&& f, A&&... a) {
+  static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>,
+                "weft::spawn(f, args...): f cannot be called with these arguments (they are "
+                "decay-copied and passed as rvalues, like std::thread; use std::ref(x) to pass a reference)");
+  return [f = std::forward<F>(f), ... a = std::forward<A>(a)]() mutable -> decltype(auto) {
+    return std::invoke(std::move(f), std::move(a)...);
+  };
+}
+
+// The bound-argument overloads step aside for the forms they would shadow: `spawn(Options, f)`
+// (first argument an Options) and an explicit trailing source_location (an entry point forwarding
+// its caller's site).
+template <class F, class... A>
+concept spawn_bindable = !std::is_same_v<std::remove_cvref_t<F>, Options> &&
+                         (!std::is_same_v<std::remove_cvref_t<A>, std::source_location> && ...);
+
+}  // namespace detail
+}  // namespace weft
+
+#define WEFT_DETAIL_UNPAREN(...) __VA_ARGS__
+// DEF(template-params, function-params, forwarded-args, types) for one..WEFT_MAX_SPAWN_ARGS args.
+#define WEFT_DETAIL_SPAWN_ARITIES(DEF)                                                             \
+  DEF((class A1), (A1 && a1), (std::forward<A1>(a1)), (A1))                                        \
+  DEF((class A1, class A2), (A1 && a1, A2 && a2), (std::forward<A1>(a1), std::forward<A2>(a2)),   \
+      (A1, A2))                                                                                    \
+  DEF((class A1, class A2, class A3), (A1 && a1, A2 && a2, A3 && a3),                              \
+      (std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3)), (A1, A2, A3))            \
+  DEF((class A1, class A2, class A3, class A4), (A1 && a1, A2 && a2, A3 && a3, A4 && a4),          \
+      (std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4)),    \
+      (A1, A2, A3, A4))

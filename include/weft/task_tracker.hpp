@@ -1,0 +1,158 @@
+// weft/task_tracker.hpp — wait until every fiber spawned through a tracker has ended (tokio-util's
+// TaskTracker).
+//
+//   weft::TaskTracker tracker;
+//   for (int i = 0; i < 10; ++i) tracker.spawn([i] { work(i); }).detach();
+//   tracker.close();            // no more tasks are expected...
+//   tracker.wait();             // ...so this returns once all ten have ended
+//
+// A tracker counts tasks; it keeps no results (a JoinSet keeps them). A fiber spawned through it
+// counts until it has *ended*, however that happened: returned, panicked, cancelled while running,
+// or cancelled before it ever ran — the count is held by the fiber's closure, and weft destroys a
+// closure in every one of those cases (DESIGN: the closure dies with the fiber). A spawn that
+// throws counts nothing. token() counts anything else (a thread, a callback) until the token is
+// destroyed.
+//
+// wait() returns once the tracker is closed *and* empty (so it cannot return between two spawns of
+// a loop that has not finished spawning). close() does not stop spawning: a closed tracker still
+// tracks what is spawned through it, and wait() then waits for that too; reopen() undoes close().
+// wait() is a suspension point (weft::Cancelled) with no effect on the tracker; from a plain thread
+// it blocks. TaskTracker is a cheap, copyable handle to shared state: copies track together, and
+// the state lives until the last copy and the last tracked task are gone.
+#pragma once
+
+#include <weft/detail/chrono.hpp>
+#include <weft/task.hpp>
+#include <weft/runtime.hpp>
+#include <weft/wait_group.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <source_location>
+#include <utility>
+
+namespace weft {
+
+class TaskTracker;
+
+// Counts as one task of its tracker from creation until destruction (or reset()). Movable.
+class TrackerToken {
+ public:
+  TrackerToken() = default;
+  TrackerToken(TrackerToken&& o) noexcept : s_(std::move(o.s_)) {}
+  TrackerToken& operator=(TrackerToken&& o) noexcept {
+    if (this != &o) {
+      reset();
+      s_ = std::move(o.s_);
+    }
+    return *this;
+  }
+  ~TrackerToken() { reset(); }
+  // Stops counting now (idempotent).
+  void reset() noexcept;
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+ private:
+  friend class TaskTracker;
+  struct State;
+  explicit TrackerToken(std::shared_ptr<State> s) noexcept : s_(std::move(s)) {}
+  std::shared_ptr<State> s_;
+};
+
+// The shared state. Invariant: wg.count() == tasks + (closed ? 0 : 1), so the WaitGroup reaches
+// zero exactly when the tracker is closed and empty, and wait() is WaitGroup::wait().
+struct TrackerToken::State {
+  WaitGroup wg;                     // starts at 1: the "open" unit
+  std::atomic<bool> closed{false};
+  std::atomic<std::size_t> tasks{0};
+  State() { wg.add(1); }
+};
+
+namespace detail {
+// The closure a tracked fiber runs. The token is declared first so it is destroyed last: the
+// tracker stops counting only after everything the function captured has been destroyed.
+template <class F>
+struct TrackedFn {
+  TrackerToken token;
+  F fn;
+  decltype(auto) operator()() { return std::invoke(fn); }
+};
+}  // namespace detail
+
+class TaskTracker {
+ public:
+  TaskTracker() : s_(std::make_shared<TrackerToken::State>()) {}
+
+  // Spawns on the calling fiber's runtime (weft::spawn), tracked. Throws weft::Error from a plain
+  // thread: use spawn_on(handle, f) there.
+  template <class F>
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
+  auto spawn(F&& fn, const std::source_location& loc = std::source_location::current()) const {
+    return weft::spawn(track(std::forward<F>(fn)), loc);
+  }
+  template <class F>
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
+  auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) const {
+    return weft::spawn(std::move(opts), track(std::forward<F>(fn)), loc);
+  }
+  // Spawns onto `h`'s runtime, from any thread (Handle::spawn), tracked.
+  template <class F>
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
+  auto spawn_on(const Handle& h, F&& fn, const std::source_location& loc = std::source_location::current()) const {
+    return h.spawn(track(std::forward<F>(fn)), loc);
+  }
+  template <class F>
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
+  auto spawn_on(const Handle& h, Options opts, F&& fn,
+                const std::source_location& loc = std::source_location::current()) const {
+    return h.spawn(std::move(opts), track(std::forward<F>(fn)), loc);
+  }
+#define WEFT_DETAIL_DEF_TRACKER_SPAWN(TP, PP, FP, TYPES)                                               \
+  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
+    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
+  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
+  auto spawn(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                         \
+             const std::source_location& loc = std::source_location::current()) const {            \
+    return spawn(detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc);        \
+  }
+  WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_TRACKER_SPAWN)
+#undef WEFT_DETAIL_DEF_TRACKER_SPAWN
+
+  // Wraps `fn` so that it counts from now until its closure is destroyed; for spawning through
+  // other entry points (spawn_local, JoinSet::spawn, spawn_blocking, Scope::spawn).
+  template <class F>
+  auto track(F&& fn) const {
+    return detail::TrackedFn<std::decay_t<F>>{token(), std::forward<F>(fn)};
+  }
+  // A token counted as one task until it is destroyed.
+  TrackerToken token() const;
+
+  // Lets wait() return once the tracker is empty. Idempotent; true if it was open.
+  bool close() const noexcept;
+  // Undoes close(). True if it was closed.
+  bool reopen() const noexcept;
+  bool is_closed() const noexcept { return s_->closed.load(std::memory_order_acquire); }
+  // Tasks (fibers and tokens) still counted: a snapshot.
+  std::size_t len() const noexcept { return s_->tasks.load(std::memory_order_acquire); }
+  bool is_empty() const noexcept { return len() == 0; }
+
+  // Suspends (blocks a plain thread) until the tracker is closed and empty.
+  void wait() const { s_->wg.wait(); }
+  // As wait(); false if it was not closed and empty by then.
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> d) const {
+    return s_->wg.wait_for(detail::ceil_nanos(d));
+  }
+  template <class Clock, class Duration>
+  bool wait_until(std::chrono::time_point<Clock, Duration> t) const {
+    return s_->wg.wait_until(detail::to_steady_deadline(t));
+  }
+
+ private:
+  std::shared_ptr<TrackerToken::State> s_;  // never null
+};
+
+}  // namespace weft
