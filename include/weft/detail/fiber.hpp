@@ -128,7 +128,7 @@ struct BlockAllocator {
   }
   void deallocate(T* p, std::size_t n) noexcept {
     if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
-      ::operator delete(p, n * sizeof(T), std::align_val_t(alignof(T)));
+      ::operator delete(p, std::align_val_t(alignof(T)));  // unsized: see FiberBase's delete
     } else {
       fiber_block_free(p, n * sizeof(T));
     }
@@ -182,8 +182,10 @@ class FiberBase {
   static void* operator new(std::size_t size) { return fiber_block_alloc(size); }
   static void operator delete(void* p, std::size_t size) noexcept { fiber_block_free(p, size); }
   static void* operator new(std::size_t size, std::align_val_t a) { return ::operator new(size, a); }
-  static void operator delete(void* p, std::size_t size, std::align_val_t a) noexcept {
-    ::operator delete(p, size, a);
+  // The unsized global delete: the sized one needs -fsized-deallocation under clang, and headers
+  // must compile with the user's flags.
+  static void operator delete(void* p, std::size_t, std::align_val_t a) noexcept {
+    ::operator delete(p, a);
   }
 
   // Records what the fiber is about to wait on (call on the running fiber, before it parks).
