@@ -22,6 +22,7 @@
 // versions and weft::spawn throws; spawn onto a runtime through a captured weft::Handle.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/task.hpp>
 
 #include <chrono>
@@ -29,6 +30,8 @@
 #include <cstdint>
 #include <source_location>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -79,3 +82,5 @@ auto spawn_blocking(F&& fn, const std::source_location& loc = std::source_locati
 }
 
 }  // namespace weft
+
+WEFT_API_END

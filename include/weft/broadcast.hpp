@@ -23,6 +23,7 @@
 // from plain threads too. Usable in a weft::Select (weft/channel_select.hpp).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/channel.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
@@ -35,6 +36,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -325,3 +328,5 @@ std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
 
 }  // namespace broadcast
 }  // namespace weft
+
+WEFT_API_END

@@ -11,11 +11,14 @@
 // time. A SendResult converts to true when the value was sent.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/error.hpp>
 
 #include <cstdint>
 #include <optional>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -65,3 +68,5 @@ class SendResult {
 };
 
 }  // namespace weft
+
+WEFT_API_END

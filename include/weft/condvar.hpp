@@ -24,12 +24,15 @@
 // being cancelled or timing out passes to the next waiter, so no wake-up is lost.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/mutex.hpp>
 
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -80,3 +83,5 @@ class CondVar {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -13,8 +13,11 @@
 // socket types do (lib/net/socket_ops.hpp).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <chrono>
 #include <optional>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -28,3 +31,5 @@ bool wait_readable_until(int fd, std::chrono::steady_clock::time_point deadline)
 bool wait_writable_until(int fd, std::chrono::steady_clock::time_point deadline);
 
 }  // namespace weft
+
+WEFT_API_END

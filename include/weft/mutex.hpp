@@ -39,6 +39,7 @@
 // matters more than throughput (Tokio's Mutex is FIFO; Go's and parking_lot's barge).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <atomic>
@@ -46,6 +47,8 @@
 #include <cstdint>
 #include <mutex>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -164,3 +167,5 @@ class Synchronized {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -17,9 +17,12 @@
 // weft::Select (weft/channel_select.hpp).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <chrono>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -68,3 +71,5 @@ class Notify {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -13,6 +13,7 @@
 // Usable in a weft::Select (weft/channel_select.hpp).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/channel.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
@@ -22,6 +23,8 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 namespace detail {
@@ -227,3 +230,5 @@ std::pair<Sender<T>, Receiver<T>> channel() {
 
 }  // namespace oneshot
 }  // namespace weft
+
+WEFT_API_END

@@ -9,6 +9,7 @@
 // std::terminate) and available through JoinError::panic() / rethrow().
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/error.hpp>
 
 #include <cstdint>
@@ -17,6 +18,8 @@
 #include <string>
 #include <utility>
 #include <variant>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -101,3 +104,5 @@ class Result<void> {
 };
 
 }  // namespace weft
+
+WEFT_API_END

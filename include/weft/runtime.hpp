@@ -16,6 +16,7 @@
 // stderr and their stacks deliberately leaked (never freed under a live frame).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/error.hpp>
 #include <weft/metrics.hpp>
 #include <weft/result.hpp>
@@ -29,6 +30,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -171,3 +174,5 @@ class Runtime {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -25,10 +25,13 @@
 // Works from plain threads too (they block).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <chrono>
 #include <cstddef>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -80,3 +83,5 @@ class RwLock {
 };
 
 }  // namespace weft
+
+WEFT_API_END

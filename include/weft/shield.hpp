@@ -14,9 +14,12 @@
 // too): bound the cleanup with deadline-taking operations (try_lock_for, a Select with .timeout()).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/cancel_scope.hpp>
 
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -27,3 +30,5 @@ decltype(auto) shield(F&& f) {
 }
 
 }  // namespace weft
+
+WEFT_API_END

@@ -10,6 +10,7 @@
 // is explicit: abort().
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/fiber.hpp>
 #include <weft/error.hpp>
 #include <weft/result.hpp>
@@ -20,6 +21,8 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -169,3 +172,5 @@ auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_l
 }
 
 }  // namespace weft
+
+WEFT_API_END

@@ -25,6 +25,7 @@
 // depend on cancellation.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/cancel_scope.hpp>
 #include <weft/error.hpp>
 
@@ -32,6 +33,8 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -63,3 +66,5 @@ auto timeout(std::chrono::duration<Rep, Period> d, F&& f) {
 }
 
 }  // namespace weft
+
+WEFT_API_END

@@ -18,11 +18,14 @@
 // that is not a fiber (callbacks, threads).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -50,3 +53,5 @@ class WaitGroup {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -7,6 +7,7 @@
 // 100k finished stacks alive until join means 100k cold stacks and page faults).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/error.hpp>
 #include <weft/result.hpp>
 
@@ -22,12 +23,16 @@
 #include <type_traits>
 #include <utility>
 
+WEFT_API_BEGIN
+
 namespace weft::detail {
 
+class FiberBase;
+WEFT_INTERNAL_BEGIN  // defined in lib/: keep hidden (see weft/detail/config.hpp)
 class Worker;
 class Scheduler;
-class FiberBase;
 class LocalSetCore;
+WEFT_INTERNAL_END
 
 // Who waits for a fiber to finish (JoinHandle::join, a JoinSet). At most one per fiber, stored in
 // its joiner_. notify() is called once, on the worker where the fiber finished, under the fiber's
@@ -373,3 +378,5 @@ class Task final : public TaskOf<T> {
 };
 
 }  // namespace weft::detail
+
+WEFT_API_END
