@@ -1,7 +1,6 @@
 // The program tests/gdb_check.py debugs: a fiber blocked in gdb_blocked_here(), then a call to
-// weft_gdb_test_ready() (the breakpoint) while it is suspended.
-#include "sched/scheduler.hpp"  // weft's types in this program's debug info, for tools/gdb/weft.py
-
+// weft_gdb_test_ready() (the breakpoint) while it is suspended. Public API only: the suite builds it
+// with -g against the build tree, tests/consumer/run.sh without debug info against the install.
 #include <weft/weft.hpp>
 
 #include <thread>
@@ -17,9 +16,6 @@ extern "C" [[gnu::noinline]] void weft_gdb_test_ready() { asm volatile("" ::: "m
 
 int main() {
   weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
-  // Keep the registry's types referenced (so -g emits them).
-  volatile weft::detail::Scheduler* keep = weft_runtime_list;
-  (void)keep;
   weft::Notify n;
   auto h = rt.spawn(weft::Options{.name = "gdb-target"}, [&] { gdb_blocked_here(n); });
   for (;;) {
