@@ -8,7 +8,8 @@ restored). Skipped (exit 77) when gdb is not installed.
                                               scripts directory (tests/consumer/run.sh: installed
                                               release library, no debug info)
     --core                                    also: dump a core at the breakpoint and list and
-                                              unwind the fiber from the core file"""
+                                              unwind the fiber from the core file
+    --attach                                  also: `gdb -p` on the running program"""
 import argparse, os, shutil, subprocess, sys, tempfile
 
 ap = argparse.ArgumentParser()
@@ -16,6 +17,7 @@ ap.add_argument("prog")
 ap.add_argument("--source")
 ap.add_argument("--autoload-dir")
 ap.add_argument("--core", action="store_true")
+ap.add_argument("--attach", action="store_true")
 a = ap.parse_args()
 gdb = shutil.which("gdb")
 if not gdb:
@@ -66,5 +68,23 @@ with tempfile.TemporaryDirectory() as tmp:
         out = run(base + ["-ex", "info weft-fibers", "-ex", "weft-fiber bt gdb-target", a.prog, core])
         check("'gdb-target' [suspended]" in out, "core file: info weft-fibers lists the fiber")
         check("gdb_blocked_here" in out, "core file: weft-fiber bt (frame pointers) reaches the function it blocked in")
+if a.attach:
+    # Yama's ptrace_scope 1 lets a non-root user attach only to descendants; gdb is not the parent.
+    try:
+        scope = int(open("/proc/sys/kernel/yama/ptrace_scope").read())
+    except OSError:
+        scope = 0
+    if scope > 0 and os.geteuid() != 0:
+        print("gdb -p: skipped (kernel.yama.ptrace_scope=%d and not root)" % scope)
+    else:
+        p = subprocess.Popen([a.prog, "--wait"], stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            check(p.stdout.readline().strip() == "ready", "the program reaches the point to attach at")
+            out = run(base + ["-p", str(p.pid), "-ex", "info weft-fibers", "-ex", "weft-fiber bt gdb-target"])
+            check("'gdb-target' [suspended]" in out, "gdb -p: info weft-fibers lists the fiber")
+            check("gdb_blocked_here" in out, "gdb -p: weft-fiber bt reaches the function it blocked in")
+        finally:
+            p.terminate()
+            check(p.wait(timeout=60) == 0, "the program exits normally after gdb detached")
 print("gdb_check:", "FAILED" if fails else "ok")
 sys.exit(1 if fails else 0)

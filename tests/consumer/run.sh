@@ -6,7 +6,7 @@
 #     pkg-config, CMake find_package and a meson dependency(), each linked shared and static, with
 #     g++ and clang++-16 (when installed); checks the compiler errors for too old a language level
 #     or compiler, the installed tools, and the installed gdb extension (auto-loaded, release
-#     library without debug info, live and on a core file).
+#     library without debug info: under gdb, attached with gdb -p, and on a core file).
 #   run.sh <build dir> <source dir> <extra flags> subproject
 #     A meson project with weft as a subproject: only the library is built (no tests, doctest not
 #     looked up), both link modes work, and the project's install contains nothing of weft.
@@ -24,7 +24,8 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 # run_consumer <label> <executable> <shared|static>: runs it, checks its output and how it links.
 run_consumer() {
-  out=$("$2") || fail "$1: exited with $?: $out"
+  # A timeout: a program whose signal handler was taken over waits for its signal forever.
+  out=$(timeout 60 "$2") || fail "$1: exited with $? (124: timed out): $out"
   echo "$1: $out"
   case $out in *"consumer: 42, signal 10,"*) ;; *) fail "$1: unexpected output" ;; esac
   if readelf -d "$2" | grep -q 'NEEDED.*libweft'; then linked=shared; else linked=static; fi
@@ -146,7 +147,7 @@ if [ -z "$extra" ]; then
   # Release flags as the README's default build, no -g: gdb has no type information.
   # shellcheck disable=SC2086
   c++ -std=c++20 -O2 -fno-omit-frame-pointer "$src/tests/gdb_program.cpp" -o "$tmp/gdb_program" $cflags $libs
-  python3 "$src/tests/gdb_check.py" "$tmp/gdb_program" --autoload-dir "$tmp/gdb-auto-load" --core \
+  python3 "$src/tests/gdb_check.py" "$tmp/gdb_program" --autoload-dir "$tmp/gdb-auto-load" --core --attach \
     || fail "gdb extension on the installed library"
 fi
 echo "consumer: ok"
