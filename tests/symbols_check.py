@@ -7,7 +7,11 @@ Allowed: C++ symbols in namespace weft (functions, variables, typeinfo/vtables, 
 thunks) whose first name below weft:: / weft::detail:: appears in the public headers and is not a
 class that lib/ defines (Worker, Scheduler, StackPool, Reactor...: internals a program never
 names); plus the two C symbols for debuggers. Not allowed: std:: instantiations, other C names
-(a bare `on_signal` once took over programs' own), anything only lib/ declares."""
+(a bare `on_signal` once took over programs' own), anything only lib/ declares.
+
+Also: every public header includes weft/detail/config.hpp first and wraps its declarations in
+WEFT_API_BEGIN/WEFT_API_END. A new header without them would have its functions hidden in
+libweft.so, and programs using it would fail to link (nm -D cannot show what is missing)."""
 import glob, re, subprocess, sys
 
 lib, include_dir, lib_dir, want_soname = sys.argv[1:5]
@@ -45,11 +49,21 @@ for m, d in zip(mangled, demangled):
     elif name not in public_words:
         bad.append((d, "%s is not declared in the public headers" % name))
 
+for p in sorted(glob.glob(include_dir + "/weft/**/*.hpp", recursive=True)):
+    if p.endswith("/config.hpp"):
+        continue
+    text = open(p).read()
+    includes = re.findall(r"^#include\s*(\S+)", text, re.M)
+    if not includes or includes[0] != "<weft/detail/config.hpp>":
+        bad.append((p, "does not include <weft/detail/config.hpp> first"))
+    if "\nWEFT_API_BEGIN\n" not in text or not text.rstrip().endswith("WEFT_API_END"):
+        bad.append((p, "declarations not wrapped in WEFT_API_BEGIN ... WEFT_API_END (at the end)"))
+
 soname = re.search(r"SONAME\)\s+Library soname: \[(.*)\]",
                    subprocess.run(["readelf", "-d", lib], capture_output=True, text=True, check=True).stdout)
-print("%d exported symbols, %d not allowed; SONAME %s" % (len(mangled), len(bad), soname and soname.group(1)))
+print("%d exported symbols; %d problems; SONAME %s" % (len(mangled), len(bad), soname and soname.group(1)))
 for d, why in bad[:60]:
-    print("  NOT ALLOWED: %s  (%s)" % (d, why))
+    print("  PROBLEM: %s  (%s)" % (d, why))
 if len(bad) > 60:
     print("  ... and %d more" % (len(bad) - 60))
 ok = not bad
