@@ -8,6 +8,7 @@
 #include "../bench/echo_server.hpp"
 
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 
@@ -161,6 +162,12 @@ TEST_CASE("16 MiB each way through partial reads and writes, byte for byte") {
     const std::size_t kSize = std::size_t(16) << 20;
     rt.block_on([&] {
       auto p = weft_test::tcp_pair();
+      // Small kernel buffers on both ends: 1 MiB cannot fit in them, so a write of 1 MiB must be
+      // taken in part. With default (autotuned, several MiB) buffers a fast reader made every
+      // write whole and the partial-write check failed under ASan (CI, 2026-12-02).
+      const int small = 64 << 10;
+      REQUIRE(::setsockopt(p.client.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+      REQUIRE(::setsockopt(p.server.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
       const std::vector<char> up = weft_test::pattern(kSize, 1);
       std::atomic<long> partial_writes{0};
       // Client -> server with write() by hand, to see that the kernel takes partial amounts.
