@@ -1,9 +1,12 @@
 // The program tests/gdb_check.py debugs: a fiber blocked in gdb_blocked_here(), then a call to
-// weft_gdb_test_ready() (the breakpoint) while it is suspended.
-#include "sched/scheduler.hpp"  // weft's types in this program's debug info, for tools/gdb/weft.py
-
+// weft_gdb_test_ready() (the breakpoint) while it is suspended. With --wait it prints "ready" there
+// and waits for SIGTERM instead, for `gdb -p`. Public API only: the suite builds it with -g against
+// the build tree, tests/consumer/run.sh without debug info against the install.
 #include <weft/weft.hpp>
 
+#include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <thread>
 
 volatile int gdb_sink = 0;
@@ -15,11 +18,13 @@ extern "C" [[gnu::noinline]] void weft_gdb_test_ready() { asm volatile("" ::: "m
   gdb_sink = gdb_sink + 1;
 }
 
-int main() {
+int main(int argc, char** argv) {
+  const bool wait = argc > 1 && std::strcmp(argv[1], "--wait") == 0;
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  if (wait) pthread_sigmask(SIG_BLOCK, &term, nullptr);  // before the workers start: they inherit it
   weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
-  // Keep the registry's types referenced (so -g emits them).
-  volatile weft::detail::Scheduler* keep = weft_runtime_list;
-  (void)keep;
   weft::Notify n;
   auto h = rt.spawn(weft::Options{.name = "gdb-target"}, [&] { gdb_blocked_here(n); });
   for (;;) {
@@ -28,6 +33,12 @@ int main() {
     std::this_thread::yield();
   }
   weft_gdb_test_ready();
+  if (wait) {
+    std::printf("ready\n");
+    std::fflush(stdout);
+    int sig = 0;
+    sigwait(&term, &sig);
+  }
   n.notify_one();
   return h.join() ? 0 : 1;
 }

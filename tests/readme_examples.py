@@ -2,7 +2,8 @@
 """Compiles and runs every ```cpp block of README.md, so the guide cannot rot.
 
 Each block is a complete program. Usage: readme_examples.py <README.md> <include dir>
-<libweft.a> <extra flags...>. Exits non-zero if any block fails to compile or run."""
+<libweft.so or .a> <extra flags...>. Exits non-zero if any block fails to compile or run. The
+suite passes the shared library: the examples then also check that what they use is exported."""
 import os
 import re
 import subprocess
@@ -23,6 +24,7 @@ with tempfile.TemporaryDirectory() as tmp:
         exe = os.path.join(tmp, f"example{i}")
         open(src, "w").write(code)
         cmd = ["c++", "-std=c++20", "-O1", "-Wall", "-Wextra", "-Werror", "-I", include, *extra, src, lib,
+               "-Wl,-rpath," + os.path.dirname(os.path.abspath(lib)),
                "-lboost_context", "-lev", "-pthread", "-o", exe]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:

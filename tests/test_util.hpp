@@ -70,7 +70,13 @@ void for_each_worker_count(Body&& body) {
 // The calling thread's id, read afresh on every call. Use it instead of std::this_thread::get_id()
 // in fibers: that calls pthread_self(), which glibc declares __attribute__((const)), so the compiler
 // may reuse an earlier result after the fiber has moved to another worker thread.
+// clang has no noipa (it warned at every include and ignored it): noinline keeps the call, optnone
+// keeps clang from inferring the function pure from pthread_self's attribute and merging calls.
+#if defined(__clang__)
+[[gnu::noinline]] [[clang::optnone]] inline std::thread::id thread_id() { return std::this_thread::get_id(); }
+#else
 [[gnu::noipa]] inline std::thread::id thread_id() { return std::this_thread::get_id(); }
+#endif
 
 // ---- file descriptors. Setup failures throw (never REQUIRE: these may run inside fibers).
 

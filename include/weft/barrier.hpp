@@ -19,10 +19,13 @@
 // at the next suspension point. Works from plain threads too (they block).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <cstddef>
 #include <cstdint>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -46,3 +49,5 @@ class Barrier {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -22,6 +22,7 @@
 // versions and weft::spawn throws; spawn onto a runtime through a captured weft::Handle.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/task.hpp>
 
 #include <chrono>
@@ -29,6 +30,8 @@
 #include <cstdint>
 #include <source_location>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -99,3 +102,5 @@ WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_BLOCKING_SPAWN)
 #undef WEFT_DETAIL_DEF_BLOCKING_SPAWN
 
 }  // namespace weft
+
+WEFT_API_END

@@ -23,6 +23,7 @@
 // from plain threads too. Usable in a weft::Select (weft/channel_select.hpp).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/channel.hpp>
 #include <weft/coop.hpp>
 #include <weft/detail/waiter.hpp>
@@ -36,6 +37,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -327,3 +330,5 @@ std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
 
 }  // namespace broadcast
 }  // namespace weft
+
+WEFT_API_END

@@ -23,6 +23,7 @@
 //  - abort_on_cancel(h): aborts that fiber when the token is cancelled (at once if it already is).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/cancel_scope.hpp>
 #include <weft/error.hpp>
 #include <weft/task.hpp>
@@ -32,12 +33,16 @@
 #include <type_traits>
 #include <utility>
 
+WEFT_API_BEGIN
+
 namespace weft {
 
 namespace detail {
+WEFT_INTERNAL_BEGIN  // defined in lib/: keep hidden (see weft/detail/config.hpp)
 struct TokenState;
 struct TokenScopeReg;
-struct TokenAccess;
+WEFT_INTERNAL_END
+struct TokenAccess;  // defined in weft/stop_token.hpp (inline, so exported)
 // Registers `s` of fiber `f` with the token; false if the token is already cancelled.
 bool token_register_scope(TokenState& t, FiberBase* f, CancelScope& s, TokenScopeReg*& reg);
 void token_unregister_scope(TokenState& t, FiberBase* f, CancelScope& s, TokenScopeReg* reg) noexcept;
@@ -93,3 +98,5 @@ class CancellationToken {
 };
 
 }  // namespace weft
+
+WEFT_API_END

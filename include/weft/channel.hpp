@@ -11,11 +11,14 @@
 // time. A SendResult converts to true when the value was sent.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/error.hpp>
 
 #include <cstdint>
 #include <optional>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -67,3 +70,5 @@ class [[nodiscard("a dropped weft::SendResult hides an unsent value (receiver go
 };
 
 }  // namespace weft
+
+WEFT_API_END

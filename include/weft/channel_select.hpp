@@ -31,6 +31,7 @@
 // own child fiber, and cancels the losers.)
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/channel.hpp>
 #include <weft/detail/waiter.hpp>
@@ -43,6 +44,8 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -162,3 +165,5 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
 Select() -> Select<>;
 
 }  // namespace weft
+
+WEFT_API_END

@@ -24,6 +24,7 @@
 // being cancelled or timing out passes to the next waiter, so no wake-up is lost.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/mutex.hpp>
@@ -31,6 +32,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -81,3 +84,5 @@ class CondVar {
 };
 
 }  // namespace weft
+
+WEFT_API_END

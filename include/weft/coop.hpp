@@ -24,6 +24,10 @@
 // (tests/coop_test.cpp prints the ping-pong figures with and without the budget).
 #pragma once
 
+#include <weft/detail/config.hpp>
+
+WEFT_API_BEGIN
+
 namespace weft {
 
 inline constexpr int kCoopBudget = 128;
@@ -47,3 +51,5 @@ class CoopUnconstrained {
 };
 
 }  // namespace weft
+
+WEFT_API_END

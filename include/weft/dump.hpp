@@ -14,11 +14,14 @@
 // during its walk is reported as running (the walk is discarded).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/metrics.hpp>
 
 #include <csignal>
 #include <iosfwd>
 #include <thread>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -51,3 +54,5 @@ std::string symbolize(const void* pc);
 }  // namespace detail
 
 }  // namespace weft
+
+WEFT_API_END

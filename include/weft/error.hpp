@@ -13,9 +13,12 @@
 // does not derive from std::exception, so `catch (const std::exception&)` lets it through.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -45,3 +48,5 @@ class Cancelled {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -13,10 +13,12 @@
 // socket types do (lib/net/socket_ops.hpp).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
-
 #include <chrono>
 #include <optional>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -47,3 +49,5 @@ bool wait_writable_until(int fd, std::chrono::time_point<Clock, Duration> deadli
 }
 
 }  // namespace weft
+
+WEFT_API_END

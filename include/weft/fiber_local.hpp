@@ -19,12 +19,16 @@
 // that touched it (make it static, like a thread_local); its key is never reused.
 #pragma once
 
+#include <weft/detail/config.hpp>
+
 #include <weft/error.hpp>
 
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -72,3 +76,5 @@ class FiberLocal {
 };
 
 }  // namespace weft
+
+WEFT_API_END

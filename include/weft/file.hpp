@@ -15,9 +15,12 @@
 // file in the same directory and renamed into place), never a mix.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <filesystem>
 #include <string>
 #include <string_view>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -30,3 +33,5 @@ std::string read_file(const std::filesystem::path& path);
 void write_file(const std::filesystem::path& path, std::string_view data);
 
 }  // namespace weft
+
+WEFT_API_END

@@ -25,10 +25,14 @@
 // it blocks the thread. An Interval is used by one fiber (or thread) at a time; it may be moved.
 #pragma once
 
+#include <weft/detail/config.hpp>
+
 #include <weft/detail/chrono.hpp>
 #include <weft/error.hpp>
 
 #include <chrono>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -85,3 +89,5 @@ class Interval {
 };
 
 }  // namespace weft
+
+WEFT_API_END

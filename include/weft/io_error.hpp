@@ -15,10 +15,13 @@
 // failure. Cancellation is never an IoError: it is weft::Cancelled (see weft/error.hpp).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/error.hpp>
 
 #include <string>
 #include <system_error>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -60,3 +63,5 @@ class IoError : public Error {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -12,6 +12,7 @@
 // time; it may be moved.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/join_set_core.hpp>
 #include <weft/result.hpp>
 #include <weft/task.hpp>
@@ -21,6 +22,8 @@
 #include <optional>
 #include <source_location>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -102,3 +105,5 @@ class JoinSet {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -19,6 +19,7 @@
 // `rt.block_on([&] { weft::LocalSet ls; return ls.run_until(f); })`.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/cancel_scope.hpp>
 #include <weft/task.hpp>
 
@@ -26,10 +27,14 @@
 #include <source_location>
 #include <utility>
 
+WEFT_API_BEGIN
+
 namespace weft {
 
 namespace detail {
+WEFT_INTERNAL_BEGIN  // defined in lib/: keep hidden (see weft/detail/config.hpp)
 class LocalSetCore;
+WEFT_INTERNAL_END
 std::unique_ptr<LocalSetCore> make_local_set_core();
 void destroy_local_set_core(LocalSetCore* c) noexcept;
 // Pins the calling fiber to its worker and makes `c` its LocalSet; returns what to restore.
@@ -107,3 +112,5 @@ WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_LOCAL_SPAWN)
 #undef WEFT_DETAIL_DEF_LOCAL_SPAWN
 
 }  // namespace weft
+
+WEFT_API_END

@@ -8,10 +8,13 @@
 // approximately consistent across fields.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -83,3 +86,5 @@ struct RuntimeMetrics {
 };
 
 }  // namespace weft
+
+WEFT_API_END

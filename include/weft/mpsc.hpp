@@ -22,6 +22,7 @@
 // To wait on several channels (or with a timeout) in one fiber, see weft/channel_select.hpp.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/channel.hpp>
 #include <weft/coop.hpp>
@@ -37,6 +38,8 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 namespace detail {
@@ -421,3 +424,5 @@ std::pair<Sender<T>, Receiver<T>> unbounded_channel() {
 
 }  // namespace mpsc
 }  // namespace weft
+
+WEFT_API_END

@@ -44,6 +44,7 @@
 // matters more than throughput (Tokio's Mutex is FIFO; Go's and parking_lot's barge).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <atomic>
@@ -51,6 +52,8 @@
 #include <cstdint>
 #include <mutex>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -194,3 +197,5 @@ class Synchronized {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -17,10 +17,13 @@
 // weft::Select (weft/channel_select.hpp).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <chrono>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -78,3 +81,5 @@ class Notify {
 };
 
 }  // namespace weft
+
+WEFT_API_END

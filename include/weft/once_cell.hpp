@@ -16,6 +16,7 @@
 // call_once/OnceFlag: the same for a function without a value (std::call_once for fibers).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <atomic>
@@ -24,6 +25,8 @@
 #include <new>
 #include <type_traits>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -122,3 +125,5 @@ void call_once(OnceFlag& flag, F&& f, A&&... args) {
 }
 
 }  // namespace weft
+
+WEFT_API_END

@@ -13,6 +13,7 @@
 // Usable in a weft::Select (weft/channel_select.hpp).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/channel.hpp>
 #include <weft/coop.hpp>
 #include <weft/detail/waiter.hpp>
@@ -24,6 +25,8 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+
+WEFT_API_BEGIN
 
 namespace weft {
 namespace detail {
@@ -282,3 +285,5 @@ std::pair<Sender<T>, Receiver<T>> channel() {
 
 }  // namespace oneshot
 }  // namespace weft
+
+WEFT_API_END

@@ -16,11 +16,14 @@
 // result is discarded.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/socket_addr.hpp>
 
 #include <cstdint>
 #include <string_view>
 #include <vector>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -30,3 +33,5 @@ enum class AddressFamily { Any, V4, V6 };
 std::vector<SocketAddr> resolve(std::string_view host, std::uint16_t port, AddressFamily family = AddressFamily::Any);
 
 }  // namespace weft
+
+WEFT_API_END

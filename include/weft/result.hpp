@@ -9,6 +9,7 @@
 // std::terminate) and available through JoinError::panic() / rethrow().
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/error.hpp>
 
 #include <cstdint>
@@ -17,6 +18,8 @@
 #include <string>
 #include <utility>
 #include <variant>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -117,3 +120,4 @@ class WEFT_DETAIL_RESULT_NODISCARD Result<void> {
 }  // namespace weft
 
 #undef WEFT_DETAIL_RESULT_NODISCARD
+WEFT_API_END

@@ -16,6 +16,7 @@
 // stderr and their stacks deliberately leaked (never freed under a live frame).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/error.hpp>
 #include <weft/metrics.hpp>
@@ -30,6 +31,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -226,3 +229,5 @@ class Runtime {
 };
 
 }  // namespace weft
+
+WEFT_API_END

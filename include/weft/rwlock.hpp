@@ -25,11 +25,14 @@
 // Works from plain threads too (they block).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <chrono>
 #include <cstddef>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -81,3 +84,5 @@ class RwLock {
 };
 
 }  // namespace weft
+
+WEFT_API_END

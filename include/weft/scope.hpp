@@ -18,6 +18,7 @@
 // the body lambda: the body returns before its children finish.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/join_set_core.hpp>
 #include <weft/error.hpp>
 #include <weft/task.hpp>
@@ -27,6 +28,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -100,3 +103,5 @@ void scope(Body&& body) {
 }
 
 }  // namespace weft
+
+WEFT_API_END

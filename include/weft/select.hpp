@@ -13,6 +13,7 @@
 // gone). Cancelling the caller cancels every alternative. Must be called from a fiber.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/join_set_core.hpp>
 #include <weft/error.hpp>
 #include <weft/task.hpp>
@@ -25,6 +26,8 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -79,3 +82,5 @@ auto select(F&&... fs) {
 }
 
 }  // namespace weft
+
+WEFT_API_END

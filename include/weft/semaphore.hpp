@@ -22,6 +22,7 @@
 // future acquire throw weft::SemaphoreClosed. Works from plain threads too (they block).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
@@ -31,6 +32,8 @@
 #include <memory>
 #include <optional>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -166,3 +169,5 @@ class Semaphore : public std::enable_shared_from_this<Semaphore> {
 };
 
 }  // namespace weft
+
+WEFT_API_END

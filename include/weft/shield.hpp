@@ -17,9 +17,12 @@
 // plain thread `f` just runs.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/cancel_scope.hpp>
 
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -30,3 +33,5 @@ decltype(auto) shield(F&& f) {
 }
 
 }  // namespace weft
+
+WEFT_API_END

@@ -26,10 +26,13 @@
 // would re-run the faulting instruction).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <csignal>  // the SIG* numbers the examples use
 #include <initializer_list>
 #include <memory>
 #include <optional>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -66,3 +69,5 @@ int wait_for_signal(std::initializer_list<int> signums);
 void block_signals(std::initializer_list<int> signums);
 
 }  // namespace weft
+
+WEFT_API_END

@@ -9,12 +9,15 @@
 // sockaddr_storage inside), cheap to copy, comparable, printable ("1.2.3.4:80", "[::1]:80").
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <sys/socket.h>
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -57,3 +60,5 @@ class SocketAddr {
 };
 
 }  // namespace weft
+
+WEFT_API_END

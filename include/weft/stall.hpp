@@ -12,6 +12,7 @@
 // buffer). Costs nothing on the workers: they already count runs.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/runtime.hpp>
 
 #include <chrono>
@@ -20,6 +21,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -57,3 +60,5 @@ class StallDetector {
 };
 
 }  // namespace weft
+
+WEFT_API_END

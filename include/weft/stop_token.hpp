@@ -20,6 +20,8 @@
 // (std::terminate) and must not suspend: keep it short, e.g. notify something.
 #pragma once
 
+#include <weft/detail/config.hpp>
+
 #include <weft/cancellation_token.hpp>
 
 #include <memory>
@@ -27,6 +29,8 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -94,3 +98,5 @@ std::stop_token to_stop_token(const CancellationToken& token);
 CancellationToken cancel_on_stop(std::stop_token st);
 
 }  // namespace weft
+
+WEFT_API_END

@@ -28,6 +28,7 @@
 // fibers every 64 operations, so one busy connection cannot starve a worker.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/owned_fd.hpp>
 
 #include <sys/uio.h>
@@ -39,10 +40,14 @@
 #include <string>
 #include <string_view>
 
+WEFT_API_BEGIN
+
 namespace weft {
 
 namespace detail {
+WEFT_INTERNAL_BEGIN  // defined in lib/: keep hidden (see weft/detail/config.hpp)
 struct SocketIo;
+WEFT_INTERNAL_END
 }
 
 enum class Shutdown { Read, Write, Both };
@@ -107,3 +112,5 @@ class StreamSocket {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -10,6 +10,7 @@
 // is explicit: abort().
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/fiber.hpp>
 #include <weft/detail/spawn_args.hpp>
 #include <weft/error.hpp>
@@ -21,6 +22,8 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -192,3 +195,5 @@ WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_SPAWN)
 #undef WEFT_DETAIL_DEF_SPAWN
 
 }  // namespace weft
+
+WEFT_API_END

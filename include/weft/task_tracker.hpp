@@ -21,6 +21,8 @@
 // the state lives until the last copy and the last tracked task are gone.
 #pragma once
 
+#include <weft/detail/config.hpp>
+
 #include <weft/detail/chrono.hpp>
 #include <weft/task.hpp>
 #include <weft/runtime.hpp>
@@ -33,6 +35,8 @@
 #include <memory>
 #include <source_location>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -156,3 +160,5 @@ class TaskTracker {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -21,6 +21,7 @@
 // weft::IoError naming the call and the addresses.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/owned_fd.hpp>
 #include <weft/socket_addr.hpp>
 #include <weft/stream_socket.hpp>
@@ -32,10 +33,14 @@
 #include <optional>
 #include <string_view>
 
+WEFT_API_BEGIN
+
 namespace weft {
 
 namespace detail {
+WEFT_INTERNAL_BEGIN  // defined in lib/: keep hidden (see weft/detail/config.hpp)
 struct SocketIo;
+WEFT_INTERNAL_END
 }
 
 class TcpStream : public StreamSocket {
@@ -110,3 +115,5 @@ class TcpListener {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -14,11 +14,14 @@
 // thread, sleep()/sleep_until() block the thread. id()/name() throw weft::Error there.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/result.hpp>
 
 #include <chrono>
 #include <string_view>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -58,3 +61,5 @@ void check_cancelled();
 }  // namespace this_fiber
 
 }  // namespace weft
+
+WEFT_API_END

@@ -23,6 +23,7 @@
 // `weft::shield([&] { (void)weft::timeout(1s, [&] { flush(); }); })`.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/detail/cancel_scope.hpp>
 #include <weft/error.hpp>
@@ -31,6 +32,8 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -65,3 +68,5 @@ auto timeout(std::chrono::duration<Rep, Period> d, F&& f) {
 }
 
 }  // namespace weft
+
+WEFT_API_END

@@ -9,10 +9,13 @@
 // path (the first one to bind it wins; later ones report it taken on stderr and carry on).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/runtime.hpp>
 
 #include <memory>
 #include <string>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -34,3 +37,5 @@ class TopServer {
 std::string top_snapshot_json(const Handle& rt);
 
 }  // namespace weft
+
+WEFT_API_END

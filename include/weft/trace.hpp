@@ -15,9 +15,12 @@
 // ring append per event (see README, "Profiling weft programs").
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <cstddef>
 #include <iosfwd>
 #include <string>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -40,3 +43,5 @@ void set_fiber_timing(bool on) noexcept;
 bool fiber_timing() noexcept;
 
 }  // namespace weft
+
+WEFT_API_END

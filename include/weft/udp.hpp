@@ -22,16 +22,21 @@
 // releasing them all costs linear time.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/owned_fd.hpp>
 #include <weft/socket_addr.hpp>
 
 #include <cstddef>
 #include <memory>
 
+WEFT_API_BEGIN
+
 namespace weft {
 
 namespace detail {
+WEFT_INTERNAL_BEGIN  // defined in lib/: keep hidden (see weft/detail/config.hpp)
 struct SocketIo;
+WEFT_INTERNAL_END
 }
 
 struct UdpRecv {
@@ -84,3 +89,5 @@ class UdpSocket {
 };
 
 }  // namespace weft
+
+WEFT_API_END

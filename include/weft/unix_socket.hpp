@@ -19,6 +19,7 @@
 // binding it again fails with EADDRINUSE.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/owned_fd.hpp>
 #include <weft/stream_socket.hpp>
 
@@ -29,10 +30,14 @@
 #include <string_view>
 #include <utility>
 
+WEFT_API_BEGIN
+
 namespace weft {
 
 namespace detail {
+WEFT_INTERNAL_BEGIN  // defined in lib/: keep hidden (see weft/detail/config.hpp)
 struct SocketIo;
+WEFT_INTERNAL_END
 }
 
 class UnixStream : public StreamSocket {
@@ -92,3 +97,5 @@ class UnixListener {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -18,12 +18,15 @@
 // that is not a fiber (callbacks, threads).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/detail/waiter.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+
+WEFT_API_BEGIN
 
 namespace weft {
 
@@ -60,3 +63,5 @@ class WaitGroup {
 };
 
 }  // namespace weft
+
+WEFT_API_END

@@ -21,6 +21,7 @@
 // weft::Select (weft/channel_select.hpp).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
 
@@ -30,6 +31,8 @@
 #include <mutex>
 #include <optional>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft {
 namespace detail {
@@ -266,3 +269,5 @@ std::pair<Sender<T>, Receiver<T>> channel(T initial) {
 
 }  // namespace watch
 }  // namespace weft
+
+WEFT_API_END

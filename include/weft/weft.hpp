@@ -1,6 +1,7 @@
 // weft/weft.hpp — everything. Include this, or the one header per concept it lists.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/cancellation_token.hpp>
 #include <weft/coop.hpp>
 #include <weft/dump.hpp>
@@ -48,3 +49,7 @@
 #include <weft/tcp.hpp>
 #include <weft/udp.hpp>
 #include <weft/unix_socket.hpp>
+
+WEFT_API_BEGIN
+
+WEFT_API_END

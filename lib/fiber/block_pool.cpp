@@ -142,10 +142,10 @@ void* fiber_block_alloc(std::size_t size) {
 
 void fiber_block_free(void* p, std::size_t size) noexcept {
 #if WEFT_ASAN
-  ::operator delete(p, size);
+  ::operator delete(p);  // unsized: clang needs -fsized-deallocation for the sized one
 #else
   if (size == 0 || size > kMaxBlock) {
-    ::operator delete(p, size);
+    ::operator delete(p);  // unsized: clang needs -fsized-deallocation for the sized one
     return;
   }
   const std::size_t c = class_of(size);

@@ -40,7 +40,9 @@ constexpr int kMaxSignal = NSIG;
 std::atomic<std::uint64_t> g_counts[kMaxSignal];
 std::atomic<int> g_pipe_w{-1};
 
-extern "C" void on_signal(int sig) {
+// Not extern "C": an anonymous namespace does not give a C-linkage name internal linkage, so it
+// was the global symbol `on_signal` — a program's own on_signal took it over (or clashed at link).
+void on_signal(int sig) {
   const int saved = errno;
   if (sig > 0 && sig < kMaxSignal) g_counts[sig].fetch_add(1, std::memory_order_seq_cst);
   const char b = static_cast<char>(sig);

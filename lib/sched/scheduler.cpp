@@ -58,10 +58,8 @@ std::uint64_t g_runtime_seq = 0;
 }  // namespace
 }  // namespace weft::detail
 
-// Head of the list of live runtimes (linked through Scheduler::next_runtime_), for tools/gdb.
-extern "C" {
-weft::detail::Scheduler* weft_runtime_list = nullptr;
-}
+// weft_runtime_list, the head of the list of live runtimes, is defined with the table that lets
+// tools/gdb read it without debug info (lib/trace/debug_layout.cpp).
 
 namespace weft::detail {
 

@@ -244,6 +244,7 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
   void for_each_live(Fn&& fn);
 
  private:
+  friend struct DebugLayout;  // lib/trace/debug_layout.cpp: the registry's layout, for gdb
   struct alignas(64) Shard {
     SpinLock lock;
     FiberBase* head = nullptr;

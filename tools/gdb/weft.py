@@ -5,7 +5,11 @@
     (gdb) weft-fiber bt 17              # backtrace of fiber 17 (an id or a fiber name)
 
 `info weft-fibers` walks the list of runtimes (`weft_runtime_list`) and each runtime's registry
-shards; it needs weft's types in the debug info (build with -g: debugoptimized or debug builds).
+shards from raw memory, with the field offsets the library publishes in `weft_debug_layout`
+(lib/trace/debug_layout.cpp): no debug info is needed, so it works on release and stripped builds,
+live or on a core file. An installed libweft loads this file automatically (see README, "Using it
+from your project").
+
 `weft-fiber bt` unwinds a fiber that is not running from its saved Boost.Context context. It checks
 that jump_fcontext has the x86-64 layout of Boost 1.74 (ctx+0x30 rbp, ctx+0x38 pc, sp = ctx+0x40)
 and refuses otherwise. In a live process it temporarily points the selected thread's
@@ -14,7 +18,6 @@ and restores the registers; in a core file (registers read-only) it walks frame 
 """
 import gdb
 
-KSHARDS = 16
 STATES = {0: "created", 1: "runnable", 2: "running", 3: "suspended", 4: "finished"}
 JUMP_LEA = bytes([0x48, 0x8D, 0x64, 0x24, 0xC8])       # lea -0x38(%rsp),%rsp
 JUMP_SAVE_RBP = bytes([0x48, 0x89, 0x6C, 0x24, 0x30])  # mov %rbp,0x30(%rsp)
@@ -25,72 +28,110 @@ def _u64(v):
     return int(v) & 0xFFFFFFFFFFFFFFFF
 
 
-def _string(v):
-    """A std::string's contents, without relying on pretty printers."""
+# Entries of weft_debug_layout, in the order of DebugLayoutIndex (lib/trace/debug_layout.cpp).
+LAYOUT_FIELDS = ["magic", "entries", "sched_next_runtime", "sched_shards", "shard_stride", "shard_head",
+                 "shard_count", "fiber_id", "fiber_name", "fiber_state", "fiber_ctx", "fiber_wait_what",
+                 "fiber_wait_arg", "fiber_spawn_site", "fiber_stack_lo", "fiber_stack_size", "fiber_reg_next",
+                 "waitdesc_what", "waitdesc_arg", "string_data", "string_size", "site_impl_file",
+                 "site_impl_line"]
+LAYOUT_MAGIC, LAYOUT_VERSION = 0x5745465400000000, 1
+UNKNOWN = 0xFFFFFFFFFFFFFFFF
+
+
+def _symbol_address(name):
+    """The address of a data symbol, with or without debug info (an untyped symbol can still have
+    its address taken), or None."""
     try:
-        p = v["_M_dataplus"]["_M_p"]
-        n = int(v["_M_string_length"])
-        return p.string(length=n) if n else ""
+        return _u64(gdb.parse_and_eval("(unsigned long)&'%s'" % name))
     except gdb.error:
-        return str(v)
+        return None
 
 
-def _atomic(v):
+def _read(addr, n):
+    return bytes(gdb.selected_inferior().read_memory(addr, n))
+
+
+def _u(addr, n=8):
+    return int.from_bytes(_read(addr, n), "little")
+
+
+def _cstr(addr, limit=512):
+    if addr == 0:
+        return ""
     try:
-        return int(v["_M_i"])
-    except gdb.error:
-        return int(v)
+        return gdb.Value(addr).cast(gdb.lookup_type("char").pointer()).string()[:limit]
+    except (gdb.error, gdb.MemoryError):
+        return "?"
 
 
-def runtimes():
-    try:
-        s = gdb.parse_and_eval("weft_runtime_list")
-    except gdb.error:
+def layout():
+    addr = _symbol_address("weft_debug_layout")
+    if addr is None:
+        raise gdb.GdbError("weft: no symbol weft_debug_layout (is this a weft program, and is libweft "
+                           "loaded yet? weft before 0.1 has no layout table)")
+    head = _u(addr)
+    if head & ~0xFFFFFFFF != LAYOUT_MAGIC:
+        raise gdb.GdbError("weft: weft_debug_layout is not initialised (the library has not run its "
+                           "constructors yet) or is not weft's")
+    if head & 0xFFFFFFFF != LAYOUT_VERSION:
+        raise gdb.GdbError("weft: the program's weft_debug_layout is version %d, this weft.py reads "
+                           "version %d: use the weft.py installed with that libweft"
+                           % (head & 0xFFFFFFFF, LAYOUT_VERSION))
+    n = _u(addr + 8)
+    raw = _read(addr, 8 * min(n, len(LAYOUT_FIELDS)))
+    return {f: int.from_bytes(raw[8 * i:8 * i + 8], "little") for i, f in enumerate(LAYOUT_FIELDS[:n])}
+
+
+def runtimes(L):
+    addr = _symbol_address("weft_runtime_list")
+    if addr is None:
         raise gdb.GdbError("weft: no symbol weft_runtime_list (is this a weft program?)")
-    try:
-        t = gdb.lookup_type("weft::detail::Scheduler").pointer()
-    except gdb.error:
-        raise gdb.GdbError("weft: no debug info for weft::detail::Scheduler; build weft and the program with -g")
-    s = s.cast(t)
-    while _u64(s) != 0:
+    s = _u(addr)
+    while s != 0:
         yield s
-        s = s["next_runtime_"]
+        s = _u(s + L["sched_next_runtime"])
 
 
 def fibers():
-    for rt in runtimes():
-        shards = rt["shards_"]
-        for i in range(KSHARDS):
-            f = shards[i]["head"]
-            while _u64(f) != 0:
-                yield rt, f
-                f = f["reg_next_"]
+    L = layout()
+    for rt in runtimes(L):
+        for i in range(L["shard_count"]):
+            f = _u(rt + L["sched_shards"] + i * L["shard_stride"] + L["shard_head"])
+            while f != 0:
+                yield L, f
+                f = _u(f + L["fiber_reg_next"])
 
 
-def describe(f):
-    d = {"id": int(f["id_"]), "name": _string(f["name_"]), "state": STATES.get(_atomic(f["state_"]), "?"),
-         "ctx": _u64(f["ctx_"]), "wait": ""}
-    w = f["wait_what_"]
-    if d["state"] == "suspended" and _u64(w) != 0:
-        kind, arg = int(w["arg"]), _u64(f["wait_arg_"])
+def _string(L, addr):
+    """A std::string's contents at addr, through the layout the library found for it."""
+    if L["string_data"] == UNKNOWN or L["string_size"] == UNKNOWN:
+        return "?"
+    n = _u(addr + L["string_size"])
+    if n == 0:
+        return ""
+    return _read(_u(addr + L["string_data"]), min(n, 256)).decode("utf-8", "replace")
+
+
+def describe(L, f):
+    d = {"id": _u(f + L["fiber_id"]), "name": _string(L, f + L["fiber_name"]),
+         "state": STATES.get(_u(f + L["fiber_state"], 1), "?"), "ctx": _u(f + L["fiber_ctx"]), "wait": ""}
+    w = _u(f + L["fiber_wait_what"])
+    if d["state"] == "suspended" and w != 0:
+        kind, arg = _u(w + L["waitdesc_arg"], 1), _u(f + L["fiber_wait_arg"])
         # WaitDesc::Arg: 0 none, 1 deadline (steady ns), 2 fiber id, 3 address, 4 fd, 5 count
         fmt = {0: "", 1: " (deadline %d ns)" % arg, 2: " %d" % arg, 3: " at 0x%x" % arg, 4: " (fd %d)" % arg,
                5: " %d operations" % arg}
-        d["wait"] = w["what"].string() + fmt.get(kind, " (arg %d)" % arg)
-    try:
-        impl = f["spawn_site_"]["_M_impl"]
-        if _u64(impl) != 0:
-            d["site"] = "%s:%d" % (impl["_M_file_name"].string(), int(impl["_M_line"]))
-    except gdb.error:
-        d["site"] = "?"
-    st = f["stack_"]
-    d["stack_lo"], d["stack_size"] = _u64(st["lo"]), int(st["size"])
+        d["wait"] = _cstr(_u(w + L["waitdesc_what"])) + fmt.get(kind, " (arg %d)" % arg)
+    impl = _u(f + L["fiber_spawn_site"])
+    if impl != 0 and UNKNOWN not in (L["site_impl_file"], L["site_impl_line"]):
+        d["site"] = "%s:%d" % (_cstr(_u(impl + L["site_impl_file"])), _u(impl + L["site_impl_line"], 4))
+    d["stack_lo"], d["stack_size"] = _u(f + L["fiber_stack_lo"]), _u(f + L["fiber_stack_size"])
     return d
 
 
 def find_fiber(key):
-    for rt, f in fibers():
-        d = describe(f)
+    for L, f in fibers():
+        d = describe(L, f)
         if str(d["id"]) == key or d["name"] == key:
             return f, d
     raise gdb.GdbError("weft: no live fiber with id or name '%s' (see `info weft-fibers`)" % key)
@@ -120,8 +161,8 @@ class InfoWeftFibers(gdb.Command):
 
     def invoke(self, arg, from_tty):
         n = 0
-        for rt, f in fibers():
-            d = describe(f)
+        for L, f in fibers():
+            d = describe(L, f)
             n += 1
             name = (" '%s'" % d["name"]) if d["name"] else ""
             wait = ("  waiting on: " + d["wait"]) if d["wait"] else ""

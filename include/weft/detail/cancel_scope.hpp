@@ -1,7 +1,10 @@
 // weft/detail/cancel_scope.hpp — RAII entry into a cancellation scope / a shield. Internal.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/fiber.hpp>
+
+WEFT_API_BEGIN
 
 namespace weft::detail {
 
@@ -42,3 +45,5 @@ class ShieldGuard {
 };
 
 }  // namespace weft::detail
+
+WEFT_API_END

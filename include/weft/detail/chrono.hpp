@@ -9,8 +9,12 @@
 // like std::condition_variable on most implementations, a later jump of that clock is not followed.
 #pragma once
 
+#include <weft/detail/config.hpp>
+
 #include <chrono>
 #include <type_traits>
+
+WEFT_API_BEGIN
 
 namespace weft::detail {
 
@@ -77,3 +81,5 @@ std::chrono::steady_clock::time_point steady_deadline_after(std::chrono::duratio
 }
 
 }  // namespace weft::detail
+
+WEFT_API_END

@@ -7,6 +7,7 @@
 // 100k finished stacks alive until join means 100k cold stacks and page faults).
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/error.hpp>
 #include <weft/result.hpp>
 
@@ -22,12 +23,16 @@
 #include <type_traits>
 #include <utility>
 
+WEFT_API_BEGIN
+
 namespace weft::detail {
 
+class FiberBase;
+WEFT_INTERNAL_BEGIN  // defined in lib/: keep hidden (see weft/detail/config.hpp)
 class Worker;
 class Scheduler;
-class FiberBase;
 class LocalSetCore;
+WEFT_INTERNAL_END
 
 // Who waits for a fiber to finish (JoinHandle::join, a JoinSet). At most one per fiber, stored in
 // its joiner_. notify() is called once, on the worker where the fiber finished, under the fiber's
@@ -128,7 +133,7 @@ struct BlockAllocator {
   }
   void deallocate(T* p, std::size_t n) noexcept {
     if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
-      ::operator delete(p, n * sizeof(T), std::align_val_t(alignof(T)));
+      ::operator delete(p, std::align_val_t(alignof(T)));  // unsized: see FiberBase's delete
     } else {
       fiber_block_free(p, n * sizeof(T));
     }
@@ -182,8 +187,10 @@ class FiberBase {
   static void* operator new(std::size_t size) { return fiber_block_alloc(size); }
   static void operator delete(void* p, std::size_t size) noexcept { fiber_block_free(p, size); }
   static void* operator new(std::size_t size, std::align_val_t a) { return ::operator new(size, a); }
-  static void operator delete(void* p, std::size_t size, std::align_val_t a) noexcept {
-    ::operator delete(p, size, a);
+  // The unsized global delete: the sized one needs -fsized-deallocation under clang, and headers
+  // must compile with the user's flags.
+  static void operator delete(void* p, std::size_t, std::align_val_t a) noexcept {
+    ::operator delete(p, a);
   }
 
   // Records what the fiber is about to wait on (call on the running fiber, before it parks).
@@ -377,3 +384,5 @@ class Task final : public TaskOf<T> {
 };
 
 }  // namespace weft::detail
+
+WEFT_API_END

@@ -2,6 +2,7 @@
 // Internal.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/fiber.hpp>
 #include <weft/task.hpp>
 
@@ -9,6 +10,8 @@
 #include <cstddef>
 #include <deque>
 #include <source_location>
+
+WEFT_API_BEGIN
 
 namespace weft::detail {
 
@@ -57,3 +60,5 @@ class JoinSetCore final : public JoinWaiter {
 };
 
 }  // namespace weft::detail
+
+WEFT_API_END

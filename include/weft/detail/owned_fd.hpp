@@ -2,7 +2,10 @@
 // types hold one; users reach the number through their fd()/release().
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft::detail {
 
@@ -31,3 +34,5 @@ class OwnedFd {
 };
 
 }  // namespace weft::detail
+
+WEFT_API_END

@@ -4,10 +4,13 @@
 // front, so pushing never allocates under their lock; unbounded channels grow it by doubling.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <cstddef>
 #include <memory>
 #include <new>
 #include <utility>
+
+WEFT_API_BEGIN
 
 namespace weft::detail {
 
@@ -76,3 +79,5 @@ class Ring {
 };
 
 }  // namespace weft::detail
+
+WEFT_API_END

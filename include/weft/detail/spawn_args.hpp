@@ -9,6 +9,8 @@
 // that: bind them in a lambda.
 #pragma once
 
+#include <weft/detail/config.hpp>
+
 #include <concepts>
 #include <functional>
 #include <source_location>
@@ -16,6 +18,8 @@
 #include <utility>
 
 #define WEFT_MAX_SPAWN_ARGS 4
+
+WEFT_API_BEGIN
 
 namespace weft {
 struct Options;
@@ -56,3 +60,5 @@ concept spawn_bindable = !std::is_same_v<std::remove_cvref_t<F>, Options> &&
   DEF((class A1, class A2, class A3, class A4), (A1 && a1, A2 && a2, A3 && a3, A4 && a4),          \
       (std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4)),    \
       (A1, A2, A3, A4))
+
+WEFT_API_END

@@ -19,6 +19,7 @@
 // for as long as a notifier may touch it.
 #pragma once
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/fiber.hpp>
 
 #include <atomic>
@@ -26,6 +27,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+
+WEFT_API_BEGIN
 
 namespace weft::detail {
 
@@ -251,3 +254,5 @@ SyncClock::time_point to_sync_deadline(const std::chrono::time_point<Clock, Dura
 }
 
 }  // namespace weft::detail
+
+WEFT_API_END
