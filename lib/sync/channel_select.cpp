@@ -1,4 +1,4 @@
-// Select: the non-template parts. The waiting itself is detail::wait_any (lib/sync/waiter.cpp).
+// Select: the non-template parts. The waiting itself is detail::wait_any (lib/sched/waiter.cpp).
 #include <weft/channel_select.hpp>
 
 namespace weft::detail {

@@ -1,5 +1,5 @@
 // mpsc: the non-template parts (errors). The channel itself is a template in weft/mpsc.hpp; its
-// waits go through detail::wait_any (lib/sync/waiter.cpp).
+// waits go through detail::wait_any (lib/sched/waiter.cpp).
 #include <weft/mpsc.hpp>
 
 #include <string>
