@@ -27,6 +27,17 @@ std::string error_of(Fn&& fn) {
   return "<no weft::Error>";
 }
 
+// In a fiber: yields until fiber `id` is suspended (parked in its wait). A bare yield_now() is not
+// enough once run order is shuffled (chaos mode).
+void yield_until_suspended(std::uint64_t id) {
+  for (;;) {
+    for (const weft::FiberMetrics& f : weft::Handle::current().fibers()) {
+      if (f.id == id && f.status == weft::FiberStatus::Suspended) return;
+    }
+    weft::yield_now();
+  }
+}
+
 // First in the file: it forks, which must happen while no runtime (no worker thread) exists.
 TEST_CASE("shutting a runtime down from one of its own fibers aborts with an explanation") {
   weft_test::ChildResult r = weft_test::run_in_child([] {
@@ -49,13 +60,13 @@ TEST_CASE("destroying a locked weft::Mutex, or one with waiters, aborts with an 
   CHECK(weft_test::contains(locked.err, "destroyed while locked"));
 
   weft_test::ChildResult waited = weft_test::run_in_child([] {
-    // One worker: yield_now() runs the new fiber until it blocks in lock(), then comes back.
+    // The new fiber must be blocked in lock() before the mutex goes.
     weft::Runtime rt = weft_test::make_runtime(1);
     rt.block_on([] {
       auto* m = new weft::Mutex;
       m->lock();
       weft::JoinHandle<void> h = weft::spawn([m] { m->lock(); });
-      weft::yield_now();
+      yield_until_suspended(h.id());
       delete m;  // NOLINT: the misuse under test
     });
   });
@@ -137,11 +148,11 @@ TEST_CASE("a Cancelled escaping a destructor is a fatal report naming the fiber 
 // Every primitive's wait list checks this; a Semaphore stands for them.
 TEST_CASE("destroying a Semaphore that fibers wait on aborts with an explanation") {
   weft_test::ChildResult r = weft_test::run_in_child([] {
-    weft::Runtime rt = weft_test::make_runtime(1);  // yield_now() lets the waiter block first
+    weft::Runtime rt = weft_test::make_runtime(1);
     rt.block_on([] {
       auto* sem = new weft::Semaphore(0);
       weft::JoinHandle<void> h = weft::spawn([sem] { (void)sem->acquire(); });
-      weft::yield_now();
+      yield_until_suspended(h.id());
       delete sem;  // NOLINT: the misuse under test
     });
   });

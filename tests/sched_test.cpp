@@ -1,5 +1,6 @@
 // The scheduler's promises: idle workers steal work, and no fiber can starve another — neither one
 // that only yields, nor a pair that keeps waking each other (doc/design.md §4).
+#include "sched/chaos.hpp"
 #include "test_util.hpp"
 
 #include <atomic>
@@ -70,7 +71,9 @@ TEST_CASE("idle workers steal from a worker that spawned a burst of CPU-bound fi
     } else {
       INFO("attempts: " << attempt + 1);
       CHECK(threads_used > 1);
-      CHECK(steals > 0);
+      // Chaos mode sends some woken fibers through the global queue, which spreads them without a
+      // steal; then only the spreading itself (threads_used) is the invariant.
+      if (!weft::detail::chaos::enabled()) CHECK(steals > 0);
     }
   });
 }
