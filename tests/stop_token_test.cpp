@@ -26,7 +26,10 @@ TEST_CASE("CancelCallback: each callback runs once, whether registered before or
           std::atomic<int> mine{0};
           {
             weft::CancelCallback cb(token, [&] { mine++; ran++; });
-            token.cancelled();  // wait for the cancel: the callback has run by then
+            token.cancelled();  // wait for the cancel
+            // The cancelling thread runs the callback; the wake-up of this fiber may come first
+            // (seen under ASan), so wait for the callback itself: a callback that never ran hangs here.
+            while (mine.load() == 0) weft::yield_now();
             CHECK(mine.load() == 1);
           }
           CHECK(mine.load() == 1);  // not again after unregistering
