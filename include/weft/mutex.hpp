@@ -35,7 +35,7 @@
 // must queue behind the waiter it just handed the lock to — and once a queue forms it never drains
 // (a convoy). Measured on the 2-vCPU VM, release build, 2 workers, medians of 5 reps (ranges over
 // three runs):
-//   BENCH.md mutex_contended (1000 fibers x 1000 lock/unlock):
+//   doc/bench.md mutex_contended (1000 fibers x 1000 lock/unlock):
 //     barging 5-8 ns/lock (worst single rep 24);  FIFO 6-140 ns/lock, single reps 330-540 ns/lock
 //     whenever both workers contend and a convoy forms (Boost.Fiber's fibers::mutex: ~110)
 //   the same with 1% of critical sections yielding while holding the lock (a queue always forms):

@@ -1,7 +1,7 @@
 // Fiber control blocks (Task<T, F>: the FiberBase, the closure and the result slot) come from here
 // instead of straight from malloc.
 //
-// Why: spawn-heavy code allocates and frees these blocks in bursts (BENCH.md's spawn_join and
+// Why: spawn-heavy code allocates and frees these blocks in bursts (doc/bench.md's spawn_join and
 // spawn_many: 100k per repetition). glibc trims the freed top of a heap back to the kernel after
 // such a burst, so the next burst page-faults its memory in again (perf: ~40 % of spawn_join was
 // kernel page-fault time on this VM, where a first touch costs microseconds); and because the

@@ -231,7 +231,7 @@ class FiberBase {
 
   // ---- cancellation and panics
   // (Fields here and below are ordered so that the small ones fill alignment holes: every byte of
-  // the control block counts for idle fibers, BENCH.md idle_memory.)
+  // the control block counts for idle fibers, doc/bench.md idle_memory.)
   // 0 = not requested, else 1 + Cancelled::Reason of the first request (first cause kept).
   std::atomic<std::uint8_t> cancel_{0};
   bool panic_observed_ = false;      // take_result() handed the panic to someone
