@@ -27,17 +27,6 @@ std::string error_of(Fn&& fn) {
   return "<no weft::Error>";
 }
 
-// In a fiber: yields until fiber `id` is suspended (parked in its wait). A bare yield_now() is not
-// enough once run order is shuffled (chaos mode).
-void yield_until_suspended(std::uint64_t id) {
-  for (;;) {
-    for (const weft::FiberMetrics& f : weft::Handle::current().fibers()) {
-      if (f.id == id && f.status == weft::FiberStatus::Suspended) return;
-    }
-    weft::yield_now();
-  }
-}
-
 // First in the file: it forks, which must happen while no runtime (no worker thread) exists.
 TEST_CASE("shutting a runtime down from one of its own fibers aborts with an explanation") {
   weft_test::ChildResult r = weft_test::run_in_child([] {
@@ -66,7 +55,7 @@ TEST_CASE("destroying a locked weft::Mutex, or one with waiters, aborts with an 
       auto* m = new weft::Mutex;
       m->lock();
       weft::JoinHandle<void> h = weft::spawn([m] { m->lock(); });
-      yield_until_suspended(h.id());
+      weft_test::yield_until_suspended(h.id());
       delete m;  // NOLINT: the misuse under test
     });
   });
@@ -152,7 +141,7 @@ TEST_CASE("destroying a Semaphore that fibers wait on aborts with an explanation
     rt.block_on([] {
       auto* sem = new weft::Semaphore(0);
       weft::JoinHandle<void> h = weft::spawn([sem] { (void)sem->acquire(); });
-      yield_until_suspended(h.id());
+      weft_test::yield_until_suspended(h.id());
       delete sem;  // NOLINT: the misuse under test
     });
   });

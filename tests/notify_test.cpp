@@ -157,8 +157,11 @@ TEST_CASE("notify: a notify_one that hits a cancelled waiter passes to the next 
           return true;
         });
         ready.wait();
-        first.abort();   // maybe queued ahead of `second`, maybe already woken by... nothing yet
-        n.notify_one();  // if it lands on `first` (being cancelled), it must pass to `second`
+        // `first` must be suspended in notified() when aborted: a fiber aborted while it is still
+        // running may finish its wait first (it keeps its result, and the notification with it).
+        weft_test::yield_until_suspended(first.id());
+        first.abort();   // wakes `first` Cancelled; `second` may or may not be enrolled yet
+        n.notify_one();  // if it reaches `first`'s node, it must pass to `second` (or the permit)
         CHECK(second.join().value());
         CHECK(first.join().error().is_cancelled());
       }

@@ -196,6 +196,18 @@ ChildResult run_in_child(Fn&& fn) {
   return r;
 }
 
+// In a fiber: yields until fiber `id` is suspended (switched out in a wait, so enrolled on whatever
+// it waits for). A bare yield_now() is not enough: other workers run in parallel, and chaos mode
+// shuffles run order.
+inline void yield_until_suspended(std::uint64_t id) {
+  for (;;) {
+    for (const weft::FiberMetrics& f : weft::Handle::current().fibers()) {
+      if (f.id == id && f.status == weft::FiberStatus::Suspended) return;
+    }
+    weft::yield_now();
+  }
+}
+
 // True if `s` contains `part` (for CHECKs on error messages).
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
