@@ -1,12 +1,12 @@
 #include "fiber/overflow.hpp"
 
 #include "fiber/stack_pool.hpp"
-#include "sched/scheduler.hpp"
 
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -14,6 +14,7 @@
 namespace weft::detail {
 
 namespace {
+std::atomic<RunningFiberFn> g_running{nullptr};
 struct sigaction g_prev_segv;
 struct sigaction g_prev_bus;
 
@@ -50,8 +51,8 @@ void chain(int sig, siginfo_t* info, void* uctx, const struct sigaction& prev) {
 }
 
 void on_fault(int sig, siginfo_t* info, void* uctx) {
-  Worker* w = overflow_current_worker();
-  const FiberBase* f = w ? w->current() : nullptr;
+  const RunningFiberFn running = g_running.load(std::memory_order_relaxed);
+  const FiberBase* f = running ? running() : nullptr;
   if (f && f->stack_.lo) {
     const char* addr = static_cast<const char*>(info->si_addr);
     const std::size_t page = StackPool::page_size();
@@ -97,7 +98,8 @@ void report_stack_overflow(const FiberBase* f, const char* how) noexcept {
   std::abort();
 }
 
-AltStack::AltStack() {
+AltStack::AltStack(RunningFiberFn running) {
+  g_running.store(running, std::memory_order_relaxed);
   install_once();
   size_ = 64 * 1024;
   mem_ = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -9,13 +9,17 @@
 
 namespace weft::detail {
 
-class Worker;
+// The fiber running on the calling thread, as the layer above (the scheduler) knows it: the
+// fiber layer cannot ask the scheduler itself (layers only look down), so the scheduler passes this
+// in. Called from the signal handler: must be async-signal-safe (a thread-local read).
+using RunningFiberFn = const FiberBase* (*)() noexcept;
 
 // Installs the process-wide handler (once) and gives the calling thread an alternate signal stack
-// for its lifetime.
+// for its lifetime. `running` tells the handler which fiber's guard page a fault may be in; every
+// caller passes the same function.
 class AltStack {
  public:
-  AltStack();
+  explicit AltStack(RunningFiberFn running);
   ~AltStack();
   AltStack(const AltStack&) = delete;
   AltStack& operator=(const AltStack&) = delete;
@@ -27,8 +31,5 @@ class AltStack {
 
 // Writes "weft: stack overflow in fiber ..." to stderr and aborts. Async-signal-safe.
 [[noreturn]] void report_stack_overflow(const FiberBase* f, const char* how) noexcept;
-
-// The worker of the calling thread, read directly (for the signal handler).
-Worker* overflow_current_worker() noexcept;
 
 }  // namespace weft::detail

@@ -3,6 +3,7 @@
 // Fibers use the scheduler's wait protocol (begin_wait / park_until / wake). Threads use a futex on
 // `word_`: 0 while waiting; a waker CASes it to its reason and FUTEX_WAKEs. A timed-out thread
 // claims the word itself (CAS 0 -> Timeout), so for threads too exactly one reason wins.
+#include "platform/futex.hpp"
 #include "sched/scheduler.hpp"
 #include "sched/wait.hpp"
 
@@ -10,12 +11,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <ctime>
 
 namespace weft::detail {
 
@@ -30,28 +25,8 @@ void wait_list_destroyed_with_waiters(const void* list, std::size_t n) noexcept 
 }
 
 
-namespace {
-
-void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, const SyncClock::time_point* deadline) {
-  timespec ts{};
-  const timespec* tsp = nullptr;
-  if (deadline) {
-    // steady_clock is CLOCK_MONOTONIC on Linux, which is what FUTEX_WAIT_BITSET measures absolute
-    // timeouts against.
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
-    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    tsp = &ts;
-  }
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_BITSET_PRIVATE, expected, tsp, nullptr,
-            FUTEX_BITSET_MATCH_ANY);
-}
-
-void futex_wake_one(std::atomic<std::uint32_t>* word) {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-}
-
-}  // namespace
+using platform::futex_wait;
+using platform::futex_wake_one;
 
 void sync_cancel_point() {
   if (FiberBase* f = current_fiber()) check_cancel_point(f);

@@ -1,12 +1,14 @@
 #include "fiber/overflow.hpp"
-#include "sched/scheduler.hpp"
-
-#include <weft/coop.hpp>
-#include <climits>
 #include "sched/chaos.hpp"
+#include "sched/scheduler.hpp"
 #include "sched/wait.hpp"
 
+#include <weft/coop.hpp>
+#include <weft/detail/cpu_relax.hpp>
+
 #include <pthread.h>
+
+#include <climits>
 
 #include <cstdio>
 #include <cstdlib>
@@ -30,7 +32,13 @@ constexpr unsigned kSpinRounds = 64;        // ~16 pauses each: a few microsecon
 
 __attribute__((noipa)) Worker* current_worker_slow() noexcept { return weft_tls_worker; }
 
-Worker* overflow_current_worker() noexcept { return weft_tls_worker; }
+namespace {
+// For the stack-overflow handler (fiber/overflow.hpp): a thread-local read, async-signal-safe.
+const FiberBase* running_fiber_for_signal() noexcept {
+  const Worker* w = weft_tls_worker;
+  return w ? w->current() : nullptr;
+}
+}  // namespace
 
 Worker::Worker(Scheduler& s, unsigned index)
     : sched_(s), index_(index), stacks_(s.config().stack_size), rng_(0x9e3779b9u * (index + 1)) {}
@@ -59,7 +67,7 @@ void Worker::main() {
     std::string name = sched_.config().thread_name.substr(0, 10) + "-" + std::to_string(index_);
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   }
-  AltStack alt;  // the overflow handler runs on it
+  AltStack alt(&running_fiber_for_signal);  // the overflow handler runs on it
   eh_ = thread_eh_globals();
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -166,7 +174,7 @@ FiberBase* Worker::search() noexcept {
 // pushers do not need to notify anyone at all.
 FiberBase* Worker::spin_search() noexcept {
   for (unsigned round = 0; round < kSpinRounds; ++round) {
-    for (int i = 0; i < 16; ++i) __builtin_ia32_pause();
+    for (int i = 0; i < 16; ++i) cpu_relax();
     if (sched_.stopping()) return nullptr;
     if (inbox_nonempty_.load(std::memory_order_relaxed) || !sched_.inject().empty() ||
         sched_.any_work_visible()) {

@@ -10,6 +10,7 @@
 //    waiter always retries try_lock before it may throw or time out. A wake that fails (the waiter
 //    was cancelled or timed out first) moves on to the next waiter.
 #include <weft/mutex.hpp>
+#include <weft/detail/cpu_relax.hpp>
 
 #include "sched/scheduler.hpp"
 
@@ -95,7 +96,7 @@ bool Mutex::lock_slow(bool cancellable, const detail::SyncClock::time_point* dea
                 "itself forever). Unlock it first, or restructure so the lock is taken once");
   }
   for (int i = 0; i < kSpinTries; ++i) {
-    __builtin_ia32_pause();
+    detail::cpu_relax();
     if (try_acquire()) return true;
   }
   detail::Waiter w;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <weft/detail/config.hpp>
+#include <weft/detail/cpu_relax.hpp>
 #include <weft/error.hpp>
 #include <weft/result.hpp>
 
@@ -86,7 +87,7 @@ class SpinLock {
  public:
   void lock() noexcept {
     while (flag_.exchange(true, std::memory_order_acquire)) {
-      while (flag_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+      while (flag_.load(std::memory_order_relaxed)) cpu_relax();
     }
   }
   bool try_lock() noexcept { return !flag_.exchange(true, std::memory_order_acquire); }
