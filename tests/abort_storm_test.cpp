@@ -241,7 +241,7 @@ TEST_CASE("abort storm: 100k looping fibers aborted from several threads at rand
         aborters.emplace_back([&, t] {
           std::minstd_rand r(static_cast<unsigned>(t * 7919 + round));
           for (std::size_t i = static_cast<std::size_t>(t); i < aborts.size(); i += kAborters) {
-            for (unsigned spin = r() % 128; spin > 0; --spin) __builtin_ia32_pause();
+            for (unsigned spin = r() % 128; spin > 0; --spin) weft::detail::cpu_relax();
             aborts[i].abort();
             if (r() % 4 == 0) aborts[(i + 1) % aborts.size()].abort();  // double aborts race too
           }

@@ -408,7 +408,7 @@ TEST_CASE("stress: owners aborted at random moments while their children finish"
     std::thread aborter([&] {
       std::mt19937 r2(7);
       for (int i = 0; i < owners; i += 2) {
-        for (unsigned spin = r2() % 2000; spin > 0; --spin) __builtin_ia32_pause();
+        for (unsigned spin = r2() % 2000; spin > 0; --spin) weft::detail::cpu_relax();
         hs[static_cast<std::size_t>(i)].abort();
       }
     });

@@ -241,13 +241,13 @@ TEST_CASE("a token cancelled just as the fiber enters a wait still wakes it (no 
       auto h = rt.spawn([&] {
         (void)token.run_until_cancelled([&] {
           entering.store(true);
-          for (unsigned spin = delay; spin > 0; --spin) __builtin_ia32_pause();
+          for (unsigned spin = delay; spin > 0; --spin) weft::detail::cpu_relax();
           weft::sleep(1h);
         });
       });
       // Spin (then, on a loaded machine, yield) until the fiber announces itself; cancel at once.
       for (int spins = 0; !entering.load(); ++spins) {
-        if (spins < 10'000) __builtin_ia32_pause(); else std::this_thread::yield();
+        if (spins < 10'000) weft::detail::cpu_relax(); else std::this_thread::yield();
       }
       token.cancel();
       // A lost wake-up leaves the fiber asleep for an hour: give it ample time, then count it.
