@@ -1,12 +1,15 @@
-// weft::CondVar with std::unique_lock<weft::Mutex>: producer/consumer between fibers and plain
-// threads, predicates and timeouts, the lock held again after a cancelled wait, and no lost
-// notify_one when the notified waiter is being cancelled.
+// weft::CondVar with std::unique_lock<weft::Mutex> and with any other lock (std::mutex, a bare
+// weft::Mutex): producer/consumer between fibers and plain threads, predicates and timeouts, the
+// lock held again after a cancelled wait, and no lost notify_one when the notified waiter is being
+// cancelled.
 #include "sync_util.hpp"
 
 #include <weft/condvar.hpp>
 
 #include <atomic>
 #include <deque>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -138,6 +141,100 @@ TEST_CASE("condvar: a cancelled wait rethrows with the mutex locked again") {
       CHECK(owned_in_handler);
       CHECK(mu.try_lock());
       mu.unlock();
+    });
+  });
+}
+
+TEST_CASE("condvar: any lock — fibers wait under a std::mutex that plain threads notify under") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    const long items = weft_test::scaled(2000, 100);
+    std::mutex m;  // the state is shared with plain threads, which cannot take a weft::Mutex cheaply
+    weft::CondVar cv;
+    std::deque<long> queue;
+    long consumed = 0, sum = 0;
+    std::thread producer([&] {
+      for (long i = 1; i <= items; ++i) {
+        {
+          std::lock_guard g(m);
+          queue.push_back(i);
+        }
+        cv.notify_one();
+      }
+    });
+    rt.block_on([&] {
+      std::vector<weft::JoinHandle<void>> consumers;
+      for (int c = 0; c < 4; ++c) {
+        consumers.push_back(weft::spawn([&] {
+          std::unique_lock lk(m);
+          for (;;) {
+            cv.wait(lk, [&] { return !queue.empty() || consumed == items; });
+            CHECK(lk.owns_lock());
+            if (queue.empty()) break;
+            sum += queue.front();
+            queue.pop_front();
+            if (++consumed == items) cv.notify_all();  // release the other consumers
+          }
+        }));
+      }
+      for (auto& h : consumers) h.join().value();
+    });
+    producer.join();
+    CHECK(consumed == items);
+    CHECK(sum == items * (items + 1) / 2);
+  });
+}
+
+TEST_CASE("condvar: any lock — timeouts and cancellation return with the lock held again") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    rt.block_on([] {
+      std::mutex m;
+      weft::CondVar cv;
+      {
+        std::unique_lock lk(m);
+        CHECK(cv.wait_for(lk, 2ms) == std::cv_status::timeout);
+        CHECK(lk.owns_lock());
+        CHECK_FALSE(cv.wait_for(lk, 1ms, [] { return false; }));
+        CHECK(lk.owns_lock());
+      }
+      // A weft::Mutex used directly as the lock: the relock after a cancelled wait is not cancellable.
+      weft::Mutex mu;
+      auto h = weft::spawn([&] {
+        mu.lock();
+        try {
+          cv.wait(mu);
+        } catch (const weft::Cancelled&) {
+          mu.unlock();  // a fatal report if the wait had returned without the mutex
+          throw;
+        }
+        mu.unlock();
+      });
+      weft_test::yield_until_suspended(h.id());
+      {
+        std::lock_guard g(mu);  // the relock must wait for us
+        h.abort();
+        weft::yield_now();
+      }
+      CHECK(h.join().error().is_cancelled());
+      CHECK(mu.try_lock());
+      mu.unlock();
+    });
+  });
+}
+
+TEST_CASE("condvar: any lock — a lock that holds nothing is a weft::Error and leaves no waiter behind") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    rt.block_on([] {
+      std::mutex m;
+      weft::CondVar cv;
+      std::unique_lock lk(m, std::defer_lock);
+      std::string msg;
+      try {
+        cv.wait(lk);
+      } catch (const weft::Error& e) {
+        msg = e.what();
+      }
+      CHECK(weft_test::contains(msg, "does not hold its mutex"));
+      // Nothing enrolled: destroying cv now must not report waiters.
     });
   });
 }

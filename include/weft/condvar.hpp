@@ -16,7 +16,19 @@
 //   consumer.join().value();
 //
 // The std::condition_variable interface over std::unique_lock<weft::Mutex>: wait, wait(pred),
-// wait_for, wait_until (with and without a predicate), notify_one, notify_all. Waits are FIFO and
+// wait_for, wait_until (with and without a predicate), notify_one, notify_all. Like
+// std::condition_variable_any, every wait also takes any other lock with lock() and unlock()
+// (a std::unique_lock<std::mutex>, a weft::RwLock's write guard, a weft::Mutex itself...):
+//
+//   std::mutex m;                                  // state shared with plain threads
+//   std::unique_lock lk(m);
+//   cv.wait(lk, [&] { return ready; });           // a fiber waits; a thread notifies
+//
+// Such a lock is unlocked after the waiter is enrolled and locked again before the wait returns or
+// throws, inside a shield (weft/shield.hpp), so a weft lock's relock is not cancellable either; a
+// std::mutex relock blocks the worker thread while another thread holds it, so keep those critical
+// sections short, and never hold a std::mutex across a suspension point (the fiber may resume on
+// another thread, and std::mutex must be unlocked by the thread that locked it). Waits are FIFO and
 // suspension points: they throw weft::Cancelled — and, like std::condition_variable, return or
 // throw with the mutex locked again (the relock itself is not cancellable, so that promise holds).
 // Spurious wake-ups do not happen, but use the predicate forms anyway: another fiber may change
@@ -26,10 +38,13 @@
 
 #include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
+#include <weft/detail/cancel_scope.hpp>
 #include <weft/detail/waiter.hpp>
+#include <weft/error.hpp>
 #include <weft/mutex.hpp>
 
 #include <chrono>
+#include <concepts>
 #include <condition_variable>
 #include <mutex>
 
@@ -37,12 +52,23 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+namespace detail {
+// What CondVar's any-lock waits accept: something with lock() and unlock() that is not the
+// std::unique_lock<weft::Mutex> of the main overloads.
+template <class L>
+concept cv_lockable = !std::same_as<L, std::unique_lock<Mutex>> && requires(L& l) {
+  l.lock();
+  l.unlock();
+};
+}  // namespace detail
+
 class CondVar {
  public:
   CondVar() = default;
   CondVar(const CondVar&) = delete;
   CondVar& operator=(const CondVar&) = delete;
-  // Destroying a CondVar with waiters is undefined.
+  // Destroying a CondVar while fibers or threads wait on it is reported (naming the wait list)
+  // and aborts: waking them would use freed memory.
   ~CondVar() = default;
 
   void notify_one() noexcept;
@@ -76,8 +102,61 @@ class CondVar {
     return wait_until(lk, detail::steady_deadline_after(d), std::move(pred));
   }
 
+  // The same waits over any other lock (std::condition_variable_any's interface).
+  template <detail::cv_lockable L>
+  void wait(L& lk) { wait_any(lk, nullptr); }
+  template <detail::cv_lockable L, class Pred>
+  void wait(L& lk, Pred pred) {
+    while (!pred()) wait(lk);
+  }
+  template <detail::cv_lockable L, class Clock, class Duration>
+  std::cv_status wait_until(L& lk, const std::chrono::time_point<Clock, Duration>& t) {
+    const auto d = detail::to_steady_deadline(t);
+    return wait_any(lk, &d);
+  }
+  template <detail::cv_lockable L, class Clock, class Duration, class Pred>
+  bool wait_until(L& lk, const std::chrono::time_point<Clock, Duration>& t, Pred pred) {
+    const auto d = detail::to_steady_deadline(t);
+    while (!pred()) {
+      if (wait_any(lk, &d) == std::cv_status::timeout) return pred();
+    }
+    return true;
+  }
+  template <detail::cv_lockable L, class Rep, class Period>
+  std::cv_status wait_for(L& lk, const std::chrono::duration<Rep, Period>& d) {
+    return wait_until(lk, detail::steady_deadline_after(d));
+  }
+  template <detail::cv_lockable L, class Rep, class Period, class Pred>
+  bool wait_for(L& lk, const std::chrono::duration<Rep, Period>& d, Pred pred) {
+    return wait_until(lk, detail::steady_deadline_after(d), std::move(pred));
+  }
+
  private:
   std::cv_status wait_impl(std::unique_lock<Mutex>& lk, const detail::SyncClock::time_point* deadline);
+  // How a wait releases and retakes the caller's lock (type-erased, so one wait path serves all).
+  struct Relock {
+    void* lock;
+    void (*unlock)(void*);
+    void (*relock)(void*);  // must not throw Cancelled (callers shield it)
+    bool weft_lock;         // a weft::Mutex: fibers may switch while holding it (not thread-bound)
+  };
+  std::cv_status wait_relock(const Relock& r, const detail::SyncClock::time_point* deadline);
+  template <class L>
+  std::cv_status wait_any(L& lk, const detail::SyncClock::time_point* deadline) {
+    if constexpr (requires { lk.owns_lock(); }) {
+      if (!lk.owns_lock()) {
+        throw Error("CondVar::wait: the lock passed does not hold its mutex; lock it before waiting (the wait "
+                    "unlocks it and locks it again before returning)");
+      }
+    }
+    const Relock r{&lk, [](void* p) { static_cast<L*>(p)->unlock(); },
+                   [](void* p) {
+                     detail::ShieldGuard no_cancel;  // a weft lock's relock must not throw Cancelled
+                     static_cast<L*>(p)->lock();
+                   },
+                   false};
+    return wait_relock(r, deadline);
+  }
 
   detail::SpinLock lock_;
   detail::WaitList waiters_;

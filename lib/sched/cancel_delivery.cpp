@@ -110,8 +110,8 @@ bool cancellation_pending(FiberBase* f) noexcept {
   return outermost_hit(f, [](const CancelScope*) { return true; }) != nullptr;
 }
 
-void check_cancel_point_slow(FiberBase* f) {
-  if (chaos::enabled()) chaos::maybe_yield(f);
+void check_cancel_point_slow(FiberBase* f, bool chaos_yield) {
+  if (chaos_yield && chaos::enabled()) chaos::maybe_yield(f);
   if (shutdown_reaches(f)) {
     request_cancel(f, Cancelled::Reason::Shutdown);  // the sweep may not have reached us yet
   }

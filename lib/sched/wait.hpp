@@ -57,7 +57,7 @@ bool scope_deliverable(const FiberBase* f, const CancelScope* s, const EhGlobals
 // The cancellation a suspension point must throw now, if any.
 bool deliverable_cancellation(FiberBase* f, Cancelled::Reason& why, std::uint64_t& scope) noexcept;
 [[noreturn]] void throw_cancelled(FiberBase* f);
-void check_cancel_point_slow(FiberBase* f);
+void check_cancel_point_slow(FiberBase* f, bool chaos_yield);
 // A broken invariant of the wait protocol: reports it naming the fiber, and aborts.
 [[noreturn]] void wait_core_broken(const FiberBase* f, const char* what) noexcept;
 // Whether the fiber has been aborted, is being shut down, or is inside a scope (timeout, token)
@@ -65,13 +65,15 @@ void check_cancel_point_slow(FiberBase* f);
 bool cancellation_pending(FiberBase* f) noexcept;
 // The suspension-point check: throws Cancelled if cancellation is pending and deliverable — for
 // the whole fiber (abort, shutdown) or for one of its active scopes (timeout, token).
-inline void check_cancel_point(FiberBase* f) {
+// `chaos_yield`: chaos mode may yield here first; false where the caller holds a thread-bound lock
+// (a std::mutex a CondVar wait has not released yet), which must not migrate to another thread.
+inline void check_cancel_point(FiberBase* f, bool chaos_yield = true) {
   if (__builtin_expect((f->cancel_.load(std::memory_order_acquire) |
                         f->scope_cancels_.load(std::memory_order_acquire)) != 0 ||
                            f->scopes_ != nullptr || f->shutdown_flag_->load(std::memory_order_relaxed) ||
                            chaos::enabled(),
                        0)) {
-    check_cancel_point_slow(f);
+    check_cancel_point_slow(f, chaos_yield);
   }
 }
 

@@ -48,8 +48,8 @@ const void* lock_owner_token() noexcept {
 
 const void* Waiter::identity() const noexcept { return fiber_ ? static_cast<const void*>(fiber_) : thread_token(); }
 
-void Waiter::cancel_point() const {
-  if (fiber_) check_cancel_point(fiber_);
+void Waiter::cancel_point(bool chaos_yield) const {
+  if (fiber_) check_cancel_point(fiber_, chaos_yield);
 }
 
 void Waiter::arm(bool cancellable) noexcept {

@@ -90,8 +90,10 @@ class Waiter {
   void note(const WaitDesc& d, std::uint64_t arg) noexcept {
     if (fiber_) fiber_->note_wait(d, arg);
   }
-  // Throws Cancelled if the fiber's cancellation is pending (no-op for a thread).
-  void cancel_point() const;
+  // Throws Cancelled if the fiber's cancellation is pending (no-op for a thread). `chaos_yield`
+  // false: chaos mode (lib/sched/chaos.hpp) must not yield here, because the caller holds a
+  // thread-bound lock (a std::mutex) that the fiber must release on the same thread.
+  void cancel_point(bool chaos_yield = true) const;
   // Starts a new wait. Call before the first node is published (under the list lock is fine).
   // An uncancellable wait is never woken by Cancel (for waits that must complete, e.g. CondVar
   // re-locking its mutex).
