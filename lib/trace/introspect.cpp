@@ -326,7 +326,6 @@ std::string fmt_ns(std::uint64_t ns) {
 }
 }  // namespace
 
-namespace {
 // Readable names for the standard templates that fill backtraces.
 std::string shorten_names(std::string s) {
   static const std::pair<const char*, const char*> kAliases[] = {
@@ -373,6 +372,7 @@ std::string shorten_names(std::string s) {
   return r;
 }
 
+namespace {
 bool selected(const FiberMetrics& f, const DumpOptions& o) {
   if (!o.name.empty() && f.name.find(o.name) == std::string::npos) return false;
   if (o.status && f.status != *o.status) return false;

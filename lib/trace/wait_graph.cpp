@@ -389,12 +389,35 @@ std::string fiber_label(const FiberMetrics& f) {
   return s;
 }
 
-void describe_member(std::ostringstream& os, const FiberMetrics& f) {
+using Shown = std::set<std::pair<std::uint64_t, std::uint64_t>>;  // (runtime, fiber) already printed
+
+void describe_member(std::ostringstream& os, std::uint64_t runtime, const FiberMetrics& f, Shown* shown) {
   os << "  " << fiber_label(f) << " waiting on: " << (f.wait.empty() ? "(finished meanwhile)" : f.wait) << "\n";
+  if (shown && !shown->insert({runtime, f.id}).second) return;  // its stack is printed above
   if (!f.spawn_file.empty()) {
-    os << "    spawned at " << f.spawn_file << ":" << f.spawn_line << " (" << f.spawn_function << ")\n";
+    os << "    spawned at " << f.spawn_file << ":" << f.spawn_line << " (" << detail::shorten_names(f.spawn_function) << ")\n";
   }
-  for (std::size_t i = 0; i < f.backtrace.size(); ++i) os << "      #" << i << " " << f.backtrace[i] << "\n";
+  for (std::size_t i = 0; i < f.backtrace.size(); ++i) os << "      #" << i << " " << detail::shorten_names(f.backtrace[i]) << "\n";
+}
+
+std::string render(const Deadlock& d, Shown* shown) {
+  std::ostringstream os;
+  if (d.kind == Deadlock::Kind::AllAsleep) {
+    os << "weft: all fibers of runtime " << d.runtime << " are asleep - deadlock! (" << d.fibers.size()
+       << " fibers parked; no timer, fd, or waker outside the runtime can wake any of them)\n";
+    for (const auto& f : d.fibers) describe_member(os, d.runtime, f, shown);
+    return os.str();
+  }
+  os << "weft: deadlock in runtime " << d.runtime << ": " << d.members << " fibers wait for each other: ";
+  for (std::size_t i = 0; i < d.members; ++i) os << fiber_label(d.fibers[i]) << " -> ";
+  if (d.members) os << fiber_label(d.fibers[0]);
+  os << "\n";
+  for (std::size_t i = 0; i < d.members; ++i) describe_member(os, d.runtime, d.fibers[i], shown);
+  if (d.fibers.size() > d.members) {
+    os << "  stuck behind it: " << d.fibers.size() - d.members << " fibers\n";
+    for (std::size_t i = d.members; i < d.fibers.size(); ++i) describe_member(os, d.runtime, d.fibers[i], shown);
+  }
+  return os.str();
 }
 }  // namespace
 
@@ -407,29 +430,13 @@ std::string Deadlock::key() const {
   return k;
 }
 
-std::string Deadlock::to_string() const {
-  std::ostringstream os;
-  if (kind == Kind::AllAsleep) {
-    os << "weft: all fibers of runtime " << runtime << " are asleep - deadlock! (" << fibers.size()
-       << " fibers parked; no timer, fd, or waker outside the runtime can wake any of them)\n";
-    for (const auto& f : fibers) describe_member(os, f);
-    return os.str();
-  }
-  os << "weft: deadlock in runtime " << runtime << ": " << members << " fibers wait for each other: ";
-  for (std::size_t i = 0; i < members; ++i) os << fiber_label(fibers[i]) << " -> ";
-  if (members) os << fiber_label(fibers[0]);
-  os << "\n";
-  for (std::size_t i = 0; i < members; ++i) describe_member(os, fibers[i]);
-  if (fibers.size() > members) {
-    os << "  stuck behind it: " << fibers.size() - members << " fibers\n";
-    for (std::size_t i = members; i < fibers.size(); ++i) describe_member(os, fibers[i]);
-  }
-  return os.str();
-}
+std::string Deadlock::to_string() const { return render(*this, nullptr); }
 
 std::string DeadlockReport::to_string() const {
+  // A fiber in several deadlocks (a cycle, and its runtime all asleep) gets its stack printed once.
+  Shown shown;
   std::string s;
-  for (const auto& d : deadlocks) s += d.to_string();
+  for (const auto& d : deadlocks) s += render(d, &shown);
   return s;
 }
 

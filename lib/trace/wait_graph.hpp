@@ -8,6 +8,7 @@
 #include <weft/metrics.hpp>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace weft::detail {
@@ -34,6 +35,10 @@ const void* joiner_address(const FiberBase* f) noexcept;
 // One fiber as the registry and the dump see it (lib/trace/introspect.cpp). Call under f's
 // registry shard lock (inside Scheduler::for_each_live).
 FiberMetrics describe_fiber(Scheduler& s, FiberBase* f, const FiberQuery& q);
+
+// A symbol with the standard library's long template names shortened (std::string,
+// std::chrono::nanoseconds, ...; what is still long loses its doubly nested template arguments).
+std::string shorten_names(std::string s);
 
 // The detector over one runtime: appends what it finds.
 void find_deadlocks_in(Scheduler& s, const DeadlockQuery& q, std::vector<Deadlock>& out);
