@@ -222,7 +222,10 @@ void find_deadlocks_in(Scheduler& s, const DeadlockQuery& q, std::vector<Deadloc
     }
     Node& n = nodes[it->second];
     n.joiner = joiner_address(f);
-    if (n.parked) read_wait(n, f);
+    // Still in the pass-1 wait right before the edge is read (it names a Mutex/RwLock that is
+    // dereferenced): narrows the window in which the object could be gone to the read itself.
+    if (n.parked && f->wait_word_.load(std::memory_order_seq_cst) == n.word) read_wait(n, f);
+    else n.parked = false;
   });
   std::atomic_thread_fence(std::memory_order_seq_cst);
   // Pass 3: who stayed in the same wait.
