@@ -413,11 +413,12 @@ void dump_runtime(Scheduler& s, std::ostream& os, const DumpOptions& o) {
   if (o.deadlocks) {
     std::vector<Deadlock> dl;
     find_deadlocks_in(s, DeadlockQuery{.backtraces = false}, dl);
-    for (const auto& d : dl) {
-      // Members are listed with their stacks below; the summary names the cycle.
-      Deadlock brief = d;
-      for (auto& f : brief.fibers) f.spawn_file.clear();
-      os << brief.to_string();
+    for (auto& d : dl) {
+      // Members are listed with their stacks below; the summary names the cycle. (Edited in place:
+      // a copy would instantiate std::vector<FiberMetrics>'s copy in the library, which the
+      // export map would then export.)
+      for (auto& f : d.fibers) f.spawn_file.clear();
+      os << d.to_string();
     }
   }
   RuntimeMetrics m = metrics_of(s);
