@@ -108,6 +108,12 @@ __attribute__((no_sanitize("address", "thread"))) std::size_t stack_high_water(c
   return (words - i) * 8;
 }
 
+// The fiber's stack_ is written by the worker that runs it: read racily, like the dump's snapshot.
+__attribute__((no_sanitize("thread"))) std::size_t stack_use_of(const FiberBase* f) noexcept {
+  const Stack st = f->stack_;
+  return stack_high_water(st);
+}
+
 std::string symbolize(const void* pc) {
   Dl_info info{};
   char buf[64];
@@ -183,13 +189,15 @@ int worker_index_of(Scheduler& s, const Worker* w) {
   return -1;
 }
 
+using SymbolCache = std::unordered_map<const void*, std::string>;
+
 // Called under the fiber's registry shard lock: the fiber cannot finish (be freed) meanwhile.
 // `*edge`: who can end its wait (fibers_of names them once it has seen every fiber); the Mutex or
 // RwLock it names outlives the wait (destroying one with waiters is fatal), and the run count is
 // re-checked below before the answer is trusted.
 __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, FiberBase* f, const FiberQuery& q,
                                                              std::uint64_t now_coarse, std::uint64_t now_mono,
-                                                             WaitEdge* edge) {
+                                                             WaitEdge* edge, SymbolCache* symbols) {
   FiberMetrics m;
   m.id = f->id_;
   m.name = f->name_;
@@ -225,7 +233,14 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
       if (__atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE) != runs) continue;  // it ran meanwhile: retry
       for (std::size_t i = 0; i < n; ++i) {
         // Return addresses point after the call: symbolize the call itself.
-        m.backtrace.push_back(symbolize(i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1));
+        const void* pc = i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1;
+        if (!symbols) {
+          m.backtrace.push_back(symbolize(pc));
+          continue;
+        }
+        auto [it, fresh] = symbols->try_emplace(pc);
+        if (fresh) it->second = symbolize(pc);
+        m.backtrace.push_back(it->second);
       }
     } else if (q.backtraces && walkable) {
       m.backtrace.push_back("(no backtrace: unknown Boost.Context fcontext layout; x86-64 Boost 1.74 is known)");
@@ -242,7 +257,7 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
 
 FiberMetrics describe_fiber(Scheduler& s, FiberBase* f, const FiberQuery& q) {
   WaitEdge edge;
-  return snapshot(s, f, q, coarse_ns(), mono_ns(), &edge);
+  return snapshot(s, f, q, coarse_ns(), mono_ns(), &edge, nullptr);
 }
 
 std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q) {
@@ -251,10 +266,13 @@ std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q) {
   std::unordered_map<const void*, std::size_t> index_of;            // fiber record -> its entry in out
   std::unordered_map<const void*, std::vector<std::size_t>> set_of;  // JoinSet -> its children's entries
   std::vector<std::pair<WaitEdge, std::size_t>> edges;               // (edge, waiter's entry)
+  // Fibers blocked in the same place share their frames: dladdr + demangling once per address
+  // (a 100,000-fiber dump otherwise spends seconds here).
+  SymbolCache symbols;
   s.for_each_live([&](FiberBase* f) {
     WaitEdge edge;
     index_of.emplace(f, out.size());
-    out.push_back(snapshot(s, f, q, now_coarse, now_mono, &edge));
+    out.push_back(snapshot(s, f, q, now_coarse, now_mono, &edge, &symbols));
     if (const void* j = joiner_address(f)) set_of[j].push_back(out.size() - 1);
     if (edge.kind != WaitEdge::None) edges.emplace_back(edge, out.size() - 1);
   });
@@ -422,7 +440,9 @@ void dump_runtime(Scheduler& s, std::ostream& os, const DumpOptions& o) {
     }
   }
   RuntimeMetrics m = metrics_of(s);
-  std::vector<FiberMetrics> fs = fibers_of(s, FiberQuery{.backtraces = true, .stack_usage = true});
+  // Stack use is measured below for the fibers printed only: scanning every stack costs a read of
+  // each untouched page (seconds, and page faults, for 100,000 fibers).
+  std::vector<FiberMetrics> fs = fibers_of(s, FiberQuery{.backtraces = true, .stack_usage = false});
   os << "weft runtime " << s.runtime_id_ << ": " << m.workers.size() << " workers, " << fs.size()
      << " live fibers, " << m.spawned_total << " spawned, " << m.live_stacks << " stacks in use\n";
   for (auto& w : m.workers) {
@@ -448,6 +468,13 @@ void dump_runtime(Scheduler& s, std::ostream& os, const DumpOptions& o) {
     else ++groups[it->second].second;
   }
   if (shown != fs.size()) os << "  (" << shown << " of " << fs.size() << " fibers match the filter)\n";
+  const std::size_t to_print = o.limit ? std::min(o.limit, groups.size()) : groups.size();
+  std::unordered_map<std::uint64_t, std::size_t> printed_index;  // fiber id -> index in fs
+  for (std::size_t g = 0; g < to_print; ++g) printed_index.emplace(fs[groups[g].first].id, groups[g].first);
+  s.for_each_live([&](FiberBase* f) {
+    auto it = printed_index.find(f->id_);
+    if (it != printed_index.end()) fs[it->second].stack_high_water = stack_use_of(f);
+  });
   std::size_t printed = 0;
   for (const auto& [i, n] : groups) {
     if (o.limit && printed == o.limit) {
