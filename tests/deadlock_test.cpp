@@ -18,6 +18,17 @@ using weft_test::contains;
 
 namespace {
 
+// Shuts the runtime down at scope exit (also when a REQUIRE fails) and checks nothing outlived it.
+struct ShutdownChecked {
+  weft::Runtime& rt;
+  ~ShutdownChecked() {
+    rt.shutdown();
+    const weft::RuntimeMetrics m = rt.metrics();
+    CHECK_MESSAGE(m.live_fibers == 0, "fibers left alive after shutdown: ", m.live_fibers);
+    CHECK_MESSAGE(m.live_stacks == 0, "fiber stacks still in use after shutdown: ", m.live_stacks);
+  }
+};
+
 // Polls find_deadlocks (bounded) until it reports something of `kind` in runtime `rt`.
 std::vector<weft::Deadlock> wait_for_deadlock(weft::Runtime& rt, weft::Deadlock::Kind kind,
                                               weft::DeadlockQuery q = {}) {
@@ -68,7 +79,7 @@ TEST_CASE("two fibers each holding the mutex the other wants are reported as a c
   for (unsigned workers : {1u, 2u, 4u}) {
     CAPTURE(workers);
     weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
-    weft_test::StopWorkersFirst stop{rt};
+    ShutdownChecked stop{rt};
     weft::Mutex m1, m2;
     weft::Barrier both_hold(2);
     auto a = rt.spawn(weft::Options{.name = "alpha"}, [&] {
@@ -120,7 +131,7 @@ TEST_CASE("a fiber joining itself through a chain is reported with every link") 
   for (unsigned workers : {1u, 2u, 4u}) {
     CAPTURE(workers);
     weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
-    weft_test::StopWorkersFirst stop{rt};
+    ShutdownChecked stop{rt};
     weft::JoinHandle<void> ha, hb, hc;
     weft::Semaphore go(0);
     ha = rt.spawn(weft::Options{.name = "a"}, [&] { go.acquire().forget(); (void)hb.join(); });
@@ -146,6 +157,12 @@ TEST_CASE("a fiber joining itself through a chain is reported with every link") 
                              std::to_string(hc.id()) + " 'c' -> fiber " + std::to_string(ha.id()) + " 'a'"));
     CHECK(contains(text, "joining fiber " + std::to_string(hb.id()) + " 'b'"));
     CHECK(contains(text, "joining fiber " + std::to_string(ha.id()) + " 'a'"));
+    // The same for tools.
+    const std::string json = d.to_json();
+    INFO(json);
+    CHECK(json.rfind("{\"kind\":\"cycle\",\"runtime\":" + std::to_string(rt.id()) + ",\"members\":3,", 0) == 0);
+    CHECK(contains(json, "{\"id\":" + std::to_string(ha.id()) + ",\"name\":\"a\",\"wait\":\"joining fiber " +
+                             std::to_string(hb.id()) + " 'b'\",\"waits_for\":[" + std::to_string(hb.id()) + "]"));
     // The dump's per-fiber view has the same edges.
     for (auto& f : rt.fibers()) {
       if (f.name == "a") {
@@ -163,7 +180,7 @@ TEST_CASE("a runtime whose every fiber waits on another is reported as all aslee
   for (unsigned workers : {1u, 2u, 4u}) {
     CAPTURE(workers);
     weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
-    weft_test::StopWorkersFirst stop{rt};
+    ShutdownChecked stop{rt};
     weft::Mutex m;
     std::atomic<int> children_started{0};
     // The parent holds `m` and waits for any child; every child waits for `m`: a knot, not a
@@ -205,7 +222,7 @@ TEST_CASE("nothing is reported while a timer, a plain thread or an outside handl
   for (unsigned workers : {1u, 2u, 4u}) {
     CAPTURE(workers);
     weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
-    weft_test::StopWorkersFirst stop{rt};
+    ShutdownChecked stop{rt};
     weft::Mutex held_by_thread;
     std::unique_lock thread_holds(held_by_thread);
     weft::Mutex m1, m2;
@@ -245,7 +262,7 @@ TEST_CASE("only_fibers_wake reports a runtime stuck on a channel nobody sends on
   for (unsigned workers : {1u, 2u}) {
     CAPTURE(workers);
     weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
-    weft_test::StopWorkersFirst stop{rt};
+    ShutdownChecked stop{rt};
     auto [tx, rx] = weft::mpsc::channel<int>(1);
     auto h = rt.spawn(weft::Options{.name = "receiver"}, [&rx = rx] { (void)rx.recv(); });
     wait_suspended(rt, {"receiver"});
@@ -261,7 +278,7 @@ TEST_CASE("only_fibers_wake reports a runtime stuck on a channel nobody sends on
 
 TEST_CASE("no false deadlock among fibers that lock in a consistent order under contention") {
   weft::Runtime rt = weft::Runtime::Builder().workers(4).build();
-  weft_test::StopWorkersFirst stop{rt};
+  ShutdownChecked stop{rt};
   weft::Mutex m1, m2;
   std::atomic<bool> done{false};
   std::vector<weft::JoinHandle<void>> hs;
@@ -283,7 +300,7 @@ TEST_CASE("no false deadlock among fibers that lock in a consistent order under 
 
 TEST_CASE("the watchdog reports each new deadlock once") {
   weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
-  weft_test::StopWorkersFirst stop{rt};
+  ShutdownChecked stop{rt};
   std::mutex mu;
   std::vector<std::string> reports;
   weft::DeadlockWatchdog watchdog(5ms, [&](const weft::Deadlock& d) {
@@ -318,7 +335,7 @@ TEST_CASE("a dump groups identical fibers, and filters and limits what it prints
   for (unsigned workers : {1u, 4u}) {
     CAPTURE(workers);
     weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
-    weft_test::StopWorkersFirst stop{rt};
+    ShutdownChecked stop{rt};
     weft::Notify go;
     std::vector<weft::JoinHandle<void>> hs;
     hs.reserve(static_cast<std::size_t>(n));
@@ -359,7 +376,7 @@ TEST_CASE("a dump groups identical fibers, and filters and limits what it prints
 
 TEST_CASE("SignalStream::recv and RwLock writers are recorded in the graph") {
   weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
-  weft_test::StopWorkersFirst stop{rt};
+  ShutdownChecked stop{rt};
   weft::SignalStream sigs({SIGUSR2});
   weft::RwLock rw;
   weft::Notify release;

@@ -82,12 +82,16 @@ struct Deadlock {
   // "deadlock: fiber 3 'a' waits for mutex ... held by fiber 4 'b'; ..." then each fiber's
   // spawn site and stack.
   std::string to_string() const;
+  // The same for tools: {"kind":"cycle"|"all_asleep","runtime":N,"members":N,"fibers":[{"id",
+  // "name","wait","waits_for":[ids],"spawn_file","spawn_line","spawn_function","backtrace":[...]}]}
+  std::string to_json() const;
 };
 
 struct DeadlockReport {
   std::vector<Deadlock> deadlocks;
   bool empty() const noexcept { return deadlocks.empty(); }
   std::string to_string() const;
+  std::string to_json() const;  // {"deadlocks":[Deadlock::to_json()...]}
 };
 
 // Looks for deadlocks in every runtime of the process (see the header comment for what counts).

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <condition_variable>
 #include <mutex>
@@ -356,6 +357,8 @@ void find_deadlocks_in(Scheduler& s, const DeadlockQuery& q, std::vector<Deadloc
     auto it = described.find(nodes[i].id);
     if (it != described.end()) m = it->second;  // else it finished after pass 3: keep the id
     m.id = nodes[i].id;
+    m.waits_for.clear();
+    for (std::uint32_t t : nodes[i].targets) m.waits_for.push_back(nodes[t].id);
     const std::string edge = describe_edge(nodes[i], nodes, by_id);
     if (!edge.empty()) m.wait += nodes[i].edge.kind == detail::WaitEdge::Join ? " " + edge : " (" + edge + ")";
     return m;
@@ -434,6 +437,49 @@ std::string Deadlock::key() const {
 }
 
 std::string Deadlock::to_string() const { return render(*this, nullptr); }
+
+namespace {
+std::string json_str(const std::string& v) {
+  std::string o = "\"";
+  for (unsigned char c : v) {
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      o += b;
+    } else {
+      o += static_cast<char>(c);
+    }
+  }
+  return o + "\"";
+}
+}  // namespace
+
+std::string Deadlock::to_json() const {
+  std::ostringstream os;
+  os << "{\"kind\":\"" << (kind == Kind::AllAsleep ? "all_asleep" : "cycle") << "\",\"runtime\":" << runtime
+     << ",\"members\":" << members << ",\"fibers\":[";
+  for (std::size_t i = 0; i < fibers.size(); ++i) {
+    const FiberMetrics& f = fibers[i];
+    os << (i ? "," : "") << "{\"id\":" << f.id << ",\"name\":" << json_str(f.name) << ",\"wait\":" << json_str(f.wait)
+       << ",\"waits_for\":[";
+    for (std::size_t k = 0; k < f.waits_for.size(); ++k) os << (k ? "," : "") << f.waits_for[k];
+    os << "],\"spawn_file\":" << json_str(f.spawn_file) << ",\"spawn_line\":" << f.spawn_line
+       << ",\"spawn_function\":" << json_str(f.spawn_function) << ",\"backtrace\":[";
+    for (std::size_t k = 0; k < f.backtrace.size(); ++k) os << (k ? "," : "") << json_str(f.backtrace[k]);
+    os << "]}";
+  }
+  os << "]}";
+  return os.str();
+}
+
+std::string DeadlockReport::to_json() const {
+  std::string s = "{\"deadlocks\":[";
+  for (std::size_t i = 0; i < deadlocks.size(); ++i) s += (i ? "," : "") + deadlocks[i].to_json();
+  return s + "]}";
+}
 
 std::string DeadlockReport::to_string() const {
   // A fiber in several deadlocks (a cycle, and its runtime all asleep) gets its stack printed once.
