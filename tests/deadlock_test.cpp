@@ -405,3 +405,27 @@ TEST_CASE("SignalStream::recv and RwLock writers are recorded in the graph") {
   ::raise(SIGUSR2);
   CHECK(sig.join());
 }
+
+TEST_CASE("a scope whose child waits for a mutex its parent holds is a deadlock") {
+  for (unsigned workers : {1u, 2u, 4u}) {
+    CAPTURE(workers);
+    weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
+    ShutdownChecked stop{rt};
+    weft::Mutex m;
+    auto parent = rt.spawn(weft::Options{.name = "scope-owner"}, [&] {
+      std::lock_guard g(m);
+      weft::scope([&](weft::Scope& s) { s.spawn(weft::Options{.name = "scoped-child"}, [&] { std::lock_guard g2(m); }); });
+    });
+    auto found = wait_for_deadlock(rt, weft::Deadlock::Kind::Cycle);
+    REQUIRE(found.size() == 1);
+    const std::string text = found[0].to_string();
+    INFO(text);
+    CHECK(found[0].members == 2);
+    CHECK(names_of(found[0], 0, 2) == std::set<std::string>{"scope-owner", "scoped-child"});
+    CHECK(contains(text, "(joining any of fiber "));
+    CHECK(contains(text, "'scoped-child' waiting on: mutex at 0x"));
+    CHECK(contains(text, "(held by fiber " + std::to_string(parent.id()) + " 'scope-owner')"));
+    parent.abort();  // the scope cancels its child and waits for it; the guard unwinds
+    CHECK(parent.join().error().is_cancelled());
+  }
+}
