@@ -336,18 +336,20 @@ TEST_CASE("a dump groups identical fibers, and filters and limits what it prints
     CAPTURE(workers);
     weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
     ShutdownChecked stop{rt};
-    weft::Notify go;
+    weft::Semaphore go(0);  // permits are kept: a fiber that parks late still gets one
     std::vector<weft::JoinHandle<void>> hs;
     hs.reserve(static_cast<std::size_t>(n));
-    for (long i = 0; i < n; ++i) hs.push_back(rt.spawn(weft::Options{.name = "idle"}, [&] { go.notified(); }));
+    for (long i = 0; i < n; ++i) hs.push_back(rt.spawn(weft::Options{.name = "idle"}, [&] { go.acquire().forget(); }));
     auto sleeper = rt.spawn(weft::Options{.name = "napper"}, [] { weft::sleep(1h); });
     const auto give_up = std::chrono::steady_clock::now() + 60s;
+    std::size_t suspended = 0;
     for (;;) {
-      std::size_t suspended = 0;
-      for (auto& f : rt.fibers()) suspended += f.status == weft::FiberStatus::Suspended;
+      suspended = 0;
+      for (auto& f : rt.fibers()) suspended += f.status == weft::FiberStatus::Suspended && !f.wait.empty();
       if (suspended == static_cast<std::size_t>(n) + 1 || std::chrono::steady_clock::now() > give_up) break;
       std::this_thread::yield();
     }
+    CHECK(suspended == static_cast<std::size_t>(n) + 1);
     std::ostringstream os;
     rt.dump(os);
     const std::string d = os.str();
@@ -367,7 +369,7 @@ TEST_CASE("a dump groups identical fibers, and filters and limits what it prints
     std::ostringstream limited;
     weft::dump(limited, weft::DumpOptions{.limit = 3, .name = "idle", .group = false});
     CHECK(contains(limited.str(), "more fibers not shown (DumpOptions::limit 3)"));
-    go.notify_waiters();
+    go.add_permits(static_cast<std::size_t>(n));
     sleeper.abort();
     for (auto& h : hs) CHECK(h.join());
     CHECK(sleeper.join().error().is_cancelled());
