@@ -16,17 +16,33 @@
 
 #include <weft/detail/config.hpp>
 #include <weft/metrics.hpp>
+#include <weft/runtime.hpp>
 
 #include <csignal>
 #include <iosfwd>
+#include <optional>
+#include <string>
 #include <thread>
 
 WEFT_API_BEGIN
 
 namespace weft {
 
-// Writes a dump of every live fiber of every runtime in the process.
+// What a dump shows. Fibers with the same state, kind of wait, spawn site and stack print once,
+// as "N fibers like this one: fiber 12 ..." (Go's goroutine profile does the same).
+struct DumpOptions {
+  std::size_t limit = 0;                // print at most this many fibers / groups (0: all)
+  std::string name;                     // only fibers whose name contains this
+  std::optional<FiberStatus> status;    // only fibers in this state
+  std::string wait;                     // only fibers whose wait contains this ("mutex", "sleep"...)
+  bool group = true;                    // fold identical fibers into one entry with a count
+  bool full_names = false;              // print template names in full (else std::string etc.)
+  bool deadlocks = true;                // start with the deadlocks found (weft/deadlock.hpp)
+};
+
+// Writes a dump of every live fiber of every runtime in the process; deadlocks come first.
 void dump(std::ostream& os);
+void dump(std::ostream& os, const DumpOptions& o);
 
 // While alive, signal `sig` (default SIGUSR1) makes a helper thread write weft::dump to `fd`
 // (default stderr). The handler only writes a byte to a pipe, so it is async-signal-safe; the dump
@@ -49,6 +65,7 @@ class DumpOnSignal {
 };
 
 namespace detail {
+void dump_runtime(Scheduler& s, std::ostream& os, const DumpOptions& o);
 // Symbolizes return addresses: "function+0xoff (module)" or "module+0xoff".
 std::string symbolize(const void* pc);
 }  // namespace detail

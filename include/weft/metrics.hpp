@@ -46,10 +46,16 @@ struct FiberMetrics {
   std::uint64_t id = 0;
   std::string name;
   FiberStatus status = FiberStatus::Created;
-  std::string wait;                // what it waits on while Suspended ("sleep until +12.0 ms", ...)
+  std::string wait;                // what it waits on while Suspended ("sleep, wakes in 12.0 ms", ...)
   // While it waits on a weft::Mutex held by a live fiber of the same runtime: that fiber's id
   // (`wait` then also says "held by fiber N 'name'"). 0 otherwise.
   std::uint64_t held_by = 0;
+  // The kind of wait, without its argument ("mutex", "sleep", "joining fiber", ...): empty unless
+  // Suspended. Points to a string with static storage.
+  const char* wait_kind = "";
+  // Live fibers of the same runtime that alone can end this wait (weft/deadlock.hpp): the Mutex's
+  // or RwLock writer's holder, the joined fiber, a JoinSet's or scope's unfinished children.
+  std::vector<std::uint64_t> waits_for;
   std::string spawn_file;          // spawn site (std::source_location of the spawn call)
   unsigned spawn_line = 0;
   std::string spawn_function;

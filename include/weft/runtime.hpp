@@ -63,6 +63,7 @@ void check_not_in_fiber(const char* op);
 RuntimeMetrics metrics_of(Scheduler& s);
 std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q);
 void dump_runtime(Scheduler& s, std::ostream& os);
+std::uint64_t runtime_id_of(const Scheduler& s) noexcept;
 std::shared_ptr<Scheduler> current_scheduler(const char* op);
 [[noreturn]] void rethrow_root(const JoinError& e);
 }  // namespace detail
@@ -131,6 +132,8 @@ class Handle {
   std::vector<FiberMetrics> fibers(FiberQuery q = {}) const { return detail::fibers_of(*s_, q); }
   // Writes this runtime's workers and fibers, with backtraces (see weft/dump.hpp).
   void dump(std::ostream& os) const { detail::dump_runtime(*s_, os); }
+  // The runtime's number in dumps and deadlock reports ("weft runtime 3", Deadlock::runtime).
+  std::uint64_t id() const noexcept { return detail::runtime_id_of(*s_); }
   detail::Scheduler& scheduler() const noexcept { return *s_; }
   // False only for the handle of a moved-from Runtime.
   explicit operator bool() const noexcept { return s_ != nullptr; }
@@ -215,6 +218,7 @@ class Runtime {
   RuntimeMetrics metrics() const { return handle_.metrics(); }
   std::vector<FiberMetrics> fibers(FiberQuery q = {}) const { return handle_.fibers(q); }
   void dump(std::ostream& os) const { handle_.dump(os); }
+  std::uint64_t id() const noexcept { return handle_.id(); }
 
   // Cancels every fiber, waits for them to unwind, stops the workers. Idempotent; the destructor
   // calls it. Must not be called from one of this runtime's fibers.

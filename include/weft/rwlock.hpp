@@ -72,6 +72,10 @@ class RwLock {
   }
   void unlock_shared() noexcept;
 
+  // Who holds it for writing: the fiber's (detail) record, a plain thread's token, or null. A
+  // snapshot for diagnostics; it may change at once.
+  const void* writer() const noexcept { return __atomic_load_n(&writer_owner_, __ATOMIC_RELAXED); }
+
  private:
   bool acquire(bool write, const detail::SyncClock::time_point* deadline);
   bool try_acquire_locked(bool write) noexcept;  // under lock_
@@ -80,6 +84,8 @@ class RwLock {
   detail::SpinLock lock_;
   std::size_t readers_ = 0;  // readers holding the lock
   bool writer_ = false;      // a writer holds it
+  // The writer's lock_owner_token() while writer_ (dumps and the deadlock detector name it).
+  const void* writer_owner_ = nullptr;
   detail::WaitList queue_;   // FIFO of waiting readers and writers
 };
 

@@ -4,6 +4,7 @@
 #include <weft/detail/config.hpp>
 #include <weft/cancellation_token.hpp>
 #include <weft/coop.hpp>
+#include <weft/deadlock.hpp>
 #include <weft/dump.hpp>
 #include <weft/error.hpp>
 #include <weft/fd.hpp>

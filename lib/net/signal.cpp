@@ -215,6 +215,7 @@ int SignalStream::recv() {
       hub.thread_cv_.wait(lk);
       continue;
     }
+    f->note_wait(detail::kWaitSignal, reinterpret_cast<std::uintptr_t>(s_.get()));
     Waiter w{f, detail::begin_wait(f)};
     hub.waiters_.push_back(&w);
     lk.unlock();

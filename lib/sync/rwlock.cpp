@@ -23,6 +23,7 @@ bool RwLock::try_acquire_locked(bool write) noexcept {
   if (write) {
     if (readers_ != 0) return false;
     writer_ = true;
+    __atomic_store_n(&writer_owner_, detail::lock_owner_token(), __ATOMIC_RELAXED);
   } else {
     ++readers_;
   }
@@ -39,6 +40,7 @@ void RwLock::dispatch(detail::WakeQueue& wq) noexcept {
     n->granted = true;
     if (n->write) {
       writer_ = true;
+      __atomic_store_n(&writer_owner_, n->waiter->identity(), __ATOMIC_RELAXED);
       return;
     }
     ++readers_;
@@ -88,6 +90,7 @@ void RwLock::unlock() noexcept {
   detail::WakeQueue wq;
   std::lock_guard lk(lock_);
   writer_ = false;
+  __atomic_store_n(&writer_owner_, nullptr, __ATOMIC_RELAXED);
   dispatch(wq);
 }
 

@@ -8,6 +8,7 @@
 // never unmapped memory. Those reads are deliberately unsynchronised, hence no_sanitize below.
 #include "sched/scheduler.hpp"
 #include "trace/observe.hpp"
+#include "trace/wait_graph.hpp"
 
 #include <weft/dump.hpp>
 #include <weft/mutex.hpp>
@@ -17,6 +18,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -106,6 +108,12 @@ __attribute__((no_sanitize("address", "thread"))) std::size_t stack_high_water(c
   return (words - i) * 8;
 }
 
+// The fiber's stack_ is written by the worker that runs it: read racily, like the dump's snapshot.
+__attribute__((no_sanitize("thread"))) std::size_t stack_use_of(const FiberBase* f) noexcept {
+  const Stack st = f->stack_;
+  return stack_high_water(st);
+}
+
 std::string symbolize(const void* pc) {
   Dl_info info{};
   char buf[64];
@@ -131,18 +139,37 @@ std::string symbolize(const void* pc) {
 
 namespace {
 
+// "in 59m59.9s", "in 12.0 ms", "overdue 3.0 ms": a deadline relative to now.
+std::string fmt_until(std::int64_t ns) {
+  char b[64];
+  const bool overdue = ns < 0;
+  const double a = static_cast<double>(overdue ? -ns : ns);
+  // Truncated, never rounded up: 59m59.97s is "59m59.9s", not "59m60.0s".
+  const auto tenths = static_cast<std::uint64_t>(a / 1e8);
+  if (a < 1e6) std::snprintf(b, sizeof b, "%.0f us", a / 1e3);
+  else if (a < 1e9) std::snprintf(b, sizeof b, "%.1f ms", a / 1e6);
+  else if (a < 60e9) std::snprintf(b, sizeof b, "%llu.%llus", static_cast<unsigned long long>(tenths / 10), static_cast<unsigned long long>(tenths % 10));
+  else if (a < 3600e9) {
+    std::snprintf(b, sizeof b, "%llum%llu.%llus", static_cast<unsigned long long>(tenths / 600),
+                  static_cast<unsigned long long>(tenths % 600 / 10), static_cast<unsigned long long>(tenths % 10));
+  } else if (a < 86400e9 * 365) {
+    const auto minutes = static_cast<std::uint64_t>(a / 60e9);
+    std::snprintf(b, sizeof b, "%lluh%02llum", static_cast<unsigned long long>(minutes / 60), static_cast<unsigned long long>(minutes % 60));
+  } else {
+    return overdue ? "overdue by over a year" : "never (no deadline)";
+  }
+  return (overdue ? "overdue " : "in ") + std::string(b);
+}
+
 std::string format_wait(const WaitDesc* d, std::uint64_t arg, std::uint64_t now_mono) {
   if (!d) return "(not recorded)";
   std::string s = d->what;
   char buf[96];
   switch (d->arg) {
     case WaitDesc::None: break;
-    case WaitDesc::Deadline: {
-      const double ms = (static_cast<double>(arg) - static_cast<double>(now_mono)) / 1e6;
-      std::snprintf(buf, sizeof buf, " %+.1f ms", ms);
-      s += buf;
+    case WaitDesc::Deadline:
+      s += ", wakes " + fmt_until(static_cast<std::int64_t>(arg - now_mono));
       break;
-    }
     case WaitDesc::Fiber: s += " " + std::to_string(arg); break;
     case WaitDesc::Address:
       std::snprintf(buf, sizeof buf, " at 0x%llx", static_cast<unsigned long long>(arg));
@@ -162,19 +189,15 @@ int worker_index_of(Scheduler& s, const Worker* w) {
   return -1;
 }
 
-// Who holds the weft::Mutex a suspended fiber waits on (its lock_owner_token(): a fiber record or
-// a plain thread's tag), or null. The mutex outlives the wait (destroying a mutex with waiters is
-// fatal); the caller re-checks that the fiber did not run meanwhile before trusting the answer.
-const void* mutex_holder(const WaitDesc* what, std::uint64_t arg) noexcept {
-  if (what != &kWaitMutex || arg == 0) return nullptr;
-  return reinterpret_cast<const Mutex*>(static_cast<std::uintptr_t>(arg))->holder();
-}
+using SymbolCache = std::unordered_map<const void*, std::string>;
 
 // Called under the fiber's registry shard lock: the fiber cannot finish (be freed) meanwhile.
-// `*holder`: see mutex_holder (fibers_of names it once it has seen every fiber).
+// `*edge`: who can end its wait (fibers_of names them once it has seen every fiber); the Mutex or
+// RwLock it names outlives the wait (destroying one with waiters is fatal), and the run count is
+// re-checked below before the answer is trusted.
 __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, FiberBase* f, const FiberQuery& q,
                                                              std::uint64_t now_coarse, std::uint64_t now_mono,
-                                                             const void** holder) {
+                                                             WaitEdge* edge, SymbolCache* symbols) {
   FiberMetrics m;
   m.id = f->id_;
   m.name = f->name_;
@@ -199,7 +222,8 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
     m.max_delay_ns = f->max_delay_ns_;
     m.stack_size = stack.size;
     m.wait = st == FiberState::Suspended ? format_wait(what, arg, now_mono) : std::string();
-    *holder = st == FiberState::Suspended ? mutex_holder(what, arg) : nullptr;
+    m.wait_kind = st == FiberState::Suspended && what ? what->what : "";
+    *edge = st == FiberState::Suspended ? read_wait_edge(what, arg) : WaitEdge{};
     m.backtrace.clear();
     const bool walkable = (st == FiberState::Suspended || st == FiberState::Runnable) && ctx;
     if (q.backtraces && walkable && fcontext_layout_known()) {
@@ -209,7 +233,14 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
       if (__atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE) != runs) continue;  // it ran meanwhile: retry
       for (std::size_t i = 0; i < n; ++i) {
         // Return addresses point after the call: symbolize the call itself.
-        m.backtrace.push_back(symbolize(i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1));
+        const void* pc = i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1;
+        if (!symbols) {
+          m.backtrace.push_back(symbolize(pc));
+          continue;
+        }
+        auto [it, fresh] = symbols->try_emplace(pc);
+        if (fresh) it->second = symbolize(pc);
+        m.backtrace.push_back(it->second);
       }
     } else if (q.backtraces && walkable) {
       m.backtrace.push_back("(no backtrace: unknown Boost.Context fcontext layout; x86-64 Boost 1.74 is known)");
@@ -224,27 +255,80 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
 
 }  // namespace
 
+FiberMetrics describe_fiber(Scheduler& s, FiberBase* f, const FiberQuery& q) {
+  WaitEdge edge;
+  return snapshot(s, f, q, coarse_ns(), mono_ns(), &edge, nullptr);
+}
+
 std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q) {
   std::vector<FiberMetrics> out;
   const std::uint64_t now_coarse = coarse_ns(), now_mono = mono_ns();
-  std::unordered_map<const void*, std::size_t> index_of;          // fiber record -> its entry in out
-  std::vector<std::pair<const void*, std::size_t>> waits_on_held;  // (mutex holder, waiter's entry)
+  std::unordered_map<const void*, std::size_t> index_of;            // fiber record -> its entry in out
+  std::unordered_map<const void*, std::vector<std::size_t>> set_of;  // JoinSet -> its children's entries
+  std::vector<std::pair<WaitEdge, std::size_t>> edges;               // (edge, waiter's entry)
+  // Fibers blocked in the same place share their frames: dladdr + demangling once per address
+  // (a 100,000-fiber dump otherwise spends seconds here).
+  SymbolCache symbols;
   s.for_each_live([&](FiberBase* f) {
-    const void* holder = nullptr;
+    WaitEdge edge;
     index_of.emplace(f, out.size());
-    out.push_back(snapshot(s, f, q, now_coarse, now_mono, &holder));
-    if (holder) waits_on_held.emplace_back(holder, out.size() - 1);
+    out.push_back(snapshot(s, f, q, now_coarse, now_mono, &edge, &symbols));
+    if (const void* j = joiner_address(f)) set_of[j].push_back(out.size() - 1);
+    if (edge.kind != WaitEdge::None) edges.emplace_back(edge, out.size() - 1);
   });
+  std::unordered_map<std::uint64_t, std::size_t> by_id;
+  if (!edges.empty()) {
+    for (std::size_t i = 0; i < out.size(); ++i) by_id.emplace(out[i].id, i);
+  }
+  auto label = [&](std::size_t i) {
+    const FiberMetrics& h = out[i];
+    return "fiber " + std::to_string(h.id) + (h.name.empty() ? "" : " '" + h.name + "'");
+  };
   // Compared as addresses only: a holder that is not a live fiber here is never dereferenced.
-  for (const auto& [holder, i] : waits_on_held) {
-    const auto it = index_of.find(holder);
-    if (it == index_of.end()) {
-      out[i].wait += " (held by a plain thread, a fiber of another runtime, or a fiber that ended holding it)";
-      continue;
+  for (const auto& [edge, i] : edges) {
+    switch (edge.kind) {
+      case WaitEdge::None: break;
+      case WaitEdge::Lock: {
+        if (!edge.holder) {
+          out[i].wait += " (free: its waiter is being woken)";
+          break;
+        }
+        const auto it = index_of.find(edge.holder);
+        if (it == index_of.end()) {
+          out[i].wait += " (held by a plain thread, a fiber of another runtime, or a fiber that ended holding it)";
+          break;
+        }
+        out[i].held_by = out[it->second].id;
+        out[i].waits_for.push_back(out[it->second].id);
+        out[i].wait += " (held by " + label(it->second) + ")";
+        break;
+      }
+      case WaitEdge::Join: {
+        const auto it = by_id.find(edge.target);
+        if (it == by_id.end()) {
+          out[i].wait += " (not a live fiber of this runtime: a spawn_blocking task, or it just finished)";
+          break;
+        }
+        out[i].waits_for.push_back(edge.target);
+        if (!out[it->second].name.empty()) out[i].wait += " '" + out[it->second].name + "'";
+        break;
+      }
+      case WaitEdge::Set: {
+        const auto it = set_of.find(edge.set);
+        if (it == set_of.end()) {
+          out[i].wait += " (no child left running: its result is being delivered)";
+          break;
+        }
+        std::string s = " (joining any of ";
+        for (std::size_t k = 0; k < it->second.size(); ++k) {
+          out[i].waits_for.push_back(out[it->second[k]].id);
+          if (k < 4) s += (k ? ", " : "") + label(it->second[k]);
+        }
+        if (it->second.size() > 4) s += ", ... " + std::to_string(it->second.size()) + " fibers in all";
+        out[i].wait += s + ")";
+        break;
+      }
     }
-    const FiberMetrics& h = out[it->second];
-    out[i].held_by = h.id;
-    out[i].wait += " (held by fiber " + std::to_string(h.id) + (h.name.empty() ? "" : " '" + h.name + "'") + ")";
   }
   std::sort(out.begin(), out.end(), [](const FiberMetrics& a, const FiberMetrics& b) { return a.id < b.id; });
   return out;
@@ -260,9 +344,105 @@ std::string fmt_ns(std::uint64_t ns) {
 }
 }  // namespace
 
-void dump_runtime(Scheduler& s, std::ostream& os) {
+// Readable names for the standard templates that fill backtraces.
+std::string shorten_names(std::string s) {
+  static const std::pair<const char*, const char*> kAliases[] = {
+      {"std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >", "std::string"},
+      {"std::basic_string<char, std::char_traits<char>, std::allocator<char> >", "std::string"},
+      {"std::basic_string_view<char, std::char_traits<char> >", "std::string_view"},
+      {"std::chrono::duration<long, std::ratio<1l, 1000000000l> >", "std::chrono::nanoseconds"},
+      {"std::chrono::duration<long, std::ratio<1l, 1000000l> >", "std::chrono::microseconds"},
+      {"std::chrono::duration<long, std::ratio<1l, 1000l> >", "std::chrono::milliseconds"},
+      {"std::chrono::duration<long, std::ratio<1l, 1l> >", "std::chrono::seconds"},
+      {"std::chrono::duration<long, std::ratio<1, 1000000000> >", "std::chrono::nanoseconds"},
+      {"std::chrono::duration<long, std::ratio<1, 1000000> >", "std::chrono::microseconds"},
+      {"std::chrono::duration<long, std::ratio<1, 1000> >", "std::chrono::milliseconds"},
+      {"std::chrono::duration<long, std::ratio<1, 1> >", "std::chrono::seconds"},
+      {"std::chrono::time_point<std::chrono::_V2::steady_clock, std::chrono::nanoseconds >", "steady_clock::time_point"},
+      {"std::chrono::time_point<std::chrono::_V2::system_clock, std::chrono::nanoseconds >", "system_clock::time_point"},
+      {"std::chrono::_V2::", "std::chrono::"},
+      {"std::__cxx11::", "std::"},
+  };
+  for (const auto& [from, to] : kAliases) {
+    const std::size_t n = std::strlen(from);
+    for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + std::strlen(to))) {
+      s.replace(at, n, to);
+    }
+  }
+  // Still long: elide template arguments nested two deep ("f<a<...>>").
+  if (s.size() <= 160) return s;
+  std::string r;
+  int depth = 0;
+  for (char c : s) {
+    if (c == '<') {
+      if (++depth == 2) r += "<...";
+      if (depth >= 2) continue;
+    } else if (c == '>') {
+      if (depth-- >= 2) {
+        if (depth == 1) r += '>';
+        continue;
+      }
+    } else if (depth >= 2) {
+      continue;
+    }
+    r += c;
+  }
+  return r;
+}
+
+namespace {
+bool selected(const FiberMetrics& f, const DumpOptions& o) {
+  if (!o.name.empty() && f.name.find(o.name) == std::string::npos) return false;
+  if (o.status && f.status != *o.status) return false;
+  if (!o.wait.empty() && f.wait.find(o.wait) == std::string::npos) return false;
+  return true;
+}
+
+// Fibers that print the same: state, kind of wait, spawn site, stack.
+std::string group_key(const FiberMetrics& f) {
+  std::string k = std::to_string(static_cast<int>(f.status)) + '|' + f.wait_kind + '|' + f.spawn_file + ':' +
+                  std::to_string(f.spawn_line) + '|';
+  for (const auto& b : f.backtrace) k += b + '|';
+  return k;
+}
+
+void print_fiber(std::ostream& os, const FiberMetrics& f, const DumpOptions& o, std::size_t like) {
+  os << "  ";
+  if (like > 1) os << like << " fibers like this one: ";
+  os << "fiber " << f.id;
+  if (!f.name.empty()) os << " '" << f.name << "'";
+  os << " [" << to_string(f.status) << "]";
+  if (!f.wait.empty()) os << " waiting on: " << f.wait;
+  os << "\n    spawned at " << f.spawn_file << ":" << f.spawn_line << " ("
+     << (o.full_names ? f.spawn_function : shorten_names(f.spawn_function)) << "), age " << fmt_ns(f.age_ns)
+     << ", worker " << f.worker << ", runs " << f.runs;
+  if (f.timed_runs) {
+    os << ", run " << fmt_ns(f.run_ns) << ", longest slice " << fmt_ns(f.max_slice_ns) << ", mean delay "
+       << fmt_ns(f.delay_ns / f.timed_runs);
+  }
+  os << "\n    stack: " << f.stack_high_water << " of " << f.stack_size << " bytes used (high-water mark)\n";
+  for (std::size_t i = 0; i < f.backtrace.size(); ++i) {
+    os << "      #" << i << " " << (o.full_names ? f.backtrace[i] : shorten_names(f.backtrace[i])) << "\n";
+  }
+}
+}  // namespace
+
+void dump_runtime(Scheduler& s, std::ostream& os, const DumpOptions& o) {
+  if (o.deadlocks) {
+    std::vector<Deadlock> dl;
+    find_deadlocks_in(s, DeadlockQuery{.backtraces = false}, dl);
+    for (auto& d : dl) {
+      // Members are listed with their stacks below; the summary names the cycle. (Edited in place:
+      // a copy would instantiate std::vector<FiberMetrics>'s copy in the library, which the
+      // export map would then export.)
+      for (auto& f : d.fibers) f.spawn_file.clear();
+      os << d.to_string();
+    }
+  }
   RuntimeMetrics m = metrics_of(s);
-  std::vector<FiberMetrics> fs = fibers_of(s, FiberQuery{.backtraces = true, .stack_usage = true});
+  // Stack use is measured below for the fibers printed only: scanning every stack costs a read of
+  // each untouched page (seconds, and page faults, for 100,000 fibers).
+  std::vector<FiberMetrics> fs = fibers_of(s, FiberQuery{.backtraces = true, .stack_usage = false});
   os << "weft runtime " << s.runtime_id_ << ": " << m.workers.size() << " workers, " << fs.size()
      << " live fibers, " << m.spawned_total << " spawned, " << m.live_stacks << " stacks in use\n";
   for (auto& w : m.workers) {
@@ -272,27 +452,61 @@ void dump_runtime(Scheduler& s, std::ostream& os) {
     os << "  worker " << w.index << ": ran " << w.fibers_run << " fibers, busy " << busy << " %, steals " << w.steals << " (" << w.stolen << " fibers), parks " << w.parks << ", inject pulls "
        << w.inject_pulls << ", queue " << w.queue_depth << ", watchers " << w.reactor_watchers << "\n";
   }
-  for (auto& f : fs) {
-    os << "  fiber " << f.id;
-    if (!f.name.empty()) os << " '" << f.name << "'";
-    os << " [" << to_string(f.status) << "]";
-    if (!f.wait.empty()) os << " waiting on: " << f.wait;
-    os << "\n    spawned at " << f.spawn_file << ":" << f.spawn_line << " (" << f.spawn_function << "), age "
-       << fmt_ns(f.age_ns) << ", worker " << f.worker << ", runs " << f.runs;
-    if (f.timed_runs) {
-      os << ", run " << fmt_ns(f.run_ns) << ", longest slice " << fmt_ns(f.max_slice_ns) << ", mean delay "
-         << fmt_ns(f.delay_ns / f.timed_runs);
+  // Groups in order of their first (lowest-id) fiber.
+  std::vector<std::pair<std::size_t, std::size_t>> groups;  // (first fiber's index, count)
+  std::unordered_map<std::string, std::size_t> group_of;
+  std::size_t shown = 0;
+  for (std::size_t i = 0; i < fs.size(); ++i) {
+    if (!selected(fs[i], o)) continue;
+    ++shown;
+    if (!o.group) {
+      groups.emplace_back(i, 1);
+      continue;
     }
-    os << "\n    stack: " << f.stack_high_water << " of " << f.stack_size << " bytes used (high-water mark)\n";
-    for (std::size_t i = 0; i < f.backtrace.size(); ++i) os << "      #" << i << " " << f.backtrace[i] << "\n";
+    auto [it, fresh] = group_of.emplace(group_key(fs[i]), groups.size());
+    if (fresh) groups.emplace_back(i, 1);
+    else ++groups[it->second].second;
+  }
+  if (shown != fs.size()) os << "  (" << shown << " of " << fs.size() << " fibers match the filter)\n";
+  const std::size_t to_print = o.limit ? std::min(o.limit, groups.size()) : groups.size();
+  std::unordered_map<std::uint64_t, std::size_t> printed_index;  // fiber id -> index in fs
+  for (std::size_t g = 0; g < to_print; ++g) printed_index.emplace(fs[groups[g].first].id, groups[g].first);
+  s.for_each_live([&](FiberBase* f) {
+    auto it = printed_index.find(f->id_);
+    if (it != printed_index.end()) fs[it->second].stack_high_water = stack_use_of(f);
+  });
+  std::size_t printed = 0;
+  for (const auto& [i, n] : groups) {
+    if (o.limit && printed == o.limit) {
+      os << "  ... " << groups.size() - printed << " more " << (o.group ? "groups" : "fibers")
+         << " not shown (DumpOptions::limit " << o.limit << ")\n";
+      break;
+    }
+    print_fiber(os, fs[i], o, n);
+    ++printed;
   }
 }
 
 }  // namespace detail
 
-void dump(std::ostream& os) {
+void dump(std::ostream& os) { dump(os, DumpOptions{}); }
+
+void dump(std::ostream& os, const DumpOptions& o) {
+  struct Ctx {
+    std::ostream* os;
+    const DumpOptions* o;
+  } ctx{&os, &o};
   detail::Scheduler::for_each_runtime(
-      [](detail::Scheduler& s, void* p) { detail::dump_runtime(s, *static_cast<std::ostream*>(p)); }, &os);
+      [](detail::Scheduler& s, void* p) {
+        auto* c = static_cast<Ctx*>(p);
+        detail::dump_runtime(s, *c->os, *c->o);
+      },
+      &ctx);
 }
+
+namespace detail {
+void dump_runtime(Scheduler& s, std::ostream& os) { dump_runtime(s, os, DumpOptions{}); }
+std::uint64_t runtime_id_of(const Scheduler& s) noexcept { return s.runtime_id_; }
+}  // namespace detail
 
 }  // namespace weft

@@ -151,10 +151,10 @@ struct WaitDesc {
   const char* what;
   Arg arg;
 };
-inline constexpr WaitDesc kWaitSleep{"sleep until", WaitDesc::Deadline};        // steady_clock ns
+inline constexpr WaitDesc kWaitSleep{"sleep", WaitDesc::Deadline};        // steady_clock ns
 inline constexpr WaitDesc kWaitFdReadable{"fd readable", WaitDesc::Fd};
 inline constexpr WaitDesc kWaitFdWritable{"fd writable", WaitDesc::Fd};
-inline constexpr WaitDesc kWaitJoin{"join of fiber", WaitDesc::Fiber};
+inline constexpr WaitDesc kWaitJoin{"joining fiber", WaitDesc::Fiber};
 inline constexpr WaitDesc kWaitJoinSet{"JoinSet::join_next", WaitDesc::Address};
 inline constexpr WaitDesc kWaitLocalSet{"LocalSet close", WaitDesc::Address};
 inline constexpr WaitDesc kWaitToken{"CancellationToken::cancelled", WaitDesc::Address};
@@ -172,6 +172,7 @@ inline constexpr WaitDesc kWaitBroadcastRecv{"broadcast recv", WaitDesc::Address
 inline constexpr WaitDesc kWaitWatchChanged{"watch changed", WaitDesc::Address};
 inline constexpr WaitDesc kWaitNotify{"notify", WaitDesc::Address};
 inline constexpr WaitDesc kWaitSelect{"select over", WaitDesc::Count};           // number of operations
+inline constexpr WaitDesc kWaitSignal{"SignalStream::recv", WaitDesc::Address};
 
 class FiberBase {
  public:
