@@ -8,13 +8,11 @@
 // never unmapped memory. Those reads are deliberately unsynchronised, hence no_sanitize below.
 #include "sched/scheduler.hpp"
 #include "trace/observe.hpp"
+#include "trace/symbolize.hpp"
 
 #include <weft/dump.hpp>
 #include <weft/mutex.hpp>
 #include <weft/runtime.hpp>
-
-#include <cxxabi.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -106,29 +104,6 @@ __attribute__((no_sanitize("address", "thread"))) std::size_t stack_high_water(c
   return (words - i) * 8;
 }
 
-std::string symbolize(const void* pc) {
-  Dl_info info{};
-  char buf[64];
-  if (dladdr(pc, &info) && info.dli_fname) {
-    const char* mod = std::strrchr(info.dli_fname, '/');
-    mod = mod ? mod + 1 : info.dli_fname;
-    if (info.dli_sname) {
-      int status = 0;
-      char* dem = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
-      std::string name = status == 0 && dem ? dem : info.dli_sname;
-      std::free(dem);
-      std::snprintf(buf, sizeof buf, "+0x%zx",
-                    static_cast<std::size_t>(static_cast<const char*>(pc) - static_cast<const char*>(info.dli_saddr)));
-      return name + buf + " (" + mod + ")";
-    }
-    std::snprintf(buf, sizeof buf, "+0x%zx",
-                  static_cast<std::size_t>(static_cast<const char*>(pc) - static_cast<const char*>(info.dli_fbase)));
-    return std::string(mod) + buf;
-  }
-  std::snprintf(buf, sizeof buf, "%p", pc);
-  return buf;
-}
-
 namespace {
 
 std::string format_wait(const WaitDesc* d, std::uint64_t arg, std::uint64_t now_mono) {
@@ -208,8 +183,11 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
       std::atomic_thread_fence(std::memory_order_acquire);
       if (__atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE) != runs) continue;  // it ran meanwhile: retry
       for (std::size_t i = 0; i < n; ++i) {
-        // Return addresses point after the call: symbolize the call itself.
-        m.backtrace.push_back(symbolize(i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1));
+        // Return addresses point after the call: symbolize the call itself. Inlined calls at
+        // that address come first, one entry each.
+        for (auto& frame : symbolize_frames(i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1)) {
+          m.backtrace.push_back(std::move(frame));
+        }
       }
     } else if (q.backtraces && walkable) {
       m.backtrace.push_back("(no backtrace: unknown Boost.Context fcontext layout; x86-64 Boost 1.74 is known)");
