@@ -124,7 +124,7 @@ with tempfile.TemporaryDirectory() as d:
     threads = [e for e in ev if e["ph"] == "M" and e["name"] == "thread_name"]
     check(len(slices) > 100, f"{len(slices)} fiber slices")
     check(len(threads) >= 2, "a track per worker")
-    check(any(t["args"]["name"].startswith("weft-work") for t in threads), "worker tracks are named")
+    check(any(t["args"]["name"].startswith("weft-w") for t in threads), "worker tracks are named")
     names = {e["name"].split(" #")[0] for e in slices}
     for n in ("producer", "consumer", "sleeper", "victim", "block_on"):
         check(n in names, f"a slice named {n}")
