@@ -25,6 +25,13 @@ std::atomic<int> g_sink{0};
   g_inlined_line = __LINE__ + 1;
   n.notified();
 }
+// Inlined too, so the call chain has two inlined frames in one physical frame.
+std::atomic<int> g_outer_line{0};
+[[gnu::always_inline]] inline void symbolize_test_inlined_outer(weft::Notify& n) {
+  g_outer_line = __LINE__ + 1;
+  symbolize_test_inlined_wait(n);
+  g_sink.fetch_add(1, std::memory_order_relaxed);
+}
 }  // namespace
 
 // Exported and never inlined: its frame is a real one.
@@ -35,7 +42,7 @@ std::atomic<int> g_sink{0};
 }
 
 [[gnu::noinline]] void symbolize_test_calls_inlined(weft::Notify& n) {
-  symbolize_test_inlined_wait(n);
+  symbolize_test_inlined_outer(n);
   g_sink.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -109,11 +116,14 @@ TEST_CASE("an inlined call is a frame of its own, at its line, inside its caller
     // No linkage name for an inlined function with internal linkage: named by its scopes, no parameters.
     CHECK(contains(bt, "(anonymous namespace)::symbolize_test_inlined_wait at "));
     CHECK(contains(bt, "symbolize_test.cpp:" + std::to_string(g_inlined_line.load()) + " (inlined)\n"));
-    // The inlined frame comes right before its caller's.
+    CHECK(contains(bt, "symbolize_test_inlined_outer at "));
+    CHECK(contains(bt, "symbolize_test.cpp:" + std::to_string(g_outer_line.load()) + " (inlined)\n"));
+    // Each inlined frame comes right before its caller's, innermost first.
     bool ordered = false;
-    for (std::size_t i = 0; i + 1 < f.backtrace.size(); ++i) {
+    for (std::size_t i = 0; i + 2 < f.backtrace.size(); ++i) {
       ordered = ordered || (contains(f.backtrace[i], "symbolize_test_inlined_wait") &&
-                            contains(f.backtrace[i + 1], "symbolize_test_calls_inlined"));
+                            contains(f.backtrace[i + 1], "symbolize_test_inlined_outer") &&
+                            contains(f.backtrace[i + 2], "symbolize_test_calls_inlined"));
     }
     CHECK(ordered);
   } else if (kWalks) {

@@ -226,8 +226,22 @@ std::vector<std::string> resolve(Dwfl* d, const void* pc) {
   if (cu) {
     Dwarf_Attribute attr;
     comp_dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
+    // dwarf_getscopes continues from an inlined instance into its abstract definition's scopes
+    // (for variable lookup); the chain of calls is the concrete one, from the innermost inlined
+    // instance outward (dwarf_getscopes_die).
     Dwarf_Die* scopes = nullptr;
-    const int n = dwarf_getscopes(cu, addr - bias, &scopes);
+    int n = dwarf_getscopes(cu, addr - bias, &scopes);
+    for (int i = 0; i < n; ++i) {
+      const int tag = dwarf_tag(&scopes[i]);
+      if (tag == DW_TAG_subprogram) break;
+      if (tag == DW_TAG_inlined_subroutine) {
+        Dwarf_Die inner = scopes[i];
+        std::free(scopes);
+        scopes = nullptr;
+        n = dwarf_getscopes_die(&inner, &scopes);
+        break;
+      }
+    }
     Dwarf_Files* files = nullptr;
     std::size_t nfiles = 0;
     if (dwarf_getsrcfiles(cu, &files, &nfiles) != 0) files = nullptr;
