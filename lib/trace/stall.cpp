@@ -266,6 +266,7 @@ bool StallDetector::State::describe(StallReport& r, detail::Worker& w, detail::F
 void StallDetector::State::deliver(const StallReport& r) {
   reports.fetch_add(1, std::memory_order_acq_rel);
   opt.on_stall(r);
+  if (!r.ended) detail::flight_recorder_on_stall();  // what led up to it, from every worker
 }
 
 }  // namespace weft
