@@ -149,7 +149,7 @@ const void* mutex_holder(const WaitDesc* what, std::uint64_t arg) noexcept {
 // `*holder`: see mutex_holder (fibers_of names it once it has seen every fiber).
 __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, FiberBase* f, const FiberQuery& q,
                                                              std::uint64_t now_coarse, std::uint64_t now_mono,
-                                                             const void** holder) {
+                                                             const void** holder, std::vector<const void*>* pcs_out) {
   FiberMetrics m;
   m.id = f->id_;
   m.name = f->name_;
@@ -176,6 +176,7 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
     m.wait = st == FiberState::Suspended ? format_wait(what, arg, now_mono) : std::string();
     *holder = st == FiberState::Suspended ? mutex_holder(what, arg) : nullptr;
     m.backtrace.clear();
+    pcs_out->clear();
     const bool walkable = (st == FiberState::Suspended || st == FiberState::Runnable) && ctx;
     if (q.backtraces && walkable && fcontext_layout_known()) {
       const void* pcs[64];
@@ -183,11 +184,9 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
       std::atomic_thread_fence(std::memory_order_acquire);
       if (__atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE) != runs) continue;  // it ran meanwhile: retry
       for (std::size_t i = 0; i < n; ++i) {
-        // Return addresses point after the call: symbolize the call itself. Inlined calls at
-        // that address come first, one entry each.
-        for (auto& frame : symbolize_frames(i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1)) {
-          m.backtrace.push_back(std::move(frame));
-        }
+        // Return addresses point after the call: symbolize the call itself (later, outside the
+        // registry lock: the first lookup in a module reads its debug info, which takes a while).
+        pcs_out->push_back(i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1);
       }
     } else if (q.backtraces && walkable) {
       m.backtrace.push_back("(no backtrace: unknown Boost.Context fcontext layout; x86-64 Boost 1.74 is known)");
@@ -207,12 +206,20 @@ std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q) {
   const std::uint64_t now_coarse = coarse_ns(), now_mono = mono_ns();
   std::unordered_map<const void*, std::size_t> index_of;          // fiber record -> its entry in out
   std::vector<std::pair<const void*, std::size_t>> waits_on_held;  // (mutex holder, waiter's entry)
+  std::vector<std::vector<const void*>> pcs;                        // per entry: its frames' addresses
   s.for_each_live([&](FiberBase* f) {
     const void* holder = nullptr;
     index_of.emplace(f, out.size());
-    out.push_back(snapshot(s, f, q, now_coarse, now_mono, &holder));
+    pcs.emplace_back();
+    out.push_back(snapshot(s, f, q, now_coarse, now_mono, &holder, &pcs.back()));
     if (holder) waits_on_held.emplace_back(holder, out.size() - 1);
   });
+  // Each frame's function and line; a frame's inlined calls come first, one entry each.
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    for (const void* pc : pcs[i]) {
+      for (auto& frame : symbolize_frames(pc)) out[i].backtrace.push_back(std::move(frame));
+    }
+  }
   // Compared as addresses only: a holder that is not a live fiber here is never dereferenced.
   for (const auto& [holder, i] : waits_on_held) {
     const auto it = index_of.find(holder);
