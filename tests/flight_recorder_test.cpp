@@ -46,7 +46,7 @@ void run_some_fibers(weft::Runtime& rt, const std::string& name) {
   });
 }
 
-volatile int flight_sink = 0;
+volatile unsigned flight_sink = 0;  // unsigned: it wraps, never overflows
 }  // namespace
 
 TEST_CASE("a signal writes the flight recorder's file, recording goes on, and destruction writes it again") {
@@ -104,6 +104,7 @@ TEST_CASE("a stall report writes the flight recorder's file") {
       while (std::chrono::steady_clock::now() < until) flight_sink = flight_sink + 1;
     });
     CHECK(h.join());
+    CAPTURE(reports.load());
     REQUIRE(wait_writes(rec, 1));
     CHECK(reports >= 1);
     CHECK(contains(slurp(path), "ran-before-the-stall #"));

@@ -8,7 +8,7 @@
 
 using namespace std::chrono_literals;
 
-volatile int stall_test_sink = 0;
+volatile unsigned stall_test_sink = 0;  // unsigned: it wraps, never overflows
 
 // Reads the clock only every 100k iterations: the signal almost always lands in this very frame,
 // so the report's first frame is this function when the handler's frames are left out.
