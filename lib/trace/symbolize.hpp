@@ -28,8 +28,8 @@ bool symbolize_has_source_lines() noexcept;
 
 // Template argument lists longer than `keep` characters (after shortening the lists nested in them)
 // become "<...>": "std::chrono::duration<long, std::ratio<1l, 1000000000l> >" reads
-// "std::chrono::duration<long, std::ratio<...> >" — operators (operator<, operator<<, operator<=>,
-// operator->) are left alone.
+// "std::chrono::duration<...>", "weft::JoinHandle<int>" stays. Operators (operator<, operator<<,
+// operator<=>, operator->) are left alone.
 std::string shorten_templates(std::string_view name, std::size_t keep = 24);
 
 }  // namespace weft::detail
