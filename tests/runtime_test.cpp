@@ -5,6 +5,8 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <latch>
 #include <set>
 #include <string>
@@ -32,6 +34,45 @@ TEST_CASE("Builder: worker count, default worker count, thread names") {
   weft::Runtime dflt;
   CHECK(dflt.workers() == std::max(1u, std::thread::hardware_concurrency()));
   CHECK(dflt.block_on([] { return 3; }) == 3);
+}
+
+// The names of this process's threads, as the kernel keeps them (what top, perf and gdb show).
+std::multiset<std::string> thread_names() {
+  std::multiset<std::string> out;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(t.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) out.insert(name);
+  }
+  return out;
+}
+
+// Polls (bounded) until every name in `want` is a thread's: each worker names itself when it starts.
+bool threads_named(const std::vector<std::string>& want) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    const auto names = thread_names();
+    bool all = true;
+    for (auto& w : want) all = all && names.count(w) == 1;
+    if (all) return true;
+    if (std::chrono::steady_clock::now() > give_up) {
+      for (auto& n : names) MESSAGE("thread: " << n);
+      return false;
+    }
+    std::this_thread::yield();
+  }
+}
+
+TEST_CASE("worker threads keep their prefix and index within Linux's 15 characters") {
+  {
+    weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
+    CHECK(threads_named({"weft-w0", "weft-w1"}));
+  }
+  {
+    // A long prefix is cut, the index never is (16 characters would lose the index's last digit).
+    weft::Runtime rt = weft::Runtime::Builder().workers(12).thread_name("a-very-long-prefix").build();
+    CHECK(threads_named({"a-very-long-p-0", "a-very-long-p-9", "a-very-long--11"}));
+  }
 }
 
 TEST_CASE("block_on runs its function as a fiber and hands back its value") {

@@ -8,10 +8,14 @@
 // stack high-water mark, and — for a fiber that is not running — a symbolized backtrace walked
 // from its saved context without resuming it. That walk follows frame pointers (weft is built
 // with -fno-omit-frame-pointer; frames of code built without them are skipped or end the walk)
-// and is x86-64 only. Function names come from the dynamic symbol table: link executables with
-// -rdynamic to see their own functions; otherwise frames print as module+offset, which
-// `addr2line -f -C -e <module> <offset>` resolves. Safe while the runtime runs: a fiber resumed
-// during its walk is reported as running (the walk is discarded).
+// and is x86-64 only. Built with elfutils libdw (the default when libdw-dev is installed), each
+// frame reads "function at file:line", with one extra frame per inlined call ("... (inlined)"),
+// lambdas named after their enclosing function, and long template argument lists shortened to
+// "<...>" (WEFT_FULL_NAMES=1 in the environment keeps them); file:line needs debug info (-g) in
+// the module, else "function+0xoff (module)". Without libdw, names come from the dynamic symbol
+// table: link executables with -rdynamic to see their own functions; otherwise frames print as
+// module+offset, which `addr2line -f -C -i -e <module> <offset>` resolves. Safe while the runtime
+// runs: a fiber resumed during its walk is reported as running (the walk is discarded).
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -66,7 +70,8 @@ class DumpOnSignal {
 
 namespace detail {
 void dump_runtime(Scheduler& s, std::ostream& os, const DumpOptions& o);
-// Symbolizes return addresses: "function+0xoff (module)" or "module+0xoff".
+// Symbolizes a code address: the function containing it, "function at file:line" (libdw and debug
+// info), "function+0xoff (module)" or "module+0xoff". Its inlined calls are left out (dumps list them).
 std::string symbolize(const void* pc);
 }  // namespace detail
 

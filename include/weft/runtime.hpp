@@ -51,7 +51,7 @@ namespace detail {
 struct Config {
   std::size_t workers = 0;                 // 0 = std::thread::hardware_concurrency()
   std::size_t stack_size = kDefaultStackSize;  // usable bytes per fiber stack
-  std::string thread_name = "weft-worker"; // worker threads are named "<prefix>-<index>"
+  std::string thread_name;                  // empty: workers are "weft-w<index>"; else "<prefix>-<index>"
   std::optional<std::chrono::nanoseconds> shutdown_timeout;
   PanicPolicy panic_policy = PanicPolicy::KeepGoing;
 };
@@ -155,7 +155,8 @@ class Runtime {
     Builder& workers(std::size_t n) { cfg_.workers = n; return *this; }
     // Default usable stack size of a fiber (default 64 KiB; rounded up to whole pages).
     Builder& stack_size(std::size_t bytes) { cfg_.stack_size = bytes; return *this; }
-    // Worker thread name prefix (at most 10 characters are kept, Linux allows 15 with the index).
+    // Worker threads are named "<prefix>-<index>" (default: "weft-w0", "weft-w1", ...). Linux keeps
+    // 15 characters of a thread's name: the prefix is cut so that the index always fits.
     Builder& thread_name(std::string prefix) { cfg_.thread_name = std::move(prefix); return *this; }
     // Bound on how long shutdown waits for cancelled fibers to finish unwinding.
     // Any duration, rounded up to whole nanoseconds.

@@ -6,10 +6,17 @@
 //                                        .on_stall = [](const weft::StallReport& r) { ... }});
 //
 // A helper thread samples each worker's run counter every threshold/4; a worker whose counter has
-// not moved while one fiber stayed on it for `threshold` is reported once per such run. The
-// report carries the fiber's id, name, spawn site, and a backtrace captured *on the offending
-// worker* (the watchdog sends it `signal`; the handler records backtrace() into a preallocated
-// buffer). Costs nothing on the workers: they already count runs.
+// not moved while one fiber stayed on it for `threshold` is reported. The report carries the
+// fiber's id, name, spawn site, and a backtrace captured *on the offending worker* (the watchdog
+// sends it `signal`; the handler records backtrace() into a preallocated buffer), starting at the
+// interrupted instruction: the handler's own frames are left out. Costs nothing on the workers:
+// they already count runs.
+//
+// Repeats follow Seastar's reactor stall detector: a stall still going is reported again at 2x,
+// 4x, 8x... the threshold (fresh backtrace each time), and each worker delivers at most
+// `reports_per_minute` reports per minute; those beyond are counted, not delivered, and the next
+// delivered report says how many were suppressed. When a reported stall ends, one more report
+// (`ended`) gives its final length (to within two sampling periods).
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -31,14 +38,21 @@ struct StallReport {
   std::string name;
   std::string spawn_site;          // "file:line (function)"
   unsigned worker = 0;
-  std::chrono::nanoseconds running_for{0};  // at least this long (sampled)
-  std::vector<std::string> backtrace;       // empty if the worker did not answer the signal
+  // Still running: at least this long (sampled). `ended`: its whole length, sampled: no shorter
+  // than the truth, and at most two sampling periods (threshold/2) longer.
+  std::chrono::nanoseconds running_for{0};
+  bool ended = false;                       // the stall is over (the fiber suspended or finished)
+  std::uint64_t suppressed = 0;             // reports the rate limit dropped since the last delivered one
+  std::vector<std::string> backtrace;       // empty if the worker did not answer the signal, or `ended`
 };
 
 struct StallOptions {
   std::chrono::nanoseconds threshold = std::chrono::milliseconds(100);
   // Called on the watchdog thread; default: print the report to stderr.
   std::function<void(const StallReport&)> on_stall;
+  // Per worker, per minute: reports beyond this are counted (StallReport::suppressed), not delivered.
+  // Seastar's default. 0: no limit.
+  unsigned reports_per_minute = 5;
   // Signal used to take the backtrace on the worker (0: SIGRTMIN + 5).
   int signal = 0;
 };

@@ -9,6 +9,7 @@
 #include <weft/error.hpp>
 #include <weft/fd.hpp>
 #include <weft/fiber_local.hpp>
+#include <weft/flight_recorder.hpp>
 #include <weft/interval.hpp>
 #include <weft/join_set.hpp>
 #include <weft/local_set.hpp>

@@ -8,8 +8,8 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <climits>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -64,8 +64,12 @@ std::uint32_t Worker::next_random() noexcept {
 void Worker::main() {
   weft_tls_worker = this;
   {
-    std::string name = sched_.config().thread_name.substr(0, 10) + "-" + std::to_string(index_);
-    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    // Linux keeps 15 characters (16 with the NUL): cut the prefix, never the index, so that
+    // top, perf, gdb and traces tell the workers apart.
+    const std::string& prefix = sched_.config().thread_name;
+    const std::string suffix = (prefix.empty() ? "" : "-") + std::to_string(index_);
+    const std::string name = (prefix.empty() ? std::string("weft-w") : prefix).substr(0, 15 - std::min<std::size_t>(suffix.size(), 15)) + suffix;
+    pthread_setname_np(pthread_self(), name.c_str());
   }
   AltStack alt(&running_fiber_for_signal);  // the overflow handler runs on it
   eh_ = thread_eh_globals();

@@ -11,6 +11,7 @@
 // the previous handler, which aborts. Anything else that reaches terminate goes straight through.
 #include "sched/scheduler.hpp"
 #include "trace/observe.hpp"
+#include "trace/symbolize.hpp"
 
 #include <weft/dump.hpp>
 #include <weft/error.hpp>
@@ -64,7 +65,9 @@ void report_escaped_cancelled() noexcept {
   void* pcs[48];
   const int n = ::backtrace(pcs, 48);
   for (int i = 0; i < n; ++i) {
-    msg += "    #" + std::to_string(i) + " " + symbolize(i == 0 ? pcs[i] : static_cast<char*>(pcs[i]) - 1) + "\n";
+    for (auto& frame : symbolize_frames(i == 0 ? pcs[i] : static_cast<char*>(pcs[i]) - 1)) {
+      msg += "    #" + std::to_string(i) + " " + frame + "\n";
+    }
   }
   (void)!::write(2, msg.data(), msg.size());
 }

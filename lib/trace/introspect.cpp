@@ -9,13 +9,11 @@
 #include "sched/scheduler.hpp"
 #include "trace/observe.hpp"
 #include "trace/wait_graph.hpp"
+#include "trace/symbolize.hpp"
 
 #include <weft/dump.hpp>
 #include <weft/mutex.hpp>
 #include <weft/runtime.hpp>
-
-#include <cxxabi.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cmath>
@@ -114,29 +112,6 @@ __attribute__((no_sanitize("thread"))) std::size_t stack_use_of(const FiberBase*
   return stack_high_water(st);
 }
 
-std::string symbolize(const void* pc) {
-  Dl_info info{};
-  char buf[64];
-  if (dladdr(pc, &info) && info.dli_fname) {
-    const char* mod = std::strrchr(info.dli_fname, '/');
-    mod = mod ? mod + 1 : info.dli_fname;
-    if (info.dli_sname) {
-      int status = 0;
-      char* dem = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
-      std::string name = status == 0 && dem ? dem : info.dli_sname;
-      std::free(dem);
-      std::snprintf(buf, sizeof buf, "+0x%zx",
-                    static_cast<std::size_t>(static_cast<const char*>(pc) - static_cast<const char*>(info.dli_saddr)));
-      return name + buf + " (" + mod + ")";
-    }
-    std::snprintf(buf, sizeof buf, "+0x%zx",
-                  static_cast<std::size_t>(static_cast<const char*>(pc) - static_cast<const char*>(info.dli_fbase)));
-    return std::string(mod) + buf;
-  }
-  std::snprintf(buf, sizeof buf, "%p", pc);
-  return buf;
-}
-
 namespace {
 
 // "in 59m59.9s", "in 12.0 ms", "overdue 3.0 ms": a deadline relative to now.
@@ -189,15 +164,13 @@ int worker_index_of(Scheduler& s, const Worker* w) {
   return -1;
 }
 
-using SymbolCache = std::unordered_map<const void*, std::string>;
-
 // Called under the fiber's registry shard lock: the fiber cannot finish (be freed) meanwhile.
 // `*edge`: who can end its wait (fibers_of names them once it has seen every fiber); the Mutex or
 // RwLock it names outlives the wait (destroying one with waiters is fatal), and the run count is
 // re-checked below before the answer is trusted.
 __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, FiberBase* f, const FiberQuery& q,
                                                              std::uint64_t now_coarse, std::uint64_t now_mono,
-                                                             WaitEdge* edge, SymbolCache* symbols) {
+                                                             WaitEdge* edge, std::vector<const void*>* pcs_out) {
   FiberMetrics m;
   m.id = f->id_;
   m.name = f->name_;
@@ -225,6 +198,7 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
     m.wait_kind = st == FiberState::Suspended && what ? what->what : "";
     *edge = st == FiberState::Suspended ? read_wait_edge(what, arg) : WaitEdge{};
     m.backtrace.clear();
+    pcs_out->clear();
     const bool walkable = (st == FiberState::Suspended || st == FiberState::Runnable) && ctx;
     if (q.backtraces && walkable && fcontext_layout_known()) {
       const void* pcs[64];
@@ -232,15 +206,9 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
       std::atomic_thread_fence(std::memory_order_acquire);
       if (__atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE) != runs) continue;  // it ran meanwhile: retry
       for (std::size_t i = 0; i < n; ++i) {
-        // Return addresses point after the call: symbolize the call itself.
-        const void* pc = i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1;
-        if (!symbols) {
-          m.backtrace.push_back(symbolize(pc));
-          continue;
-        }
-        auto [it, fresh] = symbols->try_emplace(pc);
-        if (fresh) it->second = symbolize(pc);
-        m.backtrace.push_back(it->second);
+        // Return addresses point after the call: symbolize the call itself (later, outside the
+        // registry lock: the first lookup in a module reads its debug info, which takes a while).
+        pcs_out->push_back(i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1);
       }
     } else if (q.backtraces && walkable) {
       m.backtrace.push_back("(no backtrace: unknown Boost.Context fcontext layout; x86-64 Boost 1.74 is known)");
@@ -257,7 +225,13 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
 
 FiberMetrics describe_fiber(Scheduler& s, FiberBase* f, const FiberQuery& q) {
   WaitEdge edge;
-  return snapshot(s, f, q, coarse_ns(), mono_ns(), &edge, nullptr);
+  std::vector<const void*> pcs;
+  FiberMetrics m = snapshot(s, f, q, coarse_ns(), mono_ns(), &edge, &pcs);
+  // Symbolized here, under the caller's registry lock: deadlock reports describe a few fibers.
+  for (const void* pc : pcs) {
+    for (auto& frame : symbolize_frames(pc)) m.backtrace.push_back(std::move(frame));
+  }
+  return m;
 }
 
 std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q) {
@@ -266,16 +240,26 @@ std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q) {
   std::unordered_map<const void*, std::size_t> index_of;            // fiber record -> its entry in out
   std::unordered_map<const void*, std::vector<std::size_t>> set_of;  // JoinSet -> its children's entries
   std::vector<std::pair<WaitEdge, std::size_t>> edges;               // (edge, waiter's entry)
-  // Fibers blocked in the same place share their frames: dladdr + demangling once per address
-  // (a 100,000-fiber dump otherwise spends seconds here).
-  SymbolCache symbols;
+  std::vector<std::vector<const void*>> pcs;                          // per entry: its frames' addresses
   s.for_each_live([&](FiberBase* f) {
     WaitEdge edge;
     index_of.emplace(f, out.size());
-    out.push_back(snapshot(s, f, q, now_coarse, now_mono, &edge, &symbols));
+    pcs.emplace_back();
+    out.push_back(snapshot(s, f, q, now_coarse, now_mono, &edge, &pcs.back()));
     if (const void* j = joiner_address(f)) set_of[j].push_back(out.size() - 1);
     if (edge.kind != WaitEdge::None) edges.emplace_back(edge, out.size() - 1);
   });
+  // Each frame's function and line, outside the registry lock; a frame's inlined calls come
+  // first, one entry each. Fibers blocked in the same place share their frames: each address is
+  // symbolized once (a 100,000-fiber dump otherwise spends seconds here).
+  std::unordered_map<const void*, std::vector<std::string>> symbols;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    for (const void* pc : pcs[i]) {
+      auto [it, fresh] = symbols.try_emplace(pc);
+      if (fresh) it->second = symbolize_frames(pc);
+      out[i].backtrace.insert(out[i].backtrace.end(), it->second.begin(), it->second.end());
+    }
+  }
   std::unordered_map<std::uint64_t, std::size_t> by_id;
   if (!edges.empty()) {
     for (std::size_t i = 0; i < out.size(); ++i) by_id.emplace(out[i].id, i);

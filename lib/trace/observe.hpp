@@ -54,6 +54,12 @@ void trace_name(std::uint64_t fiber, const std::string& name) noexcept;
 }  // namespace weft::detail
 
 namespace weft::detail {
+// Asks the live weft::FlightRecorder, if any and if it wants to, to write its file: the stall
+// detector calls it after each report (lib/trace/flight_recorder.cpp). Never blocks.
+void flight_recorder_on_stall() noexcept;
+}  // namespace weft::detail
+
+namespace weft::detail {
 // WEFT_TRACE=file.json: the first runtime started records the trace, and writes it when it shuts
 // down (lib/trace/recorder.cpp).
 void trace_env_attach(const void* runtime);

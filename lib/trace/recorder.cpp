@@ -183,6 +183,18 @@ const char* stop_reason(std::uint64_t a) {
 
 }  // namespace
 
+// How flows are written so that viewers draw them (each rule is what an importer requires):
+// - Perfetto (trace_processor's JSON importer): a flow start "s" binds to the slice open on its
+//   track at its timestamp, a flow end "f" with "bp":"e" to the slice open at its timestamp;
+//   events are taken in timestamp order, ties in file order. So every flow event lies at a slice's
+//   start and is written after every slice ("X" events come first in the file).
+// - Chrome's trace engine (DevTools, @paulirish/trace_engine): a flow event binds to the slice of
+//   the same category, pid, tid and timestamp; start and end are grouped by category, name and id.
+//   So flow events carry category "fiber" and the exact timestamp of the slice they bind to.
+// A flow starts at the waker's slice: the fiber slice that encloses the spawn/wake-up on the
+// waker's track, or, when no fiber ran there (a timer, an fd, a plain thread, the block_on
+// caller), a 1 ns "waker" slice written for it (category "fiber", args without "fiber"). It ends
+// at the woken fiber's first slice that starts no earlier.
 void trace_write_json(std::ostream& os) {
   Recorder& r = recorder();
   const std::uint64_t gen = r.generation.load(std::memory_order_acquire);
@@ -220,19 +232,36 @@ void trace_write_json(std::ostream& os) {
     std::snprintf(b, sizeof b, "%.3f", static_cast<double>(ts - t0) / 1000.0);
     return std::string(b);
   };
+  auto dur_us = [&](std::uint64_t from, std::uint64_t to) {  // at least 1 ns: a slice has an inside
+    return us(t0 + std::max<std::uint64_t>(to > from ? to - from : 0, 1));
+  };
   auto fiber_name = [&](std::uint64_t id) {
     auto it = names.find(id);
     return it != names.end() ? it->second + " #" + std::to_string(id) : "fiber " + std::to_string(id);
   };
-  // Run starts of every fiber, in time order, to end flow arrows on the slice they caused.
+
+  // Pass 1: each track's fiber slices (a RunStart and its RunStop), in time order.
+  struct Slice {
+    std::uint64_t ts, end;
+    const Event* stop;
+  };
+  std::vector<std::vector<Slice>> slices(tracks.size());
   struct Start {
     std::uint64_t ts;
     unsigned tid;
   };
-  std::unordered_map<std::uint64_t, std::vector<Start>> starts;
-  for (auto& t : tracks) {
-    for (auto& e : t.ev) {
-      if (e.ev == TraceEv::RunStart) starts[e.fiber].push_back(Start{e.ts, t.tid});
+  std::unordered_map<std::uint64_t, std::vector<Start>> starts;  // fiber -> its slices' starts
+  for (std::size_t k = 0; k < tracks.size(); ++k) {
+    const Event* open = nullptr;
+    for (const Event& e : tracks[k].ev) {
+      if (e.ev == TraceEv::RunStart) open = &e;
+      if (e.ev == TraceEv::RunStop) {
+        if (open && open->fiber == e.fiber) {  // else its start was overwritten
+          slices[k].push_back(Slice{open->ts, std::max(e.ts, open->ts + 1), &e});
+          starts[e.fiber].push_back(Start{open->ts, tracks[k].tid});
+        }
+        open = nullptr;
+      }
     }
   }
   for (auto& [id, v] : starts) {
@@ -245,6 +274,45 @@ void trace_write_json(std::ostream& os) {
     auto pos = std::lower_bound(v.begin(), v.end(), ts, [](const Start& s, std::uint64_t t) { return s.ts < t; });
     return pos == v.end() ? nullptr : &*pos;
   };
+  // The fiber slice of track k that contains ts, if any.
+  auto enclosing = [&](std::size_t k, std::uint64_t ts) -> const Slice* {
+    auto& v = slices[k];
+    auto pos = std::upper_bound(v.begin(), v.end(), ts, [](std::uint64_t t, const Slice& s) { return t < s.ts; });
+    if (pos == v.begin()) return nullptr;
+    --pos;
+    return ts < pos->end ? &*pos : nullptr;
+  };
+
+  // Pass 2: the flows, each from its waker's slice (or a waker slice made for it) to the woken slice.
+  struct Flow {
+    const char* what;
+    unsigned from_tid;
+    std::uint64_t from_ts;
+    unsigned to_tid;
+    std::uint64_t to_ts;
+  };
+  std::vector<Flow> flows;
+  struct WakerSlice {
+    unsigned tid;
+    std::uint64_t ts;
+    bool worker;
+  };
+  std::vector<WakerSlice> waker_slices;
+  for (std::size_t k = 0; k < tracks.size(); ++k) {
+    const Copied& t = tracks[k];
+    for (const Event& e : t.ev) {
+      if (e.ev != TraceEv::Spawn && e.ev != TraceEv::Wake) continue;
+      const Start* to = next_start(e.fiber, e.ts);
+      if (!to) continue;  // the woken fiber did not run (to completion of a slice) while recording
+      std::uint64_t from_ts = e.ts;
+      if (const Slice* s = enclosing(k, e.ts)) {
+        from_ts = s->ts;
+      } else if (waker_slices.empty() || waker_slices.back().tid != t.tid || waker_slices.back().ts != e.ts) {
+        waker_slices.push_back(WakerSlice{t.tid, e.ts, t.thread_name.rfind("weft-w", 0) == 0});
+      }
+      flows.push_back(Flow{e.ev == TraceEv::Spawn ? "spawn" : "wake", t.tid, from_ts, to->tid, to->ts});
+    }
+  }
 
   bool first = true;
   auto begin = [&]() -> std::ostream& {
@@ -254,40 +322,49 @@ void trace_write_json(std::ostream& os) {
   };
   os << "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"weft\"},\"traceEvents\":[\n";
   begin() << R"({"ph":"M","pid":1,"tid":0,"name":"process_name","args":{"name":"weft"}})";
-  std::uint64_t flow_id = 0;
-  for (auto& t : tracks) {
+  // Slices first (see above), then instants, then flows.
+  for (std::size_t k = 0; k < tracks.size(); ++k) {
+    const Copied& t = tracks[k];
     begin() << R"({"ph":"M","pid":1,"tid":)" << t.tid << R"(,"name":"thread_name","args":{"name":)";
     json_string(os, t.thread_name);
     os << "}}";
     begin() << R"({"ph":"M","pid":1,"tid":)" << t.tid << R"(,"name":"thread_sort_index","args":{"sort_index":)"
             << t.tid << "}}";
-    const Event* open = nullptr;   // RunStart without its stop yet
+    for (const Slice& s : slices[k]) {
+      const Event& e = *s.stop;
+      begin() << R"({"ph":"X","cat":"fiber","pid":1,"tid":)" << t.tid << R"(,"ts":)" << us(s.ts) << R"(,"dur":)"
+              << dur_us(s.ts, s.end) << R"(,"name":)";
+      json_string(os, fiber_name(e.fiber));
+      os << R"(,"args":{"fiber":)" << e.fiber << R"(,"end":")" << stop_reason(e.arg) << '"';
+      if (e.text) {
+        os << ",\"waits on\":";
+        json_string(os, e.text);
+      }
+      os << "}}";
+    }
     const Event* parked = nullptr;
     for (const Event& e : t.ev) {
-      switch (e.ev) {
-        case TraceEv::RunStart: open = &e; break;
-        case TraceEv::RunStop: {
-          if (!open || open->fiber != e.fiber) break;  // its start was overwritten
-          begin() << R"({"ph":"X","cat":"fiber","pid":1,"tid":)" << t.tid << R"(,"ts":)" << us(open->ts)
-                  << R"(,"dur":)" << us(e.ts - open->ts + t0) << R"(,"name":)";
-          json_string(os, fiber_name(e.fiber));
-          os << R"(,"args":{"fiber":)" << e.fiber << R"(,"end":")" << stop_reason(e.arg) << '"';
-          if (e.text) {
-            os << ",\"waits on\":";
-            json_string(os, e.text);
-          }
-          os << "}}";
-          open = nullptr;
-          break;
+      if (e.ev == TraceEv::Park) parked = &e;
+      if (e.ev == TraceEv::Unpark) {
+        if (parked) {
+          begin() << R"({"ph":"X","cat":"idle","pid":1,"tid":)" << t.tid << R"(,"ts":)" << us(parked->ts)
+                  << R"(,"dur":)" << dur_us(parked->ts, e.ts) << R"(,"name":"parked"})";
         }
-        case TraceEv::Park: parked = &e; break;
-        case TraceEv::Unpark:
-          if (parked) {
-            begin() << R"({"ph":"X","cat":"idle","pid":1,"tid":)" << t.tid << R"(,"ts":)" << us(parked->ts)
-                    << R"(,"dur":)" << us(e.ts - parked->ts + t0) << R"(,"name":"parked"})";
-          }
-          parked = nullptr;
-          break;
+        parked = nullptr;
+      }
+    }
+  }
+  for (const WakerSlice& w : waker_slices) {
+    begin() << R"({"ph":"X","cat":"fiber","pid":1,"tid":)" << w.tid << R"(,"ts":)" << us(w.ts) << R"(,"dur":)"
+            << dur_us(w.ts, w.ts) << R"(,"name":)" << (w.worker ? R"("event loop")" : R"("thread")")
+            << R"(,"args":{"waker":)"
+            << (w.worker ? R"("a timer, fd or wake-up handled by this worker outside any fiber")"
+                         : R"("a thread that is not running a fiber")")
+            << "}}";
+  }
+  for (const Copied& t : tracks) {
+    for (const Event& e : t.ev) {
+      switch (e.ev) {
         case TraceEv::Spawn:
         case TraceEv::Wake: {
           const bool spawn = e.ev == TraceEv::Spawn;
@@ -296,13 +373,6 @@ void trace_write_json(std::ostream& os) {
                   << us(e.ts) << R"(,"name":)";
           json_string(os, std::string(what) + " " + fiber_name(e.fiber));
           os << R"(,"args":{"fiber":)" << e.fiber << (spawn ? R"(,"parent":)" : R"(,"waker":)") << e.arg << "}}";
-          if (const Start* s = next_start(e.fiber, e.ts)) {
-            ++flow_id;
-            begin() << R"({"ph":"s","cat":")" << what << R"(","name":")" << what << R"(","id":)" << flow_id
-                    << R"(,"pid":1,"tid":)" << t.tid << R"(,"ts":)" << us(e.ts) << "}";
-            begin() << R"({"ph":"f","bp":"e","cat":")" << what << R"(","name":")" << what << R"(","id":)"
-                    << flow_id << R"(,"pid":1,"tid":)" << s->tid << R"(,"ts":)" << us(s->ts) << "}";
-          }
           break;
         }
         case TraceEv::Steal:
@@ -315,8 +385,17 @@ void trace_write_json(std::ostream& os) {
           json_string(os, "cancel " + fiber_name(e.fiber));
           os << R"(,"args":{"fiber":)" << e.fiber << R"(,"reason":)" << e.arg << "}}";
           break;
+        default: break;
       }
     }
+  }
+  std::uint64_t flow_id = 0;
+  for (const Flow& f : flows) {
+    ++flow_id;
+    begin() << R"({"ph":"s","cat":"fiber","name":")" << f.what << R"(","id":)" << flow_id << R"(,"pid":1,"tid":)"
+            << f.from_tid << R"(,"ts":)" << us(f.from_ts) << "}";
+    begin() << R"({"ph":"f","bp":"e","cat":"fiber","name":")" << f.what << R"(","id":)" << flow_id
+            << R"(,"pid":1,"tid":)" << f.to_tid << R"(,"ts":)" << us(f.to_ts) << "}";
   }
   os << "\n]}\n";
 }

@@ -1,6 +1,7 @@
 // The stall watchdog (weft/stall.hpp).
 #include "sched/scheduler.hpp"
 #include "trace/observe.hpp"
+#include "trace/symbolize.hpp"
 
 #include <weft/dump.hpp>
 #include <weft/stall.hpp>
@@ -8,11 +9,13 @@
 #include <execinfo.h>
 #include <pthread.h>
 #include <signal.h>
+#include <ucontext.h>
 
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 namespace weft {
 
@@ -26,14 +29,41 @@ struct Capture {
   std::atomic<int> state{0};  // 0 idle, 1 requested, 2 done
   void* frames[64];
   int n = 0;
+  void* interrupted = nullptr;  // the pc the signal interrupted (null: unknown on this platform)
 };
 Capture g_capture;
 
-void on_capture_signal(int) {
+void on_capture_signal(int, siginfo_t*, void* uc) {
   if (g_capture.state.load(std::memory_order_acquire) != 1) return;
   if (!pthread_equal(g_capture.target.load(std::memory_order_relaxed), pthread_self())) return;
+#if defined(__x86_64__) && defined(__linux__)
+  g_capture.interrupted = reinterpret_cast<void*>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]);
+#else
+  (void)uc;
+  g_capture.interrupted = nullptr;
+#endif
   g_capture.n = backtrace(g_capture.frames, 64);
   g_capture.state.store(2, std::memory_order_release);
+}
+
+// The captured frames without the handler's own (this handler, the kernel's signal trampoline):
+// from the interrupted pc on, found among the frames; where the platform does not say which pc
+// was interrupted, the first two frames are those two.
+std::vector<std::string> symbolize_capture() {
+  int first = g_capture.n >= 2 ? 2 : g_capture.n;
+  for (int i = 0; i < g_capture.n; ++i) {
+    if (g_capture.interrupted && g_capture.frames[i] == g_capture.interrupted) {
+      first = i;
+      break;
+    }
+  }
+  std::vector<std::string> out;
+  for (int i = first; i < g_capture.n; ++i) {
+    // The interrupted pc is the instruction itself; the others are return addresses (after the call).
+    const void* pc = i == first ? g_capture.frames[i] : static_cast<char*>(g_capture.frames[i]) - 1;
+    for (auto& frame : detail::symbolize_frames(pc)) out.push_back(std::move(frame));
+  }
+  return out;
 }
 
 std::mutex g_handler_mu;
@@ -55,7 +85,9 @@ struct StallDetector::State {
   std::atomic<std::uint64_t> reports{0};
 
   void run();
-  void report(detail::Worker& w, detail::FiberBase* f, std::uint64_t runs, std::uint64_t for_ns);
+  // Fills r's fiber fields and its backtrace, taken on the worker; false if the fiber is gone.
+  bool describe(StallReport& r, detail::Worker& w, detail::FiberBase* f, std::uint64_t runs);
+  void deliver(const StallReport& r);
 };
 
 StallDetector::StallDetector(const Handle& rt, Options o) : s_(std::make_unique<State>()) {
@@ -68,9 +100,13 @@ StallDetector::StallDetector(const Handle& rt, Options o) : s_(std::make_unique<
   s_->sig = o.signal ? o.signal : SIGRTMIN + 5;
   if (!o.on_stall) {
     o.on_stall = [](const StallReport& r) {
-      std::string s = "weft: stall: fiber " + std::to_string(r.fiber_id) + (r.name.empty() ? "" : " '" + r.name + "'") +
-                      " has run for " + std::to_string(r.running_for.count() / 1000000) + " ms on worker " +
-                      std::to_string(r.worker) + " without suspending; spawned at " + r.spawn_site + "\n";
+      const std::string who = "fiber " + std::to_string(r.fiber_id) + (r.name.empty() ? "" : " '" + r.name + "'");
+      const std::string ms = std::to_string(r.running_for.count() / 1000000) + " ms on worker " + std::to_string(r.worker);
+      std::string s = r.ended ? "weft: stall ended: " + who + " ran " + ms + " without suspending"
+                              : "weft: stall: " + who + " has run for " + ms + " without suspending";
+      s += "; spawned at " + r.spawn_site;
+      if (r.suppressed) s += " (" + std::to_string(r.suppressed) + " reports suppressed by the rate limit)";
+      s += "\n";
       for (std::size_t i = 0; i < r.backtrace.size(); ++i) s += "  #" + std::to_string(i) + " " + r.backtrace[i] + "\n";
       std::fputs(s.c_str(), stderr);
     };
@@ -82,9 +118,9 @@ StallDetector::StallDetector(const Handle& rt, Options o) : s_(std::make_unique<
       void* warm[2];
       backtrace(warm, 2);  // loads libgcc's unwinder now, not inside the signal handler
       struct sigaction sa {};
-      sa.sa_handler = on_capture_signal;
+      sa.sa_sigaction = on_capture_signal;
       sigemptyset(&sa.sa_mask);
-      sa.sa_flags = SA_RESTART;
+      sa.sa_flags = SA_RESTART | SA_SIGINFO;
       if (sigaction(s_->sig, &sa, &g_old_action) != 0) {
         throw Error("weft::StallDetector: cannot install a handler for signal " + std::to_string(s_->sig));
       }
@@ -114,12 +150,24 @@ std::uint64_t StallDetector::reports() const noexcept { return s_->reports.load(
 void StallDetector::State::run() {
   struct Seen {
     std::uint64_t runs = ~std::uint64_t{0};
-    std::uint64_t since = 0;
-    bool reported = false;
+    std::uint64_t since = 0;      // when this run was first seen
+    std::uint64_t before = 0;     // the sample before that: the run began after it
+    std::uint64_t last = 0;       // the latest sample
+    std::uint64_t next_at = 0;    // report again once it has run this long (threshold, 2x, 4x, ...)
+    bool delivered = false;       // a report of this stall was delivered: its end will be too
+    StallReport who;              // the stalled fiber's identity, kept for the end report (by then
+                                  // the fiber may have finished and its record been reused)
+    // Rate limit (per worker, Seastar's rule): reports in the current minute, and those dropped.
+    std::uint64_t minute_start = 0;
+    unsigned in_minute = 0;
+    std::uint64_t suppressed = 0;
   };
   auto& ws = sched->workers();
   std::vector<Seen> seen(ws.size());
+  // A run already going when the detector started is measured from here.
+  for (Seen& s : seen) s.last = detail::mono_ns();
   const auto period = std::max<std::chrono::nanoseconds>(opt.threshold / 4, std::chrono::milliseconds(1));
+  const auto threshold = static_cast<std::uint64_t>(opt.threshold.count());
   std::unique_lock lk(mu);
   while (!stop) {
     cv.wait_for(lk, period);
@@ -132,25 +180,55 @@ void StallDetector::State::run() {
       detail::FiberBase* cur = w.current();
       const std::uint64_t runs = w.metrics.fibers_run.load(std::memory_order_acquire);
       Seen& s = seen[i];
+      const std::uint64_t last = std::exchange(s.last, now);
       if (!cur || runs != s.runs) {
+        if (s.delivered) {  // a reported stall is over: its final length
+          StallReport r = std::move(s.who);
+          r.ended = true;
+          r.backtrace.clear();
+          r.running_for = std::chrono::nanoseconds(now - s.before);  // no shorter than the truth
+          r.suppressed = std::exchange(s.suppressed, 0);
+          lk.unlock();
+          deliver(r);
+          lk.lock();
+        }
         s.runs = cur ? runs : ~std::uint64_t{0};
+        s.before = last;
         s.since = now;
-        s.reported = false;
+        s.next_at = threshold;
+        s.delivered = false;
         continue;
       }
       const std::uint64_t for_ns = now - s.since;
-      if (!s.reported && for_ns >= static_cast<std::uint64_t>(opt.threshold.count())) {
-        s.reported = true;
-        lk.unlock();
-        report(w, cur, runs, for_ns);
-        lk.lock();
+      if (for_ns < s.next_at) continue;
+      while (s.next_at <= for_ns) s.next_at *= 2;  // the next repeat: the following power of two
+      if (now - s.minute_start >= 60'000'000'000ull) {
+        s.minute_start = now;
+        s.in_minute = 0;
       }
+      if (opt.reports_per_minute && s.in_minute >= opt.reports_per_minute) {
+        ++s.suppressed;
+        continue;
+      }
+      ++s.in_minute;
+      StallReport r;
+      lk.unlock();
+      if (describe(r, w, cur, runs)) {
+        r.running_for = std::chrono::nanoseconds(for_ns);
+        r.suppressed = std::exchange(s.suppressed, 0);
+        s.delivered = true;
+        s.who.fiber_id = r.fiber_id;
+        s.who.name = r.name;
+        s.who.spawn_site = r.spawn_site;
+        s.who.worker = r.worker;
+        deliver(r);
+      }
+      lk.lock();
     }
   }
 }
 
-void StallDetector::State::report(detail::Worker& w, detail::FiberBase* f, std::uint64_t runs, std::uint64_t for_ns) {
-  StallReport r;
+bool StallDetector::State::describe(StallReport& r, detail::Worker& w, detail::FiberBase* f, std::uint64_t runs) {
   bool alive = false;
   // Identify it through the registry: under the shard lock it cannot finish and be freed.
   sched->for_each_live([&](detail::FiberBase* x) {
@@ -161,34 +239,34 @@ void StallDetector::State::report(detail::Worker& w, detail::FiberBase* f, std::
     r.spawn_site = std::string(x->spawn_site_.file_name()) + ":" + std::to_string(x->spawn_site_.line()) + " (" +
                    x->spawn_site_.function_name() + ")";
   });
-  if (!alive) return;
   r.worker = w.index();
-  r.running_for = std::chrono::nanoseconds(for_ns);
-  {
-    std::lock_guard cl(g_capture.mu);
-    g_capture.n = 0;
-    g_capture.target.store(w.native_thread(), std::memory_order_relaxed);
-    g_capture.state.store(1, std::memory_order_release);
-    // Still the same run? Then the signal lands in it (or shortly after; the frames then show the
-    // worker loop, which the report makes visible).
-    if (w.current() == f && w.metrics.fibers_run.load(std::memory_order_acquire) == runs &&
-        pthread_kill(w.native_thread(), sig) == 0) {
-      for (int i = 0; i < 200 && g_capture.state.load(std::memory_order_acquire) != 2; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    }
-    int expected = 1;
-    if (!g_capture.state.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) {
-      // state == 2: the handler ran
-      for (int i = 0; i < g_capture.n; ++i) {
-        r.backtrace.push_back(detail::symbolize(i == 0 ? g_capture.frames[i]
-                                                       : static_cast<char*>(g_capture.frames[i]) - 1));
-      }
-      g_capture.state.store(0, std::memory_order_release);
+  if (!alive) return false;
+  std::lock_guard cl(g_capture.mu);
+  g_capture.n = 0;
+  g_capture.interrupted = nullptr;
+  g_capture.target.store(w.native_thread(), std::memory_order_relaxed);
+  g_capture.state.store(1, std::memory_order_release);
+  // Still the same run? Then the signal lands in it (or shortly after; the frames then show the
+  // worker loop, which the report makes visible).
+  if (w.current() == f && w.metrics.fibers_run.load(std::memory_order_acquire) == runs &&
+      pthread_kill(w.native_thread(), sig) == 0) {
+    for (int i = 0; i < 200 && g_capture.state.load(std::memory_order_acquire) != 2; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
+  int expected = 1;
+  if (!g_capture.state.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) {
+    // state == 2: the handler ran
+    r.backtrace = symbolize_capture();
+    g_capture.state.store(0, std::memory_order_release);
+  }
+  return true;
+}
+
+void StallDetector::State::deliver(const StallReport& r) {
   reports.fetch_add(1, std::memory_order_acq_rel);
   opt.on_stall(r);
+  if (!r.ended) detail::flight_recorder_on_stall();  // what led up to it, from every worker
 }
 
 }  // namespace weft
