@@ -49,6 +49,33 @@ void run_some_fibers(weft::Runtime& rt, const std::string& name) {
 volatile unsigned flight_sink = 0;  // unsigned: it wraps, never overflows
 }  // namespace
 
+// First in the file: it forks, and a child may only start threads if the parent had none running
+// (TSan refuses threads after a multi-threaded fork, and earlier tests would leave its helper
+// thread behind).
+TEST_CASE("Ctrl-C writes the flight recorder's file, then ends the program as SIGINT would") {
+  const std::string path = temp_path("sigint");
+  ::unlink(path.c_str());
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // the program: records, then gets SIGINT (no runtime lives in this process before the fork)
+    ::signal(SIGINT, SIG_DFL);  // a program's usual Ctrl-C (doctest installs a crash reporter)
+    weft::FlightRecorder rec({.path = path});
+    weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
+    run_some_fibers(rt, "interrupted-program");
+    ::raise(SIGINT);
+    for (;;) ::pause();  // SIGINT ends the process once the file is written
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  if (WIFSIGNALED(status)) CHECK(WTERMSIG(status) == SIGINT);
+  const std::string text = slurp(path);
+  CHECK(contains(text, "\"traceEvents\""));
+  CHECK(contains(text, "interrupted-program #"));
+  ::unlink(path.c_str());
+}
+
 TEST_CASE("a signal writes the flight recorder's file, recording goes on, and destruction writes it again") {
   const std::string path = temp_path("signal");
   ::unlink(path.c_str());
@@ -109,30 +136,6 @@ TEST_CASE("a stall report writes the flight recorder's file") {
     CHECK(reports >= 1);
     CHECK(contains(slurp(path), "ran-before-the-stall #"));
   }
-  ::unlink(path.c_str());
-}
-
-TEST_CASE("Ctrl-C writes the flight recorder's file, then ends the program as SIGINT would") {
-  const std::string path = temp_path("sigint");
-  ::unlink(path.c_str());
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {  // the program: records, then gets SIGINT (no runtime lives in this process before the fork)
-    ::signal(SIGINT, SIG_DFL);  // a program's usual Ctrl-C (doctest installs a crash reporter)
-    weft::FlightRecorder rec({.path = path});
-    weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
-    run_some_fibers(rt, "interrupted-program");
-    ::raise(SIGINT);
-    for (;;) ::pause();  // SIGINT ends the process once the file is written
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  CHECK(WIFSIGNALED(status));
-  if (WIFSIGNALED(status)) CHECK(WTERMSIG(status) == SIGINT);
-  const std::string text = slurp(path);
-  CHECK(contains(text, "\"traceEvents\""));
-  CHECK(contains(text, "interrupted-program #"));
   ::unlink(path.c_str());
 }
 

@@ -91,8 +91,11 @@ TEST_CASE("the stall detector reports a fiber that runs 300 ms without suspendin
     REQUIRE_FALSE(r.backtrace.empty());
     CAPTURE(r.backtrace[0]);
     // The handler's own frames (the signal handler, the kernel's trampoline) are left out: the
-    // first frame is where the fiber was interrupted.
+    // first frame is where the fiber was interrupted. Not under TSan: it runs the handler later,
+    // from its own frames, so the interrupted instruction is not in the signal's context.
+#if !defined(__SANITIZE_THREAD__)
     CHECK(weft_test::contains(r.backtrace[0], "busy_loop_without_suspending"));
+#endif
     for (auto& line : r.backtrace) {
       CHECK_FALSE(weft_test::contains(line, "on_capture_signal"));
       CHECK_FALSE(weft_test::contains(line, "__restore_rt"));
