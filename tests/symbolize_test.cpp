@@ -87,8 +87,9 @@ TEST_CASE("a parked fiber's frame names its function, and with libdw this file a
       if (weft::detail::symbolize_has_source_lines()) {
         CHECK(contains(bt, "symbolize_test_parked_here(weft::Notify&) at "));
         CHECK(contains(bt, "tests/symbolize_test.cpp:" + std::to_string(g_parked_line.load()) + "\n"));
-        // The lambda it was spawned with is a frame of its own, named for its enclosing function.
-        CHECK(contains(bt, "::{lambda}::operator() at "));
+        // The lambda it was spawned with is a frame of its own, named for its enclosing function
+        // (g++: "f()::{lambda}::operator() at", clang: "f()::{lambda}::operator()() const at").
+        CHECK(contains(bt, "::{lambda}::operator()"));
       } else {
         MESSAGE("built without libdw: file:line and lambda names are not checked");
       }
@@ -113,10 +114,11 @@ TEST_CASE("an inlined call is a frame of its own, at its line, inside its caller
   const std::string bt = joined(f);
   CAPTURE(bt);
   if (kWalks && weft::detail::symbolize_has_source_lines()) {
-    // No linkage name for an inlined function with internal linkage: named by its scopes, no parameters.
-    CHECK(contains(bt, "(anonymous namespace)::symbolize_test_inlined_wait at "));
+    // g++ gives an inlined function with internal linkage no linkage name (named by its scopes, no
+    // parameters); clang does (with its parameters).
+    CHECK(contains(bt, "(anonymous namespace)::symbolize_test_inlined_wait"));
     CHECK(contains(bt, "symbolize_test.cpp:" + std::to_string(g_inlined_line.load()) + " (inlined)\n"));
-    CHECK(contains(bt, "symbolize_test_inlined_outer at "));
+    CHECK(contains(bt, "symbolize_test_inlined_outer"));
     CHECK(contains(bt, "symbolize_test.cpp:" + std::to_string(g_outer_line.load()) + " (inlined)\n"));
     // Each inlined frame comes right before its caller's, innermost first.
     bool ordered = false;

@@ -36,12 +36,22 @@ bool full_names() noexcept {
   return full;
 }
 
+// clang names a lambda's closure type `$_N` where g++ says `{lambda()#N}`: read both as {lambda}.
+std::string name_clang_lambdas(std::string name) {
+  for (std::size_t at = name.find("::$_"); at != std::string::npos; at = name.find("::$_", at + 2)) {
+    std::size_t end = at + 4;
+    while (end < name.size() && name[end] >= '0' && name[end] <= '9') ++end;
+    if (end > at + 4) name.replace(at + 2, end - at - 2, "{lambda}");
+  }
+  return name;
+}
+
 std::string demangle(const char* sym) {
   int status = 0;
   char* dem = abi::__cxa_demangle(sym, nullptr, nullptr, &status);
   std::string name = status == 0 && dem ? dem : sym;
   std::free(dem);
-  return full_names() ? name : shorten_templates(name);
+  return full_names() ? name : shorten_templates(name_clang_lambdas(std::move(name)));
 }
 
 std::string hex_offset(std::size_t off) {
@@ -202,6 +212,17 @@ std::string location(const char* file, int line, const char* comp_dir) {
   return " at " + path + ":" + std::to_string(line);
 }
 
+// The compile unit whose code contains addr. libdw finds it through .debug_aranges, which g++
+// emits and clang does not (unless -gdwarf-aranges): without them, look through the units' own
+// address ranges.
+Dwarf_Die* cu_containing(Dwfl_Module* mod, Dwarf_Addr addr, Dwarf_Addr* bias) {
+  if (Dwarf_Die* cu = dwfl_module_addrdie(mod, addr, bias)) return cu;
+  for (Dwarf_Die* cu = dwfl_module_nextcu(mod, nullptr, bias); cu; cu = dwfl_module_nextcu(mod, cu, bias)) {
+    if (dwarf_haspc(cu, addr - *bias) > 0) return cu;
+  }
+  return nullptr;
+}
+
 // Resolves pc with the session; empty if its module is unknown to it.
 std::vector<std::string> resolve(Dwfl* d, const void* pc) {
   std::vector<std::string> out;
@@ -221,8 +242,14 @@ std::vector<std::string> resolve(Dwfl* d, const void* pc) {
   // Inlined calls: the scopes at pc, innermost first. Each inlined subroutine is one frame whose
   // position is `file:line`; the frame outside it continues at the inlined call's call site.
   Dwarf_Addr bias = 0;
-  Dwarf_Die* cu = dwfl_module_addrdie(mod, addr, &bias);
+  Dwarf_Die* cu = cu_containing(mod, addr, &bias);
   const char* comp_dir = nullptr;
+  if (cu && !file) {  // the module's line lookup needs aranges too: ask the unit's line table
+    if (Dwarf_Line* l = dwarf_getsrc_die(cu, addr - bias)) {
+      file = dwarf_linesrc(l, nullptr, nullptr);
+      if (dwarf_lineno(l, &line) != 0) line = 0;
+    }
+  }
   if (cu) {
     Dwarf_Attribute attr;
     comp_dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
