@@ -1,8 +1,8 @@
-// Cancellation scopes, shields and CancellationToken.
+// CancellationToken: a shared cancel flag with children, callbacks, token scopes and waiters,
+// plus the std::stop_token bridges (weft/cancellation_token.hpp, weft/stop_token.hpp).
 #include <weft/cancellation_token.hpp>
-#include <weft/stop_token.hpp>
 #include <weft/detail/cancel_scope.hpp>
-#include <weft/select.hpp>
+#include <weft/stop_token.hpp>
 
 #include "sched/scheduler.hpp"
 #include "sched/wait.hpp"
@@ -16,28 +16,6 @@
 
 namespace weft {
 namespace detail {
-
-FiberBase* require_fiber(const char* op) {
-  FiberBase* f = current_fiber();
-  if (!f) {
-    throw Error(std::string(op) + ": called outside a weft fiber; a plain thread's blocking calls cannot be "
-                "cancelled — run this inside Runtime::block_on or a spawned fiber");
-  }
-  return f;
-}
-
-FiberBase* current_fiber_or_null() noexcept { return current_fiber(); }
-
-void enter_scope_of(FiberBase* f, CancelScope& s) noexcept { enter_scope(f, s); }
-void exit_scope_of(FiberBase* f, CancelScope& s) noexcept { exit_scope(f, s); }
-void enter_shield(FiberBase* f) noexcept { ++f->shield_depth_; }
-void exit_shield(FiberBase* f) noexcept { --f->shield_depth_; }
-
-void select_winner_cancelled() {
-  if (FiberBase* self = current_fiber()) check_cancel_point(self);  // we are being cancelled too
-  throw Error("weft::select: the first alternative to finish was cancelled from outside (by runtime "
-              "shutdown or an AbortHandle), so no alternative produced a value");
-}
 
 // ------------------------------------------------------------------------- CancellationToken
 
