@@ -1,7 +1,7 @@
-// JoinSetCore: a group of children whose completions are queued for the owner.
+// JoinSetCore: a group of children whose completions are queued for the owner (JoinSet, and the
+// children of a weft::scope: lib/sched/scope.cpp).
 #include <weft/detail/cancel_scope.hpp>
 #include <weft/detail/join_set_core.hpp>
-#include <weft/scope.hpp>
 
 #include "sched/scheduler.hpp"
 #include "sched/wait.hpp"
@@ -170,28 +170,6 @@ void JoinSetCore::detach_all() noexcept {
   }
   std::lock_guard lk(lock_);
   done_.clear();  // those were children too, released above
-}
-
-void scope_join_all(JoinSetCore& core) {
-  std::vector<std::exception_ptr> errors;
-  std::string first;
-  while (FiberBase* f = core.next(true)) {  // Cancelled here: ~JoinSetCore aborts and waits
-    if (f->panic_) {
-      if (errors.empty()) {
-        first = make_join_error(*f).what();
-        // The first failure cancels its siblings, and any a child spawns from now on.
-        core.abort_all(Cancelled::Reason::Scope, /*sticky=*/true);
-      }
-      errors.push_back(f->panic_);
-      f->panic_observed_ = true;
-    }
-    f->release();
-  }
-  if (!errors.empty()) {
-    std::string what = "weft::scope: " + first;
-    if (errors.size() > 1) what += " (and " + std::to_string(errors.size() - 1) + " more failures; see errors())";
-    throw ScopeError(std::move(what), std::move(errors));
-  }
 }
 
 }  // namespace weft::detail
