@@ -22,14 +22,11 @@ ALLOWED = {
     "introspect": {"platform", "fiber", "reactor", "observe", "sched", "sync"},  # dump, stall, top
 }
 
-# lib/trace/ still holds two layers in one folder: the recorder below sched, the readers above it.
-FILE_LAYER = {
-    "lib/trace/observe.hpp": "observe",
-    "lib/trace/recorder.cpp": "observe",
-}
+FILE_LAYER = {}  # files whose layer is not their folder's (none today)
 FOLDER_LAYER = {
     "platform": "platform", "fiber": "fiber", "reactor": "reactor", "sched": "sched",
-    "sync": "sync", "net": "net", "blocking": "blocking", "trace": "introspect",
+    "sync": "sync", "net": "net", "blocking": "blocking", "observe": "observe",
+    "introspect": "introspect",
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

@@ -1,10 +1,10 @@
-// Symbolization of fiber backtraces (lib/trace/symbolize.cpp): a fiber parked in a known function
+// Symbolization of fiber backtraces (lib/introspect/symbolize.cpp): a fiber parked in a known function
 // of this file shows that function, and — when weft was built with libdw (this test is compiled
 // with -g) — this file's name and the line it parked on, its inlined calls, and its lambdas by name.
 // Built without libdw, names come from dladdr (this test links with -rdynamic) and the file:line,
 // inlined-frame and lambda checks are skipped: dladdr knows neither lines nor local symbols.
 #include "test_util.hpp"
-#include "trace/symbolize.hpp"
+#include "introspect/symbolize.hpp"
 
 #include <weft/dump.hpp>
 

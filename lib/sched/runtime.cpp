@@ -9,7 +9,7 @@
 
 namespace weft::detail {
 
-std::shared_ptr<void> top_env_server(std::shared_ptr<Scheduler> s);  // lib/trace/top.cpp
+std::shared_ptr<void> top_env_server(std::shared_ptr<Scheduler> s);  // lib/introspect/top.cpp
 
 std::shared_ptr<Scheduler> make_scheduler(const Config& in) {
   Config cfg = in;

@@ -59,7 +59,7 @@ std::uint64_t g_runtime_seq = 0;
 }  // namespace weft::detail
 
 // weft_runtime_list, the head of the list of live runtimes, is defined with the table that lets
-// tools/gdb read it without debug info (lib/trace/debug_layout.cpp).
+// tools/gdb read it without debug info (lib/introspect/debug_layout.cpp).
 
 namespace weft::detail {
 

@@ -15,7 +15,7 @@
 #include "sched/inject_queue.hpp"
 #include "sched/run_queue.hpp"
 #include "sched/wait.hpp"
-#include "trace/observe.hpp"
+#include "observe/observe.hpp"
 
 #include <weft/detail/fiber.hpp>
 #include <weft/runtime.hpp>
@@ -235,7 +235,7 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
   // runtime cannot be destroyed meanwhile). gdb finds the list at `weft_runtime_list`.
   static void for_each_runtime(void (*fn)(Scheduler&, void*), void* arg);
   Scheduler* next_runtime_ = nullptr;  // guarded by the list's lock
-  std::shared_ptr<void> top_server_;   // WEFT_TOP_SOCKET's server (lib/trace/top.cpp); reset at shutdown
+  std::shared_ptr<void> top_server_;   // WEFT_TOP_SOCKET's server (lib/introspect/top.cpp); reset at shutdown
   std::uint64_t runtime_id_ = 0;
 
   // Live-fiber registry (for shutdown and dumps): sharded intrusive lists.
@@ -244,7 +244,7 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
   void for_each_live(Fn&& fn);
 
  private:
-  friend struct DebugLayout;  // lib/trace/debug_layout.cpp: the registry's layout, for gdb
+  friend struct DebugLayout;  // lib/introspect/debug_layout.cpp: the registry's layout, for gdb
   struct alignas(64) Shard {
     SpinLock lock;
     FiberBase* head = nullptr;

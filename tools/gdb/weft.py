@@ -6,7 +6,7 @@
 
 `info weft-fibers` walks the list of runtimes (`weft_runtime_list`) and each runtime's registry
 shards from raw memory, with the field offsets the library publishes in `weft_debug_layout`
-(lib/trace/debug_layout.cpp): no debug info is needed, so it works on release and stripped builds,
+(lib/introspect/debug_layout.cpp): no debug info is needed, so it works on release and stripped builds,
 live or on a core file. An installed libweft loads this file automatically (see README, "Using it
 from your project").
 
@@ -28,7 +28,7 @@ def _u64(v):
     return int(v) & 0xFFFFFFFFFFFFFFFF
 
 
-# Entries of weft_debug_layout, in the order of DebugLayoutIndex (lib/trace/debug_layout.cpp).
+# Entries of weft_debug_layout, in the order of DebugLayoutIndex (lib/introspect/debug_layout.cpp).
 LAYOUT_FIELDS = ["magic", "entries", "sched_next_runtime", "sched_shards", "shard_stride", "shard_head",
                  "shard_count", "fiber_id", "fiber_name", "fiber_state", "fiber_ctx", "fiber_wait_what",
                  "fiber_wait_arg", "fiber_spawn_site", "fiber_stack_lo", "fiber_stack_size", "fiber_reg_next",

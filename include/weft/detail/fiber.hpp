@@ -269,7 +269,7 @@ class FiberBase {
   void* eh_caught_ = nullptr;
   unsigned eh_uncaught_ = 0;
 
-  // ---- observability (lib/trace/; read by dumps and tools while the fiber runs elsewhere)
+  // ---- observability (lib/introspect/; read by dumps and tools while the fiber runs elsewhere)
   // What the fiber waits on while Suspended: a static string ("sleep until", "mutex", ...) and one
   // argument (a deadline in ns, a fiber id, an address, an fd). Written by the fiber itself just
   // before it parks, cleared by the worker when it resumes it; readers only trust it while the

@@ -1,10 +1,10 @@
-// Code addresses to function, file:line and inlined frames (lib/trace/symbolize.hpp).
+// Code addresses to function, file:line and inlined frames (lib/introspect/symbolize.hpp).
 //
 // libdw path: one Dwfl session for the whole process (the modules mapped when it was made; an
 // address outside all of them, e.g. in a library dlopen'ed later, rebuilds it once), guarded by
 // g_mu, with resolved addresses cached (a dump of many fibers parked in the same places resolves
 // each address once). The session is never freed: a detached thread may symbolize during exit.
-#include "trace/symbolize.hpp"
+#include "introspect/symbolize.hpp"
 
 #include <weft/dump.hpp>
 

@@ -1,7 +1,7 @@
 // The stall watchdog (weft/stall.hpp).
 #include "sched/scheduler.hpp"
-#include "trace/observe.hpp"
-#include "trace/symbolize.hpp"
+#include "observe/observe.hpp"
+#include "introspect/symbolize.hpp"
 
 #include <weft/dump.hpp>
 #include <weft/stall.hpp>

@@ -11,7 +11,7 @@
 // to pass 3, so every edge read in pass 2 held at the end of pass 1 as well: a parked fiber cannot
 // release a lock or finish. The stuck set is then the largest set of such fibers whose every edge
 // leads into the set (computed by removing, from all candidates, every fiber with an edge out).
-#include "trace/wait_graph.hpp"
+#include "introspect/wait_graph.hpp"
 
 #include "sched/scheduler.hpp"
 #include "sched/wait.hpp"

@@ -4,7 +4,7 @@
 // Rings are never freed while the process runs (a thread may still hold its ring pointer when a
 // new recording starts): trace_start resets them instead. Each ring has its own spin lock, taken
 // by its thread for every append (uncontended) and by the exporter while it copies.
-#include "trace/observe.hpp"
+#include "observe/observe.hpp"
 
 #include <weft/error.hpp>
 #include <weft/trace.hpp>

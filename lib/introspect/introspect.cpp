@@ -7,9 +7,9 @@
 // inside the fiber's stack bounds (stacks are never unmapped), so a racing walk reads stale words,
 // never unmapped memory. Those reads are deliberately unsynchronised, hence no_sanitize below.
 #include "sched/scheduler.hpp"
-#include "trace/observe.hpp"
-#include "trace/wait_graph.hpp"
-#include "trace/symbolize.hpp"
+#include "observe/observe.hpp"
+#include "introspect/wait_graph.hpp"
+#include "introspect/symbolize.hpp"
 
 #include <weft/dump.hpp>
 #include <weft/mutex.hpp>

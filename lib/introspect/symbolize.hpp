@@ -1,4 +1,4 @@
-// Turning code addresses into text for dumps, stall reports and fatal reports (lib/trace/symbolize.cpp).
+// Turning code addresses into text for dumps, stall reports and fatal reports (lib/introspect/symbolize.cpp).
 //
 // With elfutils libdw (built in when meson finds it, WEFT_HAVE_LIBDW): every frame gets its
 // function (from the ELF symbol table, so static functions and lambdas are named too), its source

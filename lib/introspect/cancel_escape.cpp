@@ -10,8 +10,8 @@
 // throwing suspension point and the destructor are still on it) and the fix; then it hands over to
 // the previous handler, which aborts. Anything else that reaches terminate goes straight through.
 #include "sched/scheduler.hpp"
-#include "trace/observe.hpp"
-#include "trace/symbolize.hpp"
+#include "observe/observe.hpp"
+#include "introspect/symbolize.hpp"
 
 #include <weft/dump.hpp>
 #include <weft/error.hpp>

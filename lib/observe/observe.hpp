@@ -33,7 +33,7 @@ inline std::uint64_t coarse_ns() noexcept {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-// ---- trace recorder (lib/trace/recorder.cpp)
+// ---- trace recorder (lib/observe/recorder.cpp)
 enum class TraceEv : std::uint8_t {
   Spawn,     // fiber = child, arg = parent fiber (0: a plain thread), text = child's name
   RunStart,  // fiber starts a slice on this thread
@@ -55,13 +55,13 @@ void trace_name(std::uint64_t fiber, const std::string& name) noexcept;
 
 namespace weft::detail {
 // Asks the live weft::FlightRecorder, if any and if it wants to, to write its file: the stall
-// detector calls it after each report (lib/trace/flight_recorder.cpp). Never blocks.
+// detector calls it after each report (lib/introspect/flight_recorder.cpp). Never blocks.
 void flight_recorder_on_stall() noexcept;
 }  // namespace weft::detail
 
 namespace weft::detail {
 // WEFT_TRACE=file.json: the first runtime started records the trace, and writes it when it shuts
-// down (lib/trace/recorder.cpp).
+// down (lib/observe/recorder.cpp).
 void trace_env_attach(const void* runtime);
 void trace_env_detach(const void* runtime) noexcept;
 }  // namespace weft::detail

@@ -2,7 +2,7 @@
 // helper thread on request. Requests arrive as one byte each on a pipe: from the signal handlers
 // (async-signal-safe: they only write), from the stall detector (flight_recorder_on_stall) and
 // 'q' from the destructor. Only one recorder lives at a time; g_pipe is its pipe's writing end.
-#include "trace/observe.hpp"
+#include "observe/observe.hpp"
 
 #include <weft/error.hpp>
 #include <weft/flight_recorder.hpp>
