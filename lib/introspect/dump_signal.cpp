@@ -3,6 +3,8 @@
 #include <weft/dump.hpp>
 #include <weft/error.hpp>
 
+#include "introspect/write_all.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -27,15 +29,6 @@ void on_dump_signal(int) {
   errno = saved;
 }
 
-void write_all(int fd, const std::string& s) {
-  std::size_t off = 0;
-  while (off < s.size()) {
-    const ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    off += static_cast<std::size_t>(n);
-  }
-}
 }  // namespace
 
 DumpOnSignal::DumpOnSignal(int sig, int fd) : sig_(sig), out_fd_(fd) {
@@ -58,7 +51,7 @@ DumpOnSignal::DumpOnSignal(int sig, int fd) : sig_(sig), out_fd_(fd) {
       os << "==== weft fiber dump (signal " << sig_ << ") ====\n";
       dump(os);
       os << "==== end of weft fiber dump ====\n";
-      write_all(out_fd_, os.str());
+      detail::write_all(out_fd_, os.str());
       g_dumps.fetch_add(1, std::memory_order_release);
     }
   });

@@ -12,6 +12,7 @@
 // release a lock or finish. The stuck set is then the largest set of such fibers whose every edge
 // leads into the set (computed by removing, from all candidates, every fiber with an edge out).
 #include "introspect/wait_graph.hpp"
+#include "introspect/write_all.hpp"
 
 #include "sched/scheduler.hpp"
 #include "sched/wait.hpp"
@@ -520,19 +521,10 @@ struct DeadlockWatchdog::State {
 };
 
 namespace {
-void write_all(int fd, const std::string& s) {
-  std::size_t off = 0;
-  while (off < s.size()) {
-    const ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    off += static_cast<std::size_t>(n);
-  }
-}
 
 std::function<void(const Deadlock&)> fd_reporter(int fd) {
   if (fd < 0) throw Error("weft::DeadlockWatchdog: invalid file descriptor " + std::to_string(fd));
-  return [fd](const Deadlock& d) { write_all(fd, d.to_string()); };
+  return [fd](const Deadlock& d) { detail::write_all(fd, d.to_string()); };
 }
 }  // namespace
 
