@@ -139,6 +139,39 @@ TEST_CASE("notify: cancel-safety — every notify_one is consumed exactly once")
   });
 }
 
+// The lifetime rule in the header: the waiter frees the Notify the moment notified() returns,
+// while the notifying thread may still be inside notify_one(). ASan turns a touch after the free
+// into a failure; fibers and plain threads both wait.
+TEST_CASE("notify: the waiter may destroy the Notify as soon as notified() returns") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    const long rounds = weft_test::scaled(2000, 100);
+    long returned = 0;
+    for (long r = 0; r < rounds; ++r) {
+      auto* n = new weft::Notify;
+      std::atomic<bool> waiting{false};
+      std::thread notifier([&] {
+        while (!waiting.load()) std::this_thread::yield();
+        n->notify_one();  // may still be returning when the waiter deletes n
+      });
+      if (r % 2 == 0) {
+        rt.block_on([&] {
+          waiting = true;
+          n->notified();
+          delete n;
+          ++returned;
+        });
+      } else {
+        waiting = true;
+        n->notified();  // a plain thread waits
+        delete n;
+        ++returned;
+      }
+      notifier.join();
+    }
+    CHECK(returned == rounds);
+  });
+}
+
 TEST_CASE("notify: a notify_one that hits a cancelled waiter passes to the next one") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {

@@ -15,6 +15,12 @@
 // reaches a waiter being cancelled or timing out passes to the next waiter (or becomes the stored
 // permit), so a notification is never lost. Works from plain threads too (they block). Usable in a
 // weft::Select (weft/channel_select.hpp).
+//
+// Lifetime: a waiter may destroy the Notify as soon as its notified() returns, even while the
+// notify_one() that woke it has not returned yet (a one-shot "done" signal on the waiter's stack):
+// notify_one() touches the Notify only under its lock, and a woken waiter takes that lock once
+// more before notified() returns. Destroying it while fibers or threads still wait is reported
+// (naming the wait list) and aborts.
 #pragma once
 
 #include <weft/detail/config.hpp>
