@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <cstdio>
 #include <vector>
 
@@ -62,6 +63,45 @@ TEST_CASE("always-ready channel, semaphore and join loops yield to a bystander o
     for (auto& h : done) total += h.join().value_or(0);  // never suspends: each is finished
     CHECK(total == 2'000);
     CHECK(b.runs.load() - before_join >= 2'000 / weft::kCoopBudget - 2);
+    b.stop = true;
+    by.join().value();
+  });
+}
+
+TEST_CASE("always-ready Notify, watch and Select loops yield to a bystander on a single worker") {
+  weft::Runtime rt = weft_test::make_runtime(1);
+  rt.block_on([] {
+    constexpr long kOps = 50'000;
+    Bystander b;
+    auto by = b.start();
+    weft::yield_now();
+
+    weft::Notify n;
+    long before = b.runs.load();
+    for (long i = 0; i < kOps; ++i) {
+      n.notify_one();  // stores the permit
+      n.notified();    // takes it at once
+    }
+    CHECK(b.runs.load() - before >= kOps / weft::kCoopBudget - 2);
+
+    auto [wtx, wrx] = weft::watch::channel<long>(0);
+    before = b.runs.load();
+    for (long i = 1; i <= kOps; ++i) {
+      wtx.send(i);
+      CHECK(wrx.changed());  // a new version is always there
+    }
+    CHECK(b.runs.load() - before >= kOps / weft::kCoopBudget - 2);
+
+    auto [tx, rx] = weft::mpsc::unbounded_channel<long>();
+    before = b.runs.load();
+    long got = 0;
+    for (long i = 0; i < kOps; ++i) {
+      (void)tx.send(i);
+      weft::Select().recv(rx, [&](std::optional<long> v) { got += v.has_value(); }).run();
+    }
+    CHECK(got == kOps);
+    // The send and the Select are budgeted: one yield per kCoopBudget of them.
+    CHECK(b.runs.load() - before >= 2 * kOps / weft::kCoopBudget - 2);
     b.stop = true;
     by.join().value();
   });

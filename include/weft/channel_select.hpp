@@ -34,6 +34,7 @@
 #include <weft/detail/config.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/channel.hpp>
+#include <weft/coop.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
 
@@ -153,6 +154,7 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
     (collect(I, std::get<I>(branches_)), ...);
     (void)collect;  // unused for an empty Select
     if (nops == 0 && !deadline) detail::select_throw_empty();
+    detail::coop_proceed();  // before any branch takes effect: cancel-safe
     const int k = detail::wait_any(ops.data(), nops, deadline ? &*deadline : nullptr, true);
     const std::size_t winner = k < 0 ? deadline_branch : branch_of[static_cast<std::size_t>(k)];
     ((I == winner ? (std::get<I>(branches_).fire(), 0) : 0), ...);

@@ -11,9 +11,11 @@
 // cancel-safe.
 //
 // Budgeted: mpsc send/send_for/recv (also each step of a range-for), oneshot recv, broadcast recv,
-// Semaphore acquire* (timed too), RwLock lock/lock_shared (timed too), JoinHandle::join. Not yet:
-// weft::Mutex, watch, Notify, Select (sockets have their own: a yield every 64 operations). try_*
-// calls never yield. Plain threads have no budget.
+// watch changed(), Notify notified*, Select run(), Semaphore acquire* (timed too), RwLock
+// lock/lock_shared (timed too), JoinHandle::join. Not weft::Mutex: its uncontended lock is the
+// hottest path there is, and a loop that locks and unlocks with nobody else wanting the lock
+// still reaches other suspension points in practice (sockets have their own budget: a yield every
+// 64 operations). try_* calls never yield. Plain threads have no budget.
 //
 //   {
 //     weft::CoopUnconstrained hot;   // this fiber's operations never yield for the budget

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <weft/detail/config.hpp>
+#include <weft/coop.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
 
@@ -203,6 +204,7 @@ class Receiver {
   // returns false if the sender is gone and nothing new remains.
   bool changed() {
     detail::WatchChangedOp<T> op(chan("changed"), &seen_);
+    detail::coop_proceed();  // before a version is marked seen: cancel-safe
     detail::wait_one(op);
     return op.take();
   }

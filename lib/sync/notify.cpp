@@ -3,6 +3,7 @@
 // Invariant: permit_ is only set while no waiter could be woken (notify_one found nobody, or every
 // listed waiter had already been woken by cancellation / a timeout / another select branch).
 #include <weft/notify.hpp>
+#include <weft/coop.hpp>
 
 #include <mutex>
 
@@ -39,6 +40,7 @@ bool NotifiedOp::withdraw() noexcept {
 }  // namespace detail
 
 void Notify::notified() {
+  detail::coop_proceed();  // before the permit is taken: cancel-safe
   detail::NotifiedOp op(this);
   detail::wait_one(op);
 }
@@ -48,6 +50,7 @@ bool Notify::notified_for(std::chrono::nanoseconds timeout) {
 }
 
 bool Notify::notified_until(std::chrono::steady_clock::time_point deadline) {
+  detail::coop_proceed();
   detail::NotifiedOp op(this);
   return detail::wait_one(op, &deadline);
 }
