@@ -6,6 +6,7 @@
 // each address once). The session is never freed: a detached thread may symbolize during exit.
 #include "introspect/symbolize.hpp"
 
+#include <weft/detail/cancel_scope.hpp>
 #include <weft/dump.hpp>
 
 #include <cxxabi.h>
@@ -16,6 +17,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 
 #if WEFT_HAVE_LIBDW
@@ -340,6 +343,23 @@ bool symbolize_has_source_lines() noexcept { return WEFT_HAVE_LIBDW != 0; }
 
 std::vector<std::string> symbolize_frames(const void* pc) {
 #if WEFT_HAVE_LIBDW
+  // libdw reads debug info through deep call chains. On a fiber's stack (a dump taken inside a
+  // fiber, the fatal report of a Cancelled escaping a destructor) that can overflow it — it did
+  // under ASan, with 64 KiB — so there the lookup runs on a short-lived thread of normal size.
+  if (current_fiber_or_null()) {
+    std::vector<std::string> out;
+    try {
+      std::thread([&] {
+        try {
+          out = symbolize_libdw(pc);
+        } catch (const std::bad_alloc&) {
+        }
+      }).join();
+    } catch (const std::system_error&) {  // no thread to be had: names from dladdr only
+    }
+    if (!out.empty()) return out;
+    return {symbolize_dladdr(pc)};
+  }
   try {
     return symbolize_libdw(pc);
   } catch (const std::bad_alloc&) {
