@@ -34,6 +34,19 @@ struct Collected {
       reports.push_back(r);
     };
   }
+  // The end of a stall is seen at the detector's next sample after the fiber stopped: waits
+  // (bounded) until the last report is that end report.
+  void wait_for_end() {
+    const auto give_up = std::chrono::steady_clock::now() + 20s;
+    for (;;) {
+      {
+        std::lock_guard lk(mu);
+        if (!reports.empty() && reports.back().ended) return;
+      }
+      if (std::chrono::steady_clock::now() > give_up) return;
+      std::this_thread::yield();
+    }
+  }
 };
 }  // namespace
 
@@ -47,16 +60,7 @@ TEST_CASE("the stall detector reports a fiber that runs 300 ms without suspendin
       weft::StallDetector watchdog(rt.handle(), {.threshold = 100ms, .on_stall = c.sink()});
       auto h = rt.spawn(weft::Options{.name = "hog"}, [] { busy_loop_without_suspending(300ms); });
       CHECK(h.join());
-      // The end is seen at the next sample after the fiber finished: wait for it (bounded).
-      const auto give_up = std::chrono::steady_clock::now() + 20s;
-      for (;;) {
-        {
-          std::lock_guard lk(c.mu);
-          if (!c.reports.empty() && c.reports.back().ended) break;
-        }
-        if (std::chrono::steady_clock::now() > give_up) break;
-        std::this_thread::yield();
-      }
+      c.wait_for_end();
       delivered = watchdog.reports();
     }
     std::lock_guard lk(c.mu);
@@ -111,15 +115,7 @@ TEST_CASE("stall reports are rate-limited per worker, and the next delivered rep
     weft::StallDetector watchdog(rt.handle(), {.threshold = 20ms, .on_stall = c.sink(), .reports_per_minute = 1});
     auto h = rt.spawn(weft::Options{.name = "hog"}, [] { busy_loop_without_suspending(700ms); });
     CHECK(h.join());
-    const auto give_up = std::chrono::steady_clock::now() + 20s;
-    for (;;) {
-      {
-        std::lock_guard lk(c.mu);
-        if (!c.reports.empty() && c.reports.back().ended) break;
-      }
-      if (std::chrono::steady_clock::now() > give_up) break;
-      std::this_thread::yield();
-    }
+    c.wait_for_end();
   }
   std::lock_guard lk(c.mu);
   REQUIRE(c.reports.size() == 2);  // the first report and the end, nothing between
