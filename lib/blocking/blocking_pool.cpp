@@ -14,6 +14,7 @@
 // static destructors run at exit.
 #include <weft/blocking.hpp>
 
+#include "sched/chaos.hpp"
 #include "sched/scheduler.hpp"
 
 #include <pthread.h>
@@ -107,10 +108,15 @@ class BlockingPool {
 
   void finish(FiberBase* t) noexcept {
     t->invoke();  // skips the function if cancellation was requested before it started
+    {
+      // Counted before the joiner can see the completion: whoever returns from join() and reads
+      // the stats finds the task included.
+      std::lock_guard lk(mu_);
+      ++completed_;
+    }
+    chaos::preempt();  // a pool thread preempted here must not make the count lag
     complete_task(t);
     t->release();
-    std::lock_guard lk(mu_);
-    ++completed_;
   }
 
   void thread_main() noexcept {

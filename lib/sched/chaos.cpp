@@ -39,7 +39,7 @@ const bool g_enabled = g_seed != 0;
 
 bool one_in(std::uint32_t n) noexcept { return next() % n == 0; }
 
-void delay_clock_slow() noexcept {
+void preempt_slow() noexcept {
   const std::uint64_t r = next();
   if (r % 64 == 0) {
     std::this_thread::sleep_for(std::chrono::microseconds(500 + (r >> 8) % 2000));  // a preemption

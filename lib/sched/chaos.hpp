@@ -24,11 +24,15 @@ inline bool enabled() noexcept { return __builtin_expect(g_enabled, 0); }
 
 // One draw: true with probability 1/n.
 bool one_in(std::uint32_t n) noexcept;
-void delay_clock_slow() noexcept;
-// Before a clock read whose result arms a timer or decides a deadline.
-inline void delay_clock() noexcept {
-  if (enabled()) delay_clock_slow();
+void preempt_slow() noexcept;
+// Sometimes sleeps the calling thread: microseconds, rarely milliseconds. Placed where being
+// preempted between two steps would expose an ordering assumption (a stat counted after the
+// completion it counts was published, a clock read before the timer it arms).
+inline void preempt() noexcept {
+  if (enabled()) preempt_slow();
 }
+// Before a clock read whose result arms a timer or decides a deadline.
+inline void delay_clock() noexcept { preempt(); }
 // At a suspension point of the running fiber `f`: sometimes yields first.
 void maybe_yield(FiberBase* f) noexcept;
 
