@@ -127,7 +127,7 @@ OwnedFd accept_fd(int lfd, sockaddr_storage* peer, socklen_t* peer_len, SocketIo
           gate.lock();  // behind another acceptor; Cancelled here: no connection was taken
           continue;     // it may have left connections queued: try again before waiting
         }
-        weft::wait_readable(lfd);
+        st.read.watch.wait(lfd, EV_READ);
         continue;
       // The connection was aborted or hit a network error while queued (Linux reports those on
       // accept): it is gone, the listener is fine.

@@ -3,8 +3,9 @@
 //
 // The I/O pattern (doc/design.md §5): try the non-blocking syscall first; on EAGAIN wait for readiness
 // on the calling fiber's worker loop (weft::wait_readable/wait_writable, a suspension point) and
-// try again. Nothing is registered with a loop between operations, so a fiber may migrate freely
-// between them; during a wait it is pinned to the loop that holds its watcher.
+// try again. Nothing is started on a loop between operations, so a fiber may migrate freely
+// between them; during a wait it is pinned to the loop that holds its watcher. The watcher itself
+// persists per (socket, direction) (sched/fd_watch.hpp), so a wait usually costs no epoll_ctl.
 //
 // At most one watcher per (socket, direction): libev keeps one list of watchers per fd and stops a
 // watcher by walking it, so N fibers waiting on one fd (N acceptors on a listener, N receivers on a
@@ -19,6 +20,8 @@
 #include <weft/fd.hpp>
 #include <weft/io_error.hpp>
 #include <weft/mutex.hpp>
+
+#include "sched/fd_watch.hpp"
 
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -39,10 +42,12 @@ struct IoBudget {
   std::atomic<std::uint8_t> left{kFull};
 };
 
-// One direction of a socket: its fairness budget and its wait gate (see the top of this file).
+// One direction of a socket: its fairness budget, its wait gate (see the top of this file) and the
+// watcher only the gate's holder uses.
 struct IoDirection {
   IoBudget budget;
   Mutex gate;
+  FdWatch watch;
 };
 
 // The per-socket state every socket type holds (behind a unique_ptr, so the gates never move
@@ -92,8 +97,7 @@ std::size_t io_retry(int fd, bool want_read, IoDirection& dir, Sys&& sys, Fail&&
       gate.lock();  // suspends behind another waiter; Cancelled here: nothing was transferred
       continue;     // the previous holder may have left data (or room): try again before waiting
     }
-    if (want_read) weft::wait_readable(fd);
-    else weft::wait_writable(fd);
+    dir.watch.wait(fd, want_read ? EV_READ : EV_WRITE);
   }
 }
 

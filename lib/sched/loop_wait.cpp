@@ -12,6 +12,7 @@
 // was preempted between reading the clock and arming) -> re-arm for the rest. So no wait reports a
 // deadline that has not passed, and a wait without a deadline of its own cannot time out.
 #include "sched/chaos.hpp"
+#include "sched/fd_watch.hpp"
 #include "sched/scheduler.hpp"
 #include "sched/wait.hpp"
 
@@ -64,19 +65,17 @@ void on_io(struct ev_loop*, ev_io* w, int) {
 }  // namespace
 
 namespace detail {
-WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
+WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, ev_io* io,
                         const std::chrono::steady_clock::time_point* op_deadline) noexcept {
   Worker* w = f->worker_;
   struct ev_loop* loop = w->reactor().loop();
   WaitCtx ctx{f, epoch, op_deadline ? *op_deadline : Clock::time_point::max(), f->wait_deadline_};
   const Clock::time_point first = std::min(ctx.own, ctx.scope);
   const bool timed = first != Clock::time_point::max();  // "forever": no timer
-  ev_io io;
   ev_timer timer;
-  if (fd >= 0) {
-    ev_io_init(&io, on_io, fd, events);
-    io.data = &ctx;
-    ev_io_start(loop, &io);
+  if (io) {
+    io->data = &ctx;
+    ev_io_start(loop, io);
   }
   if (timed) {
     // Arming early is harmless (the callback re-arms); libev's cached "now" may be stale after
@@ -87,7 +86,7 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
     timer.data = &ctx;
     ev_timer_start(loop, &timer);
   }
-  const bool uses_loop = fd >= 0 || timed;
+  const bool uses_loop = io || timed;
   if (uses_loop) {
     f->pinned_ = w;
     w->reactor().add_waiter();
@@ -96,7 +95,7 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
   if (uses_loop) {
     // Pinned: we are back on `w`'s thread, the only one allowed to touch its watchers.
     w->reactor().remove_waiter();
-    if (fd >= 0) ev_io_stop(loop, &io);
+    if (io) ev_io_stop(loop, io);
     if (timed) ev_timer_stop(loop, &timer);
     f->pinned_ = nullptr;
   }
@@ -106,16 +105,33 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
 
 WakeReason park_until(FiberBase* f, std::uint64_t epoch, const std::chrono::steady_clock::time_point* deadline) noexcept {
   if (!deadline && f->wait_deadline_ == Clock::time_point::max()) return park_switch(f, epoch);
-  return park_on_loop(f, epoch, -1, 0, deadline);
+  return park_on_loop(f, epoch, nullptr, deadline);
 }
+
+// Gives wait_fd the watcher to use: the persistent one, re-initialised only when it was set up for
+// another loop or fd (see fd_watch.hpp), or a fresh one on the waiting fiber's stack.
+struct FdWatchAccess {
+  static ev_io* prepare(FdWatch* w, ev_io* scratch, struct ev_loop* loop, int fd, int events) noexcept {
+    if (!w) {
+      ev_io_init(scratch, on_io, fd, events);
+      return scratch;
+    }
+    if (w->loop_ != loop || w->io_.fd != fd || (w->io_.events & (EV_READ | EV_WRITE)) != events) {
+      ev_io_init(&w->io_, on_io, fd, events);
+      w->loop_ = loop;
+    }
+    return &w->io_;
+  }
+};
 }  // namespace detail
 
 namespace {
-detail::WakeReason wait_on_loop(detail::FiberBase* f, int fd, int events, const Clock::time_point* deadline) {
-  return detail::park_on_loop(f, detail::begin_wait(f), fd, events, deadline);
+detail::WakeReason wait_on_loop(detail::FiberBase* f, ev_io* io, const Clock::time_point* deadline) {
+  return detail::park_on_loop(f, detail::begin_wait(f), io, deadline);
 }
 
-bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* deadline) {
+bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* deadline,
+             detail::FdWatch* persistent = nullptr) {
   if (fd < 0) throw Error("weft::wait_readable/wait_writable: invalid file descriptor " + std::to_string(fd));
   detail::FiberBase* f = detail::current_fiber();
   if (!f) {
@@ -136,7 +152,11 @@ bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* 
   detail::check_cancel_point(f);
   for (;;) {
     f->note_wait(ev_events == EV_READ ? detail::kWaitFdReadable : detail::kWaitFdWritable, static_cast<std::uint64_t>(fd));
-    const detail::WakeReason r = wait_on_loop(f, fd, ev_events, deadline);
+    // The fiber runs on its worker until it parks (and is pinned to it while it waits), so that
+    // worker's loop is the one the watcher must be set up for.
+    ev_io scratch;
+    ev_io* io = detail::FdWatchAccess::prepare(persistent, &scratch, f->worker_->reactor().loop(), fd, ev_events);
+    const detail::WakeReason r = wait_on_loop(f, io, deadline);
     if (r == detail::WakeReason::Ready) {
       detail::check_cancel_point(f);  // nothing was read yet: deliver a cancellation that raced in
       return true;
@@ -164,9 +184,13 @@ void sleep_until(Clock::time_point t) {
     // The timer reports Timeout only once steady_clock has reached t: one wait suffices.
     f->note_wait(detail::kWaitSleep, static_cast<std::uint64_t>(
                                          std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count()));
-    if (wait_on_loop(f, -1, 0, &t) == detail::WakeReason::Cancel) detail::throw_cancelled(f);
+    if (wait_on_loop(f, nullptr, &t) == detail::WakeReason::Cancel) detail::throw_cancelled(f);
   }
   detail::check_cancel_point(f);
+}
+
+void detail::FdWatch::wait(int fd, int events) {
+  wait_fd(fd, events, events == EV_READ ? POLLIN : POLLOUT, nullptr, this);
 }
 
 void wait_readable(int fd) { wait_fd(fd, EV_READ, POLLIN, nullptr); }

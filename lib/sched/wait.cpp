@@ -103,7 +103,7 @@ bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept {
 }
 
 WakeReason park(FiberBase* f, std::uint64_t epoch) noexcept {
-  if (f->wait_deadline_ != Clock::time_point::max()) return park_on_loop(f, epoch, -1, 0, nullptr);
+  if (f->wait_deadline_ != Clock::time_point::max()) return park_on_loop(f, epoch, nullptr, nullptr);
   return park_switch(f, epoch);
 }
 

@@ -30,6 +30,8 @@
 #include <chrono>
 #include <cstdint>
 
+struct ev_io;  // <ev.h>
+
 namespace weft::detail {
 
 inline constexpr std::uint64_t kStateMask = 0x7;
@@ -92,8 +94,9 @@ WakeReason park_switch(FiberBase* f, std::uint64_t epoch) noexcept;
 // has reached *deadline. The fiber is pinned to its worker until it wakes (the timer lives on that
 // loop and on the fiber's stack). lib/sched/loop_wait.cpp.
 WakeReason park_until(FiberBase* f, std::uint64_t epoch, const std::chrono::steady_clock::time_point* deadline) noexcept;
-// Also wakes with Ready when `fd` (>= 0) has any of `events` (EV_READ/EV_WRITE).
-WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, int fd, int events,
+// Also wakes with Ready when the fd watcher `io` (null: none; initialised for this worker's loop,
+// not started) fires; the wait starts and stops it (see sched/fd_watch.hpp).
+WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, ev_io* io,
                         const std::chrono::steady_clock::time_point* deadline) noexcept;
 
 // Cancellation scopes (fiber side; nest strictly).
