@@ -35,7 +35,7 @@ std::size_t StreamSocket::read(void* buf, std::size_t len) {
   if (len == 0) return 0;
   return io_retry(
       fd, true, io_->read, [&] { return ::recv(fd, buf, len, 0); },
-      [&](int e) { detail::throw_io(e, context("read")); });
+      [&](int e) { detail::throw_io(e, context("read")); }, len);
 }
 
 void StreamSocket::read_exact(void* buf, std::size_t len, std::size_t* progress) {
