@@ -106,7 +106,7 @@ TEST_CASE("two fibers each holding the mutex the other wants are reported as a c
     CHECK(contains(text, "(held by fiber " + std::to_string(a.id()) + " 'alpha')"));
     CHECK(contains(text, "spawned at "));
     CHECK(contains(text, "deadlock_test.cpp"));
-#if defined(WEFT_FRAME_POINTERS) && defined(__x86_64__)
+#if defined(WEFT_FRAME_POINTERS) && (defined(__x86_64__) || defined(__aarch64__))
     CHECK(contains(text, "lock_second"));  // each member's stack
 #endif
     // Both fibers of the runtime are stuck: the global report names them too.

@@ -66,7 +66,7 @@ std::string joined(const weft::FiberMetrics& f) {
 }
 
 constexpr bool kWalks =
-#if defined(WEFT_FRAME_POINTERS) && defined(__x86_64__)
+#if defined(WEFT_FRAME_POINTERS) && (defined(__x86_64__) || defined(__aarch64__))
     true;
 #else
     false;  // -Dframe_pointers=false or not x86-64: dumps carry no backtraces to check

@@ -40,16 +40,27 @@ const char* to_string(FiberStatus s) noexcept {
 
 namespace detail {
 
-// ---------------------------------------------------------------- saved contexts (x86-64 fcontext)
+// ---------------------------------------------------------------- saved contexts (fcontext)
 //
-// Boost.Context 1.74's jump_fcontext (x86_64 SysV ELF) saves, below the caller's return address:
-//   ctx+0x00 mxcsr/x87 cw, +0x08 r12, +0x10 r13, +0x18 r14, +0x20 r15, +0x28 rbx, +0x30 rbp,
-//   ctx+0x38 return address (the pc to resume at), and the resumed stack pointer is ctx+0x40.
-// fcontext_layout_known() checks the instructions that establish this before anything trusts it.
+// Boost.Context 1.74's jump_fcontext saves the callee-saved registers below the caller's return
+// address; the walk needs the frame pointer, the pc to resume at and the size of the record:
+//  - x86-64 SysV ELF: ctx+0x00 mxcsr/x87 cw, +0x08 r12 .. +0x28 rbx, +0x30 rbp, +0x38 the return
+//    address; the resumed stack pointer is ctx+0x40;
+//  - arm64 AAPCS ELF: ctx+0x00 d8..d15, +0x40 x19..x28, +0x90 x29 (fp), +0x98 x30 (lr), +0xa0 the
+//    pc to resume at (lr again); the record is 0xb0 bytes.
+// Both keep frame records as {previous fp, return address}. fcontext_layout_known() checks the
+// instructions that establish the layout before anything trusts it; another layout (another Boost,
+// another CPU) gets no backtrace and says so, never a walk of garbage.
 namespace {
-constexpr std::size_t kCtxRbp = 0x30;
+#if defined(__aarch64__)
+constexpr std::size_t kCtxFp = 0x90;
+constexpr std::size_t kCtxPc = 0xa0;
+constexpr std::size_t kCtxSize = 0xb0;
+#else
+constexpr std::size_t kCtxFp = 0x30;
 constexpr std::size_t kCtxPc = 0x38;
 constexpr std::size_t kCtxSize = 0x40;
+#endif
 
 bool check_layout() noexcept {
 #if defined(__x86_64__) && defined(__linux__)
@@ -66,6 +77,16 @@ bool check_layout() noexcept {
   if (code[0] == 0xf3 && code[1] == 0x0f && code[2] == 0x1e && code[3] == 0xfa) code += 4;  // endbr64
   return std::memcmp(code, lea, 5) == 0 && std::memcmp(code + 38, save_rbp, 5) == 0 &&
          std::memcmp(code + 49, load_pc, 5) == 0;
+#elif defined(__aarch64__) && defined(__linux__)
+  const auto* code = reinterpret_cast<const unsigned char*>(&fctx::jump_fcontext);
+  auto insn = [code](std::size_t at) {
+    std::uint32_t v;
+    std::memcpy(&v, code + at, 4);
+    return v;
+  };
+  return insn(0x00) == 0xd102c3ffu &&  // sub sp, sp, #0xb0
+         insn(0x28) == 0xa9097bfdu &&  // stp x29, x30, [sp, #144]
+         insn(0x2c) == 0xf90053feu;    // str x30, [sp, #160]
 #else
   return false;
 #endif
@@ -84,7 +105,7 @@ __attribute__((no_sanitize("address", "thread"))) std::size_t walk_saved_context
   const char* c = static_cast<const char*>(ctx);
   if (!c || c < lo || c + kCtxSize > hi || max == 0) return 0;
   pcs[n++] = *reinterpret_cast<const void* const*>(c + kCtxPc);
-  const char* fp = *reinterpret_cast<const char* const*>(c + kCtxRbp);
+  const char* fp = *reinterpret_cast<const char* const*>(c + kCtxFp);
   const char* prev = c;
   while (n < max && fp >= prev && fp >= lo && fp + 16 <= hi && (reinterpret_cast<std::uintptr_t>(fp) & 7) == 0) {
     const void* ret = *reinterpret_cast<const void* const*>(fp + 8);
@@ -211,7 +232,7 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
         pcs_out->push_back(i == 0 ? pcs[i] : static_cast<const char*>(pcs[i]) - 1);
       }
     } else if (q.backtraces && walkable) {
-      m.backtrace.push_back("(no backtrace: unknown Boost.Context fcontext layout; x86-64 Boost 1.74 is known)");
+      m.backtrace.push_back("(no backtrace: unknown Boost.Context fcontext layout; Boost 1.74 on x86-64 and arm64 is known)");
     }
     if (q.stack_usage) m.stack_high_water = stack_high_water(stack);
     std::atomic_thread_fence(std::memory_order_acquire);

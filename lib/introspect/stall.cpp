@@ -38,6 +38,8 @@ void on_capture_signal(int, siginfo_t*, void* uc) {
   if (!pthread_equal(g_capture.target.load(std::memory_order_relaxed), pthread_self())) return;
 #if defined(__x86_64__) && defined(__linux__)
   g_capture.interrupted = reinterpret_cast<void*>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]);
+#elif defined(__aarch64__) && defined(__linux__)
+  g_capture.interrupted = reinterpret_cast<void*>(static_cast<ucontext_t*>(uc)->uc_mcontext.pc);
 #else
   (void)uc;
   g_capture.interrupted = nullptr;

@@ -6,6 +6,8 @@
 // each address once). The session is never freed: a detached thread may symbolize during exit.
 #include "introspect/symbolize.hpp"
 
+#include "introspect/elf_symtab.hpp"
+
 #include <weft/detail/cancel_scope.hpp>
 #include <weft/dump.hpp>
 
@@ -63,10 +65,15 @@ std::string hex_offset(std::size_t off) {
   return buf;
 }
 
-// dladdr: dynamic symbols only (link executables with -rdynamic to see their functions).
+// dladdr: dynamic symbols; what it cannot name (a static program, a function not exported) is
+// looked up in the module's .symtab (introspect/elf_symtab.hpp).
 std::string symbolize_dladdr(const void* pc) {
   Dl_info info{};
-  if (dladdr(pc, &info) && info.dli_fname) {
+  const bool found = dladdr(pc, &info) && info.dli_fname;
+  if (!found || !info.dli_sname) {
+    if (auto f = elf_function_at(pc)) return demangle(f->name.c_str()) + hex_offset(f->offset) + " (" + f->module + ")";
+  }
+  if (found) {
     const char* mod = std::strrchr(info.dli_fname, '/');
     mod = mod ? mod + 1 : info.dli_fname;
     const char* at = static_cast<const char*>(pc);
