@@ -89,12 +89,12 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, ev_io* io,
   const bool uses_loop = io || timed;
   if (uses_loop) {
     f->pinned_ = w;
-    w->reactor().add_waiter();
+    w->reactor().add_waiter(io != nullptr);
   }
   const WakeReason r = park_switch(f, epoch);
   if (uses_loop) {
     // Pinned: we are back on `w`'s thread, the only one allowed to touch its watchers.
-    w->reactor().remove_waiter();
+    w->reactor().remove_waiter(io != nullptr);
     if (io) ev_io_stop(loop, io);
     if (timed) ev_timer_stop(loop, &timer);
     f->pinned_ = nullptr;

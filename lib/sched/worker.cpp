@@ -92,10 +92,11 @@ void Worker::main() {
     FiberBase* f = next_local();
     if (f && searching_) end_search();
     if (!f) f = search();
-    // Spin only when it can pay: a worker whose own loop has waiters gets its next work through
-    // epoll, which only park() polls, so spinning would delay that work and take the CPU from
-    // whoever produces it (on a 2-core echo run: 19 % of the server's samples, for nothing).
-    if (!f && searching_ && !reactor_.has_watchers()) f = spin_search();
+    // Spin only when it can pay: a worker whose fibers wait for fds on its own loop gets its next
+    // work through epoll, which only park() polls, so spinning would delay that work and take the
+    // CPU from whoever produces it (on a 2-core echo run: 19 % of the server's samples, for
+    // nothing). Timer waiters do not count: their moment is known and rarely within a spin.
+    if (!f && searching_ && !reactor_.has_fd_waiters()) f = spin_search();
     if (f) {
       run(f);
       maybe_poll();
@@ -175,7 +176,7 @@ FiberBase* Worker::search() noexcept {
   return f;
 }
 
-// Before parking, a searching worker without fd or timer waiters keeps looking for a few
+// Before parking, a searching worker without fd waiters keeps looking for a few
 // microseconds. Work often arrives in streams (a fiber spawning in a loop, a ping-pong across
 // workers); parking and being unparked again costs two syscalls and a thread wake-up (~10-30 µs
 // here), and while we are searching, pushers do not need to notify anyone at all.
