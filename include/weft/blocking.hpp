@@ -14,8 +14,9 @@
 // Cancellation: `abort()` on a task that has not started yet removes it from the queue at once —
 // it never runs, and join() reports it cancelled. A task that is already running **cannot be
 // aborted**: a plain thread has no suspension points, so abort() only marks it and it runs to
-// completion (join() then returns its value). A fiber cancelled while waiting in join() throws
-// Cancelled and leaves the task alone (abort it too if its result no longer matters). Runtime
+// completion (join() then returns its value) — unless its function takes a std::stop_token
+// (weft/task.hpp): abort() then requests stop on it, and the task, returning after that, ends
+// cancelled. A fiber cancelled while waiting in join() throws Cancelled and leaves the task alone (abort it too if its result no longer matters). Runtime
 // shutdown does not wait for blocking tasks; capture by value what the task needs.
 //
 // Inside a blocking task there is no current fiber: weft::sleep/yield_now fall back to the thread

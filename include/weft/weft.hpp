@@ -31,6 +31,7 @@
 #include <weft/broadcast.hpp>
 #include <weft/channel.hpp>
 #include <weft/channel_select.hpp>
+#include <weft/completion.hpp>
 #include <weft/condvar.hpp>
 #include <weft/mpsc.hpp>
 #include <weft/mutex.hpp>

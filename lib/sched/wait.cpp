@@ -149,6 +149,7 @@ void request_cancel(FiberBase* f, Cancelled::Reason why) noexcept {
     trace_emit(TraceEv::Cancel, f->id_, static_cast<std::uint64_t>(why));
   }
   if (f->on_cancel_) f->on_cancel_(f);
+  f->cancel_hook();  // a stop-token fiber's std::stop_callbacks run here
   const std::uint64_t w = f->wait_word_.load(std::memory_order_seq_cst);
   wake(f, epoch_of(w), WakeReason::Cancel);
 }

@@ -20,6 +20,7 @@
 #include <new>
 #include <optional>
 #include <source_location>
+#include <stop_token>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -182,6 +183,11 @@ class FiberBase {
 
   // Runs the user's function, stores the result or the panic. Called once, on the fiber's stack.
   virtual void invoke() noexcept = 0;
+  // Called by request_cancel (any thread, possibly many times, possibly after the fiber finished)
+  // after the request is recorded. A fiber whose function takes a std::stop_token requests stop
+  // here. A virtual rather than a field: every byte of the control block counts for idle fibers,
+  // and on_cancel_ below is already spawn_blocking's.
+  virtual void cancel_hook() noexcept {}
   virtual ~FiberBase() = default;
 
   // Every Task<T, F> is allocated here (the sized delete gets the most-derived size through the
@@ -339,13 +345,52 @@ class TaskOf<void> : public FiberBase {
   }
 };
 
+// spawn(f) where f takes a std::stop_token, like std::jthread: f is called as f(token), and the
+// token's stop is requested when the fiber is cancelled. Chosen only when f cannot be called
+// without arguments, so a callable that could take either (`[](auto...) {}`) is called without,
+// as it was before this existed (std::jthread would pass the token there).
+template <class F>
+inline constexpr bool takes_stop_token_v = !std::is_invocable_v<F&> && std::is_invocable_v<F&, std::stop_token>;
+
+template <class F>
+struct fiber_invoke_result {
+  using type = std::invoke_result_t<F&>;
+};
+template <class F>
+  requires takes_stop_token_v<F>
+struct fiber_invoke_result<F> {
+  using type = std::invoke_result_t<F&, std::stop_token>;
+};
+// What a fiber running the decayed callable F returns.
+template <class F>
+using fiber_invoke_result_t = typename fiber_invoke_result<F>::type;
+
+// The stop_source of a fiber whose function takes a std::stop_token; nothing for the others (it
+// allocates a shared state, which plain fibers must not pay for).
+template <bool>
+struct FiberStop {
+  void request() noexcept {}
+};
+template <>
+struct FiberStop<true> {
+  std::stop_source src;
+  void request() noexcept { src.request_stop(); }
+};
+
 template <class T, class F>
 class Task final : public TaskOf<T> {
+  static constexpr bool kStop = takes_stop_token_v<F>;
+
  public:
   explicit Task(F&& f) { ::new (static_cast<void*>(&fn_)) F(std::move(f)); }
   explicit Task(const F& f) { ::new (static_cast<void*>(&fn_)) F(f); }
   ~Task() override {
     if (!invoked_) fn_.~F();
+  }
+
+  void cancel_hook() noexcept override {
+    // std::stop_callbacks registered on the token run here, on the cancelling thread (std's rule).
+    if constexpr (kStop) stop_.request();
   }
 
   void invoke() noexcept override {
@@ -357,14 +402,23 @@ class Task final : public TaskOf<T> {
       return;
     }
     try {
-      if constexpr (std::is_void_v<T>) {
+      if constexpr (kStop) {
+        if constexpr (std::is_void_v<T>) {
+          fn_(stop_.src.get_token());
+        } else {
+          this->value_.emplace(fn_(stop_.src.get_token()));
+        }
+      } else if constexpr (std::is_void_v<T>) {
         fn_();
       } else {
         this->value_.emplace(fn_());
       }
       // It swallowed a cancellation (catch (...) {}) and returned: it still ends cancelled, as
-      // cancellation cannot be defeated, only delayed.
-      if (this->cancel_delivered_) {
+      // cancellation cannot be defeated, only delayed. A stop-token function that returns after its
+      // cancellation was requested ends cancelled too: returning on stop_requested() is how such a
+      // function acknowledges the stop (as a std::jthread's does), so join() reports the same
+      // outcome whether the token or a suspension point told it first.
+      if (this->cancel_delivered_ || (kStop && this->cancel_requested())) {
         this->cancelled_ = true;
         if constexpr (!std::is_void_v<T>) this->value_.reset();
       }
@@ -383,6 +437,7 @@ class Task final : public TaskOf<T> {
     F fn_;
   };
   bool invoked_ = false;
+  [[no_unique_address]] FiberStop<kStop> stop_;
 };
 
 }  // namespace weft::detail

@@ -14,6 +14,7 @@
 #include <concepts>
 #include <functional>
 #include <source_location>
+#include <stop_token>
 #include <type_traits>
 #include <utility>
 
@@ -29,14 +30,25 @@ namespace detail {
 // spawn is called, and handed to the callable as rvalues when the fiber runs (so a parameter of
 // type T& does not bind; pass std::ref(x) to share x). The closure owns its copies, so arguments
 // may be temporaries of the spawning fiber.
+//
+// Also like std::jthread: if f cannot be called with the arguments alone but can be with a
+// std::stop_token before them, the closure takes that token (the fiber's, weft/task.hpp) and
+// passes it first.
 template <class F, class... A>
 auto bind_spawn_args(F&& f, A&&... a) {
-  static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>,
-                "weft::spawn(f, args...): f cannot be called with these arguments (they are "
-                "decay-copied and passed as rvalues, like std::thread; use std::ref(x) to pass a reference)");
-  return [f = std::forward<F>(f), ... a = std::forward<A>(a)]() mutable -> decltype(auto) {
-    return std::invoke(std::move(f), std::move(a)...);
-  };
+  if constexpr (std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>) {
+    return [f = std::forward<F>(f), ... a = std::forward<A>(a)]() mutable -> decltype(auto) {
+      return std::invoke(std::move(f), std::move(a)...);
+    };
+  } else {
+    static_assert(std::is_invocable_v<std::decay_t<F>, std::stop_token, std::decay_t<A>...>,
+                  "weft::spawn(f, args...): f cannot be called with these arguments, nor with a "
+                  "std::stop_token before them (they are decay-copied and passed as rvalues, like "
+                  "std::thread; use std::ref(x) to pass a reference)");
+    return [f = std::forward<F>(f), ... a = std::forward<A>(a)](std::stop_token st) mutable -> decltype(auto) {
+      return std::invoke(std::move(f), std::move(st), std::move(a)...);
+    };
+  }
 }
 
 // The bound-argument overloads step aside for the forms they would shadow: `spawn(Options, f)`
