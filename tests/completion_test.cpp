@@ -148,12 +148,14 @@ TEST_CASE("Completion: a call after the waiter is gone reports false; an aborted
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {
       weft::Completion<int> keep;
-      auto h = weft::spawn([&keep] {
+      std::atomic<bool> kept{false};  // `keep` is written by the fiber: read it only after this
+      auto h = weft::spawn([&keep, &kept] {
         auto [done, waiter] = weft::completion<int>();
         keep = done;
+        kept.store(true);
         return waiter.wait();
       });
-      while (!keep) weft::yield_now();
+      while (!kept.load()) weft::yield_now();
       weft_test::yield_until_suspended(h.id());
       h.abort();
       weft::Result<int> r = h.join();

@@ -57,12 +57,14 @@ TEST_CASE("weft::wait(future): a cancelled waiter leaves at once; a plain thread
   weft::Runtime rt = weft_test::make_runtime(2);
   std::promise<std::unique_ptr<int>> p;
   std::future<std::unique_ptr<int>> f = p.get_future();
-  auto h = rt.spawn([&f] { return *weft::wait(std::move(f)); });
-  while (f.valid()) std::this_thread::yield();  // moved into the wait: it is waiting now
-  h.abort();
-  weft::Result<int> r = h.join();
-  REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().is_cancelled());
+  rt.block_on([&] {
+    auto h = weft::spawn([&f] { return *weft::wait(std::move(f)); });
+    weft_test::yield_until_suspended(h.id());  // suspended: inside the wait
+    h.abort();
+    weft::Result<int> r = h.join();
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().is_cancelled());
+  });
   p.set_value(std::make_unique<int>(1));  // releases the pool thread still blocked in get()
 
   std::promise<void> pv;
