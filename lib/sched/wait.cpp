@@ -142,6 +142,10 @@ WakeReason park_switch(FiberBase* f, std::uint64_t epoch) noexcept {
 }
 
 void request_cancel(FiberBase* f, Cancelled::Reason why) noexcept {
+  // A stop-token fiber's std::stop_callbacks run here, *before* the cancellation is visible: once
+  // the fiber sees cancel_ it may throw at its next suspension point and destroy its callbacks
+  // unrun (std::stop_callback's destructor deregisters), so the stop must come first.
+  f->cancel_hook();
   std::uint8_t none = 0;
   f->cancel_.compare_exchange_strong(none, static_cast<std::uint8_t>(static_cast<unsigned>(why) + 1),
                                      std::memory_order_seq_cst);
@@ -149,7 +153,6 @@ void request_cancel(FiberBase* f, Cancelled::Reason why) noexcept {
     trace_emit(TraceEv::Cancel, f->id_, static_cast<std::uint64_t>(why));
   }
   if (f->on_cancel_) f->on_cancel_(f);
-  f->cancel_hook();  // a stop-token fiber's std::stop_callbacks run here
   const std::uint64_t w = f->wait_word_.load(std::memory_order_seq_cst);
   wake(f, epoch_of(w), WakeReason::Cancel);
 }

@@ -370,11 +370,13 @@ using fiber_invoke_result_t = typename fiber_invoke_result<F>::type;
 template <bool>
 struct FiberStop {
   void request() noexcept {}
+  bool requested() const noexcept { return false; }
 };
 template <>
 struct FiberStop<true> {
   std::stop_source src;
   void request() noexcept { src.request_stop(); }
+  bool requested() const noexcept { return src.stop_requested(); }
 };
 
 template <class T, class F>
@@ -418,7 +420,8 @@ class Task final : public TaskOf<T> {
       // cancellation was requested ends cancelled too: returning on stop_requested() is how such a
       // function acknowledges the stop (as a std::jthread's does), so join() reports the same
       // outcome whether the token or a suspension point told it first.
-      if (this->cancel_delivered_ || (kStop && this->cancel_requested())) {
+      // (The stop is requested just before cancel_ is set: either says the cancellation came.)
+      if (this->cancel_delivered_ || (kStop && (this->cancel_requested() || stop_.requested()))) {
         this->cancelled_ = true;
         if constexpr (!std::is_void_v<T>) this->value_.reset();
       }
