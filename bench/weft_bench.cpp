@@ -5,7 +5,9 @@
 //   weft_bench list                          # the workloads implemented here
 //
 // Workloads: spawn_many spawn_join chained_spawn yield_many ping_pong mutex_contended sleep_many
-// idle_memory ctx_switch, echo (through echo_server), and idle_cpu (not in doc/bench.md: CPU use of an idle runtime, issue 6).
+// idle_memory ctx_switch, echo (through echo_server), and, not in doc/bench.md: idle_cpu (CPU use of an
+// idle runtime, issue 6) and fiber_local (the cost of a FiberLocal read, issue 15). ping_pong and
+// mutex_contended take --coop on|off (the cooperative budget's cost, issue 15).
 //
 // The runtime (§1.1): one weft::Runtime with 2 workers, created before any timing; the root task
 // is a fiber run by block_on (so it is one of the runtime's tasks, as the spec requires).
@@ -48,6 +50,28 @@ struct Env {
 double per_op(std::uint64_t t0, std::uint64_t t1, std::uint64_t n) {
   return static_cast<double>(t1 - t0) / static_cast<double>(n);
 }
+
+// `--coop off` (ping_pong, mutex_contended): every task body runs inside weft::CoopUnconstrained, so
+// no operation spends the cooperative budget (include/weft/coop.hpp). Running the same workload
+// with and without it, side by side, is how the budget's cost is measured (bench/RESULTS.md).
+bool coop_from(bench::Args& args) {
+  const std::string v = args.string("coop", "on");
+  if (v != "on" && v != "off") bench::die(bench::kExitUsage, "--coop must be on or off, not '%s'", v.c_str());
+  return v == "on";
+}
+
+// Runs `body` inside a CoopUnconstrained section unless the budget is on.
+template <class F>
+void with_coop(bool coop, F&& body) {
+  if (coop) {
+    body();
+  } else {
+    weft::CoopUnconstrained unbudgeted;
+    body();
+  }
+}
+
+std::string coop_note(bool coop) { return coop ? "" : "; --coop off (CoopUnconstrained)"; }
 
 std::string max_map_count() {
   std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r");
@@ -176,7 +200,9 @@ bench::Measurement yield_many(bench::Args& args, Env& env) {
           total.fetch_add(yields, std::memory_order_relaxed);
         }));
       }
-      for (auto& h : hs) h.join();
+      for (auto& h : hs) {
+        if (!h.join()) BENCH_FAIL("yield_many: a task failed");
+      }
       const std::uint64_t t1 = bench::now_ns();
       if (total != tasks * yields) BENCH_FAIL("yield_many: %lu yields, expected %lu", total.load(), tasks * yields);
       return per_op(t0, t1, tasks * yields);
@@ -188,6 +214,7 @@ bench::Measurement yield_many(bench::Args& args, Env& env) {
 bench::Measurement ping_pong(bench::Args& args, Env& env) {
   const auto pairs = std::uint64_t(args.integer("pairs", 100, 1));
   const auto rounds = std::uint64_t(args.integer("rounds", 1000, 1));
+  const bool coop = coop_from(args);
   args.reject_unknown();
   weft::Runtime& rt = env.start();
   auto samples = rt.block_on([&] {
@@ -199,19 +226,23 @@ bench::Measurement ping_pong(bench::Args& args, Env& env) {
       for (std::uint64_t p = 0; p < pairs; ++p) {
         auto [tx1, rx1] = weft::mpsc::channel<std::uint64_t>(1);  // c1: A -> B
         auto [tx2, rx2] = weft::mpsc::channel<std::uint64_t>(1);  // c2: B -> A
-        hs.push_back(weft::spawn([tx = std::move(tx1), rx = std::move(rx2), &completed, rounds] {  // A
-          for (std::uint64_t r = 0; r < rounds; ++r) {
-            if (!tx.send(r)) BENCH_FAIL("ping_pong: c1 closed in round %lu", r);
-            const std::optional<std::uint64_t> back = rx.recv();
-            if (!back || *back != r) BENCH_FAIL("ping_pong: round %lu came back as %ld", r, back ? long(*back) : -1L);
-          }
+        hs.push_back(weft::spawn([tx = std::move(tx1), rx = std::move(rx2), &completed, rounds, coop] {  // A
+          with_coop(coop, [&] {
+            for (std::uint64_t r = 0; r < rounds; ++r) {
+              if (!tx.send(r)) BENCH_FAIL("ping_pong: c1 closed in round %lu", r);
+              const std::optional<std::uint64_t> back = rx.recv();
+              if (!back || *back != r) BENCH_FAIL("ping_pong: round %lu came back as %ld", r, back ? long(*back) : -1L);
+            }
+          });
           completed.fetch_add(rounds, std::memory_order_relaxed);
         }));
-        hs.push_back(weft::spawn([rx = std::move(rx1), tx = std::move(tx2), rounds] {  // B
-          for (std::uint64_t r = 0; r < rounds; ++r) {
-            const std::optional<std::uint64_t> v = rx.recv();
-            if (!v || !tx.send(*v)) BENCH_FAIL("ping_pong: channel closed in round %lu", r);
-          }
+        hs.push_back(weft::spawn([rx = std::move(rx1), tx = std::move(tx2), rounds, coop] {  // B
+          with_coop(coop, [&] {
+            for (std::uint64_t r = 0; r < rounds; ++r) {
+              const std::optional<std::uint64_t> v = rx.recv();
+              if (!v || !tx.send(*v)) BENCH_FAIL("ping_pong: channel closed in round %lu", r);
+            }
+          });
         }));
       }
       for (auto& h : hs) {
@@ -223,12 +254,14 @@ bench::Measurement ping_pong(bench::Args& args, Env& env) {
       return per_op(t0, t1, pairs * rounds);
     });
   });
-  return result(args, pairs * rounds, samples, "ns/roundtrip", "weft::mpsc::channel<u64>(1) (bounded, capacity 1)");
+  return result(args, pairs * rounds, samples, "ns/roundtrip",
+                "weft::mpsc::channel<u64>(1) (bounded, capacity 1)" + coop_note(coop));
 }
 
 bench::Measurement mutex_contended(bench::Args& args, Env& env) {
   const auto tasks = std::uint64_t(args.integer("tasks", 1000, 1));
   const auto locks = std::uint64_t(args.integer("locks", 1000, 1));
+  const bool coop = coop_from(args);
   args.reject_unknown();
   weft::Runtime& rt = env.start();
   auto samples = rt.block_on([&] {
@@ -239,11 +272,13 @@ bench::Measurement mutex_contended(bench::Args& args, Env& env) {
       std::vector<weft::JoinHandle<void>> hs;
       hs.reserve(tasks);
       for (std::uint64_t t = 0; t < tasks; ++t) {
-        hs.push_back(weft::spawn([&mutex, &counter, locks] {
-          for (std::uint64_t i = 0; i < locks; ++i) {
-            std::lock_guard lk(mutex);
-            ++counter;
-          }
+        hs.push_back(weft::spawn([&mutex, &counter, locks, coop] {
+          with_coop(coop, [&] {
+            for (std::uint64_t i = 0; i < locks; ++i) {
+              std::lock_guard lk(mutex);
+              ++counter;
+            }
+          });
         }));
       }
       for (auto& h : hs) {
@@ -254,7 +289,8 @@ bench::Measurement mutex_contended(bench::Args& args, Env& env) {
       return per_op(t0, t1, tasks * locks);
     });
   });
-  return result(args, tasks * locks, samples, "ns/lock", "weft::Mutex (default: barging with a starvation guard)");
+  return result(args, tasks * locks, samples, "ns/lock",
+                "weft::Mutex (default: barging with a starvation guard)" + coop_note(coop));
 }
 
 bench::Measurement sleep_many(bench::Args& args, Env& env) {
@@ -349,6 +385,49 @@ bench::Measurement ctx_switch(bench::Args& args, Env& env) {
                 "the run-queue round trip; reported per switch like the raw peer");
 }
 
+// Not a doc/bench.md workload: what reading a weft::FiberLocal costs (issue 15). One fiber reads
+// the last of --locals FiberLocal<u64> it has touched (the lookup scans the fiber's locals, so
+// the last one is the slowest) --n times; `--what thread_local` reads a thread_local instead, the
+// baseline a FiberLocal replaces. The loop adds each value into a sum the compiler cannot drop.
+thread_local std::uint64_t t_local_value = 1;
+
+bench::Measurement fiber_local(bench::Args& args, Env& env) {
+  const auto n = std::uint64_t(args.integer("n", 10000000, 1));
+  const auto locals = std::size_t(args.integer("locals", 2, 1));
+  const std::string what = args.string("what", "FiberLocal");
+  if (what != "FiberLocal" && what != "thread_local")
+    bench::die(bench::kExitUsage, "--what must be FiberLocal or thread_local, not '%s'", what.c_str());
+  args.reject_unknown();
+  std::vector<std::unique_ptr<weft::FiberLocal<std::uint64_t>>> fls;
+  for (std::size_t i = 0; i < locals; ++i) fls.push_back(std::make_unique<weft::FiberLocal<std::uint64_t>>([] { return 1; }));
+  weft::Runtime& rt = env.start();
+  auto samples = rt.block_on([&] {
+    for (auto& fl : fls) (void)fl->get();  // constructed once, outside the timing
+    weft::FiberLocal<std::uint64_t>& last = *fls.back();
+    return bench::run_reps(env.reps, [&] {
+      std::uint64_t sum = 0;
+      const std::uint64_t t0 = bench::now_ns();
+      if (what == "FiberLocal") {
+        for (std::uint64_t i = 0; i < n; ++i) {
+          sum += *last;
+          asm volatile("" : "+r"(sum));  // keeps every read: no hoisting out of the loop
+        }
+      } else {
+        for (std::uint64_t i = 0; i < n; ++i) {
+          sum += t_local_value;
+          asm volatile("" : "+r"(sum));
+        }
+      }
+      const std::uint64_t t1 = bench::now_ns();
+      if (sum != n) BENCH_FAIL("fiber_local: sum %lu, expected %lu", sum, n);
+      return per_op(t0, t1, n);
+    });
+  });
+  return result(args, n, samples, "ns/read",
+                what == "FiberLocal" ? "FiberLocal read, the last of " + std::to_string(locals) + " locals the fiber touched"
+                                     : std::string("thread_local read (the baseline)"));
+}
+
 // Not a doc/bench.md workload: the issue's "an idle runtime must use ~0 % CPU". One repetition holds a
 // started, idle 2-worker runtime for --seconds while the main thread sleeps (it is not a worker),
 // and reports the process's CPU time (getrusage, user + system) as % of one core.
@@ -385,7 +464,7 @@ int echo_server(bench::Args& args) {
       auto server = weft::spawn(weft::Options{.name = "echo accept"}, [&] { weft_echo::serve(listener); });
       stop.recv();
       server.abort();
-      server.join();
+      (void)server.join();  // aborted: Cancelled is the expected outcome
       return 0;
     });
   } catch (const weft::Error& e) {
@@ -402,7 +481,7 @@ constexpr Workload kWorkloads[] = {
     {"spawn_many", spawn_many}, {"spawn_join", spawn_join},   {"chained_spawn", chained_spawn},
     {"yield_many", yield_many}, {"ping_pong", ping_pong},     {"mutex_contended", mutex_contended},
     {"sleep_many", sleep_many}, {"idle_memory", idle_memory}, {"ctx_switch", ctx_switch},
-    {"idle_cpu", idle_cpu},
+    {"idle_cpu", idle_cpu},     {"fiber_local", fiber_local},
 };
 
 }  // namespace
