@@ -78,8 +78,13 @@ def self_test(path, engine_dir, d):
     victim = ends[len(ends) // 2]
     fid = ev[victim]["id"]
 
-    def moved_end(e):  # 1 µs after the slice it was written for: no slice starts there
-        e["ts"] = round(e["ts"] + 1.0, 3)
+    taken = {(x.get("ts"), x.get("tid"), x.get("cat")) for x in ev if x.get("ph") not in ("s", "t", "f")}
+
+    def moved_end(e):  # 1 µs after the slice it was written for (or a ns later, till no event is there)
+        ts = round(e["ts"] + 1.0, 3)
+        while (ts, e["tid"], e["cat"]) in taken:
+            ts = round(ts + 0.001, 3)
+        e["ts"] = ts
 
     def other_cat(e):  # a category no slice has
         e["cat"] = "fiber.moved"
