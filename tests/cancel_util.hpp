@@ -15,14 +15,8 @@
 
 namespace weft_test {
 
-#if defined(__SANITIZE_THREAD__)
+#if WEFT_TSAN
 inline constexpr bool kTsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool kTsan = true;
-#else
-inline constexpr bool kTsan = false;
-#endif
 #else
 inline constexpr bool kTsan = false;
 #endif

@@ -87,7 +87,7 @@ TEST_CASE("the stall detector reports a fiber that runs 300 ms without suspendin
       CHECK_FALSE(c.reports[i].ended);
       CHECK(c.reports[i].running_for >= 200ms);
     }
-#if defined(__SANITIZE_THREAD__)
+#if WEFT_TSAN
     // TSan defers asynchronous signals to its own safe points, which a loop may not reach in time:
     // then the report comes without a backtrace.
     if (r.backtrace.empty()) continue;
@@ -97,7 +97,7 @@ TEST_CASE("the stall detector reports a fiber that runs 300 ms without suspendin
     // The handler's own frames (the signal handler, the kernel's trampoline) are left out: the
     // first frame is where the fiber was interrupted. Not under TSan: it runs the handler later,
     // from its own frames, so the interrupted instruction is not in the signal's context.
-#if !defined(__SANITIZE_THREAD__)
+#if !WEFT_TSAN
     CHECK(weft_test::contains(r.backtrace[0], "busy_loop_without_suspending"));
 #endif
     for (auto& line : r.backtrace) {

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include "fiber/sanitizers.hpp"  // lib/: WEFT_ASAN, WEFT_TSAN for both compilers
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -37,7 +39,7 @@ inline long scaled(long n, long min = 1) {
 // ThreadSanitizer counts every fiber stack as a thread (weft gives each pooled stack its own TSan
 // fiber context) and kills the process beyond 8128 live ones ("Thread limit exceeded"). Tests that keep many
 // fibers alive at once cap that number with this; it is no limit elsewhere.
-#if defined(__SANITIZE_THREAD__)
+#if WEFT_TSAN
 inline constexpr long kMaxLiveFibers = 7'000;
 #else
 inline constexpr long kMaxLiveFibers = 1L << 40;
