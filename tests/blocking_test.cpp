@@ -8,6 +8,7 @@
 #include <chrono>
 #include <latch>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -119,6 +120,59 @@ TEST_CASE("queue depth, abort before start removes the task, a running task cann
     CHECK(c_ran.load());
     CHECK_FALSE(b_ran.load());
     CHECK(weft::blocking_queue_depth() == 0);
+  });
+}
+
+TEST_CASE("blocking_tasks() lists running and queued tasks; a dump names the joined task and lists the pool") {
+  PoolConfig cfg({.max_threads = 1, .keep_alive = 10s});
+  weft::Runtime rt = weft_test::make_runtime(2);
+  CHECK(eventually([] { return weft::blocking_pool_stats().threads <= 1; }));
+  rt.block_on([&] {
+    std::latch release(1);
+    std::atomic<bool> started{false};
+    auto a = weft::spawn_blocking(weft::Options{.name = "slow fetch"}, [&] {
+      started = true;
+      release.wait();
+      return 1;
+    });
+    CHECK(eventually([&] { return started.load(); }));
+    auto b = weft::spawn_blocking(weft::Options{.name = "queued work"}, [] { return 2; });
+    auto joiner = weft::spawn(weft::Options{.name = "joiner"}, [&a] { return *a.join(); });
+    weft_test::yield_until_suspended(joiner.id());
+
+    const std::vector<weft::BlockingTaskInfo> ts = weft::blocking_tasks();
+    REQUIRE(ts.size() == 2);
+    CHECK(ts[0].id == a.id());
+    CHECK(ts[0].name == "slow fetch");
+    CHECK(ts[0].running);
+    CHECK(weft_test::contains(ts[0].spawn_file, "blocking_test.cpp"));
+    CHECK(ts[0].spawn_line > 0);
+    CHECK(ts[1].id == b.id());
+    CHECK(ts[1].name == "queued work");
+    CHECK_FALSE(ts[1].running);
+    CHECK(ts[0].age >= std::chrono::nanoseconds(0));
+
+    std::ostringstream os;
+    rt.dump(os);
+    const std::string d = os.str();
+    INFO(d);
+    // The joiner's wait names the task, though it is no fiber of the runtime.
+    CHECK(weft_test::contains(d, "'joiner' [suspended] waiting on: joining fiber " + std::to_string(a.id()) +
+                                     ": blocking task " + std::to_string(a.id()) + " 'slow fetch' (running on a pool thread"));
+    // The pool's own section lists both tasks with their spawn sites.
+    CHECK(weft_test::contains(d, "blocking pool: 1 threads"));
+    CHECK(weft_test::contains(d, "1 tasks queued"));
+    CHECK(weft_test::contains(d, "  blocking task " + std::to_string(b.id()) + " 'queued work' (queued: every pool thread is busy"));
+    CHECK(weft_test::contains(d, "blocking_test.cpp:"));
+
+    release.count_down();
+    CHECK(joiner.join().value() == 1);
+    CHECK(*b.join() == 2);
+    // Both left the pool's list before their joiners woke.
+    for (const weft::BlockingTaskInfo& t : weft::blocking_tasks()) {
+      CHECK(t.id != a.id());
+      CHECK(t.id != b.id());
+    }
   });
 }
 

@@ -30,7 +30,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <source_location>
+#include <string>
 #include <utility>
+#include <vector>
 
 WEFT_API_BEGIN
 
@@ -55,6 +57,19 @@ void configure_blocking_pool(const BlockingPoolOptions& options);
 BlockingPoolStats blocking_pool_stats();
 // Tasks waiting for a pool thread.
 std::size_t blocking_queue_depth();
+
+// One spawn_blocking task the pool holds: queued (waiting for a thread) or running on one.
+struct BlockingTaskInfo {
+  std::uint64_t id = 0;           // the id its JoinHandle reports; fiber dumps name joins by it
+  std::string name;               // Options::name
+  std::string spawn_file;         // where spawn_blocking was called
+  std::uint32_t spawn_line = 0;
+  bool running = false;           // on a pool thread; false: queued
+  std::chrono::nanoseconds age{}; // running for (running) or queued for (not yet started)
+};
+// The pool's tasks now, running ones first, each group oldest first. Fiber dumps use it to name
+// a joined blocking task, and weft::dump lists the pool's tasks after the fibers.
+std::vector<BlockingTaskInfo> blocking_tasks();
 
 namespace detail {
 // Gives the task its id, name and spawn site.

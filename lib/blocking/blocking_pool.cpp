@@ -10,11 +10,16 @@
 // the joiner, release() drops the pool's reference. A queued task's on_cancel_ hook removes it
 // from the queue, so an aborted task that has not started completes at once, never running.
 //
+// The pool also knows which tasks each thread runs (running_), and since when every task queued or
+// ran, for blocking_tasks() and the fiber dumps. A task is in queue_ or running_ exactly while the
+// pool holds its reference, so reading its identity under mu_ is safe.
+//
 // The pool object is deliberately leaked: detached pool threads may still be running a task while
 // static destructors run at exit.
 #include <weft/blocking.hpp>
 
 #include "sched/chaos.hpp"
+#include "observe/observe.hpp"
 #include "sched/scheduler.hpp"
 
 #include <pthread.h>
@@ -45,8 +50,9 @@ class BlockingPool {
   }
 
   void submit(FiberBase* t) {
+    const std::uint64_t now = coarse_ns();
     std::unique_lock lk(mu_);
-    queue_.push_back(t);
+    queue_.push_back(Held{t, now});
     if (idle_ > 0) {
       --idle_;
       ++notified_;
@@ -75,7 +81,7 @@ class BlockingPool {
     BlockingPool& p = instance();
     {
       std::lock_guard lk(p.mu_);
-      auto it = std::find(p.queue_.begin(), p.queue_.end(), t);
+      auto it = std::find_if(p.queue_.begin(), p.queue_.end(), [t](const Held& h) { return h.task == t; });
       if (it == p.queue_.end()) return;  // running or finished: it cannot be stopped
       p.queue_.erase(it);
     }
@@ -103,9 +109,37 @@ class BlockingPool {
     return s;
   }
 
+  std::vector<BlockingTaskInfo> tasks() {
+    std::vector<BlockingTaskInfo> out;
+    const std::uint64_t now = coarse_ns();
+    std::lock_guard lk(mu_);
+    out.reserve(running_.size() + queue_.size());
+    auto add = [&](const Held& h, bool running) {
+      BlockingTaskInfo i;
+      i.id = h.task->id_;
+      i.name = h.task->name_;
+      i.spawn_file = h.task->spawn_site_.file_name();
+      i.spawn_line = h.task->spawn_site_.line();
+      i.running = running;
+      i.age = std::chrono::nanoseconds(now > h.since ? now - h.since : 0);
+      out.push_back(std::move(i));
+    };
+    for (const Held& h : running_) add(h, true);  // in the order they started
+    for (const Held& h : queue_) add(h, false);   // in the order they will start
+    return out;
+  }
+
  private:
+  // A task the pool holds, and since when it has been queued (queue_) or running (running_).
+  struct Held {
+    FiberBase* task;
+    std::uint64_t since;  // coarse_ns(): ages are shown at tick resolution
+  };
+
   static BlockingPool* instance_unchecked() { return &instance(); }
 
+  // Runs `t` (or completes it as cancelled), then hands it to its joiner. `t` is in running_ if
+  // a pool thread took it from the queue, in neither list if on_cancel took it out.
   void finish(FiberBase* t) noexcept {
     t->invoke();  // skips the function if cancellation was requested before it started
     {
@@ -113,6 +147,8 @@ class BlockingPool {
       // the stats finds the task included.
       std::lock_guard lk(mu_);
       ++completed_;
+      auto it = std::find_if(running_.begin(), running_.end(), [t](const Held& h) { return h.task == t; });
+      if (it != running_.end()) running_.erase(it);
     }
     chaos::preempt();  // a pool thread preempted here must not make the count lag
     complete_task(t);
@@ -124,8 +160,9 @@ class BlockingPool {
     std::unique_lock lk(mu_);
     for (;;) {
       if (!queue_.empty()) {
-        FiberBase* t = queue_.front();
+        FiberBase* t = queue_.front().task;
         queue_.pop_front();
+        running_.push_back(Held{t, coarse_ns()});
         lk.unlock();
         finish(t);
         lk.lock();
@@ -152,7 +189,8 @@ class BlockingPool {
   // The child of a fork has none of the parent's threads: start from an empty pool. Tasks queued
   // in the parent belong to the parent's joiners and are dropped (leaked) here.
   void after_fork_in_child() noexcept {
-    new (&queue_) std::deque<FiberBase*>();
+    new (&queue_) std::deque<Held>();
+    new (&running_) std::vector<Held>();
     new (&cv_) std::condition_variable();
     threads_ = idle_ = notified_ = 0;
     mu_.unlock();
@@ -160,7 +198,8 @@ class BlockingPool {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<FiberBase*> queue_;
+  std::deque<Held> queue_;     // submitted, not started; FIFO
+  std::vector<Held> running_;  // on a pool thread now (at most max_threads; erased by pointer)
   std::size_t threads_ = 0;   // alive, including idle
   std::size_t idle_ = 0;      // waiting for work and not claimed
   std::size_t notified_ = 0;  // claimed by a submitter, not yet awake
@@ -185,5 +224,7 @@ void configure_blocking_pool(const BlockingPoolOptions& options) { detail::Block
 BlockingPoolStats blocking_pool_stats() { return detail::BlockingPool::instance().stats(); }
 
 std::size_t blocking_queue_depth() { return blocking_pool_stats().queue_depth; }
+
+std::vector<BlockingTaskInfo> blocking_tasks() { return detail::BlockingPool::instance().tasks(); }
 
 }  // namespace weft

@@ -11,6 +11,7 @@
 #include "introspect/wait_graph.hpp"
 #include "introspect/symbolize.hpp"
 
+#include <weft/blocking.hpp>
 #include <weft/dump.hpp>
 #include <weft/mutex.hpp>
 #include <weft/runtime.hpp>
@@ -22,6 +23,7 @@
 #include <cstring>
 #include <ostream>
 #include <sstream>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -135,11 +137,10 @@ __attribute__((no_sanitize("thread"))) std::size_t stack_use_of(const FiberBase*
 
 namespace {
 
-// "in 59m59.9s", "in 12.0 ms", "overdue 3.0 ms": a deadline relative to now.
-std::string fmt_until(std::int64_t ns) {
+// "59m59.9s", "12.0 ms", "3h05m": a span of time for people; empty past a year.
+std::string fmt_span(std::uint64_t ns) {
   char b[64];
-  const bool overdue = ns < 0;
-  const double a = static_cast<double>(overdue ? -ns : ns);
+  const double a = static_cast<double>(ns);
   // Truncated, never rounded up: 59m59.97s is "59m59.9s", not "59m60.0s".
   const auto tenths = static_cast<std::uint64_t>(a / 1e8);
   if (a < 1e6) std::snprintf(b, sizeof b, "%.0f us", a / 1e3);
@@ -152,9 +153,32 @@ std::string fmt_until(std::int64_t ns) {
     const auto minutes = static_cast<std::uint64_t>(a / 60e9);
     std::snprintf(b, sizeof b, "%lluh%02llum", static_cast<unsigned long long>(minutes / 60), static_cast<unsigned long long>(minutes % 60));
   } else {
-    return overdue ? "overdue by over a year" : "never (no deadline)";
+    return "";
   }
-  return (overdue ? "overdue " : "in ") + std::string(b);
+  return b;
+}
+
+// "in 59m59.9s", "in 12.0 ms", "overdue 3.0 ms": a deadline relative to now.
+std::string fmt_until(std::int64_t ns) {
+  const bool overdue = ns < 0;
+  const std::uint64_t a = overdue ? static_cast<std::uint64_t>(-(ns + 1)) + 1 : static_cast<std::uint64_t>(ns);
+  const std::string span = fmt_span(a);
+  if (span.empty()) return overdue ? "overdue by over a year" : "never (no deadline)";
+  return (overdue ? "overdue " : "in ") + span;
+}
+
+// "blocking task 12 'fetch' (running on a pool thread for 1.2s)": what a join of a spawn_blocking
+// task waits for. Empty if the pool no longer holds that task (it just finished).
+std::string describe_blocking(const std::vector<BlockingTaskInfo>& tasks, std::uint64_t id) {
+  for (const BlockingTaskInfo& t : tasks) {
+    if (t.id != id) continue;
+    std::string s = "blocking task " + std::to_string(t.id);
+    if (!t.name.empty()) s += " '" + t.name + "'";
+    const std::string age = fmt_span(static_cast<std::uint64_t>(t.age.count()));
+    s += t.running ? " (running on a pool thread" : " (queued: every pool thread is busy";
+    return s + (age.empty() ? ")" : " for " + age + ")");
+  }
+  return "";
 }
 
 std::string format_wait(const WaitDesc* d, std::uint64_t arg, std::uint64_t now_mono) {
@@ -289,6 +313,7 @@ std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q) {
     const FiberMetrics& h = out[i];
     return "fiber " + std::to_string(h.id) + (h.name.empty() ? "" : " '" + h.name + "'");
   };
+  std::optional<std::vector<BlockingTaskInfo>> blocking;  // the pool's tasks, read on first need
   // Compared as addresses only: a holder that is not a live fiber here is never dereferenced.
   for (const auto& [edge, i] : edges) {
     switch (edge.kind) {
@@ -311,7 +336,10 @@ std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q) {
       case WaitEdge::Join: {
         const auto it = by_id.find(edge.target);
         if (it == by_id.end()) {
-          out[i].wait += " (not a live fiber of this runtime: a spawn_blocking task, or it just finished)";
+          if (!blocking) blocking = blocking_tasks();
+          const std::string b = describe_blocking(*blocking, edge.target);
+          out[i].wait += b.empty() ? " (not a live fiber of this runtime: it just finished, or it belongs to another runtime)"
+                                   : ": " + b;
           break;
         }
         out[i].waits_for.push_back(edge.target);
@@ -432,6 +460,21 @@ void print_fiber(std::ostream& os, const FiberMetrics& f, const DumpOptions& o, 
 }
 }  // namespace
 
+namespace {
+// The process-wide spawn_blocking pool, after the fibers: one line per task it holds. Nothing when
+// it holds none (most dumps), so a dump stays about fibers unless blocking work is in flight.
+void dump_blocking_pool(std::ostream& os) {
+  const std::vector<BlockingTaskInfo> tasks = blocking_tasks();
+  if (tasks.empty()) return;
+  const BlockingPoolStats st = blocking_pool_stats();
+  os << "blocking pool: " << st.threads << " threads (" << st.idle_threads << " idle, at most " << st.max_threads
+     << "), " << st.queue_depth << " tasks queued, " << st.completed << " completed\n";
+  for (const BlockingTaskInfo& t : tasks) {
+    os << "  " << describe_blocking(tasks, t.id) << ", spawned at " << t.spawn_file << ":" << t.spawn_line << "\n";
+  }
+}
+}  // namespace
+
 void dump_runtime(Scheduler& s, std::ostream& os, const DumpOptions& o) {
   if (o.deadlocks) {
     std::vector<Deadlock> dl;
@@ -507,10 +550,14 @@ void dump(std::ostream& os, const DumpOptions& o) {
         detail::dump_runtime(s, *c->os, *c->o);
       },
       &ctx);
+  detail::dump_blocking_pool(os);
 }
 
 namespace detail {
-void dump_runtime(Scheduler& s, std::ostream& os) { dump_runtime(s, os, DumpOptions{}); }
+void dump_runtime(Scheduler& s, std::ostream& os) {
+  dump_runtime(s, os, DumpOptions{});
+  dump_blocking_pool(os);
+}
 std::uint64_t runtime_id_of(const Scheduler& s) noexcept { return s.runtime_id_; }
 }  // namespace detail
 
