@@ -1,6 +1,7 @@
 // TopServer: snapshots over a Unix socket, read by tools/weft-top.
 #include "test_util.hpp"
 
+#include <weft/stall.hpp>
 #include <weft/top.hpp>
 
 #include <poll.h>
@@ -146,6 +147,63 @@ TEST_CASE("weft-top fits 80x24 with many workers and fibers, and sorts by busy, 
   }
   go.notify_waiters();
   for (auto& h : hs) CHECK(h.join());
+}
+
+TEST_CASE("weft-top shows a deadlock cycle and the last stall under its header") {
+  weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
+  const std::string path = "/tmp/weft-top-alerts-" + std::to_string(::getpid()) + ".sock";
+  weft::StallDetector stalls(rt.handle(), {.threshold = std::chrono::milliseconds(20), .on_stall = [](const weft::StallReport&) {}});
+  weft::Mutex m1, m2;
+  weft::Barrier both_hold(2);
+  auto a = rt.spawn(weft::Options{.name = "alpha"}, [&] {
+    std::lock_guard g(m1);
+    both_hold.wait();
+    std::lock_guard g2(m2);
+  });
+  auto b = rt.spawn(weft::Options{.name = "beta"}, [&] {
+    std::lock_guard g(m2);
+    both_hold.wait();
+    std::lock_guard g1(m1);
+  });
+  // A fiber that holds its worker for 150 ms without suspending: one stall, reported, then ended.
+  auto hog = rt.spawn(weft::Options{.name = "hog"}, [] {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(150);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  });
+  CHECK(hog.join());
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (stalls.reports() < 2 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  REQUIRE(stalls.reports() >= 2);  // its start and its end
+  {
+    weft::TopServer top(rt.handle(), path);
+    std::string snap;
+    while (!weft_test::contains(snap = read_snapshot(path), "\"kind\":\"cycle\"") && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::yield();
+    }
+    INFO(snap);
+    CHECK(weft_test::contains(snap, "\"deadlocks\":[{"));
+    CHECK(weft_test::contains(snap, "\"stalls\":{\"total\":1,\"recent\":[{\"fiber\":" + std::to_string(hog.id()) + ",\"name\":\"hog\""));
+    CHECK(weft_test::contains(snap, "\"ended\":true"));
+    const std::string shown = run(kTop + " --once --size 80x24 " + path);
+    INFO(shown);
+    const auto lines = lines_of(shown);
+    REQUIRE(lines.size() >= 3);
+    CHECK(lines.size() <= 24);
+    for (const auto& l : lines) CHECK(l.size() <= 80);
+    // Under the header: the cycle in wait-for order, from either member, back to where it began.
+    const std::string ab = "DEADLOCK: " + std::to_string(a.id()) + " 'alpha' -> " + std::to_string(b.id()) + " 'beta' -> " + std::to_string(a.id());
+    const std::string ba = "DEADLOCK: " + std::to_string(b.id()) + " 'beta' -> " + std::to_string(a.id()) + " 'alpha' -> " + std::to_string(b.id());
+    CHECK((lines[1] == ab || lines[1] == ba));
+    // Both fibers also make the whole runtime asleep (Go's case), then the stall line.
+    REQUIRE(lines.size() >= 4);
+    CHECK(lines[2] == "ALL ASLEEP: all 2 fibers wait and nothing can wake them");
+    CHECK(weft_test::contains(lines[3], "STALLS 1: last fiber " + std::to_string(hog.id()) + " 'hog' on worker "));
+    CHECK(weft_test::contains(lines[3], ", ran "));  // ended: its whole length
+  }
+  a.abort();  // breaks the cycle: its guard unwinds, beta gets m1
+  CHECK(a.join().error().is_cancelled());
+  CHECK(b.join());
 }
 
 TEST_CASE("weft-top quits on q") {

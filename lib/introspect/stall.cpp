@@ -1,6 +1,7 @@
 // The stall watchdog (weft/stall.hpp).
 #include "sched/scheduler.hpp"
 #include "observe/observe.hpp"
+#include "introspect/stall_log.hpp"
 #include "introspect/symbolize.hpp"
 
 #include <weft/dump.hpp>
@@ -13,6 +14,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -67,6 +69,11 @@ std::vector<std::string> symbolize_capture() {
   }
   return out;
 }
+
+// The stall log (stall_log.hpp): per runtime id, process-wide. Small and rarely written (a stall
+// report is already rate-limited), so one mutex.
+std::mutex g_log_mu;
+std::map<std::uint64_t, detail::StallLog> g_logs;
 
 std::mutex g_handler_mu;
 int g_handler_users = 0;
@@ -269,8 +276,39 @@ bool StallDetector::State::describe(StallReport& r, detail::Worker& w, detail::F
 
 void StallDetector::State::deliver(const StallReport& r) {
   reports.fetch_add(1, std::memory_order_acq_rel);
+  detail::stall_log_add(sched->runtime_id_, r);
   opt.on_stall(r);
   if (!r.ended) detail::flight_recorder_on_stall();  // what led up to it, from every worker
 }
+
+namespace detail {
+
+void stall_log_add(std::uint64_t runtime_id, const StallReport& r) {
+  std::lock_guard lk(g_log_mu);
+  StallLog& log = g_logs[runtime_id];
+  if (r.ended) {  // the end of a stall whose start is (most likely) still in `recent`
+    for (auto it = log.recent.rbegin(); it != log.recent.rend(); ++it) {
+      if (it->fiber_id == r.fiber_id && !it->ended) {
+        it->ended = true;
+        it->running_for_ns = static_cast<std::uint64_t>(r.running_for.count());
+        it->seen_ns = coarse_ns();
+        return;
+      }
+    }
+    return;
+  }
+  ++log.total;
+  if (log.recent.size() == kStallLogRecent) log.recent.erase(log.recent.begin());
+  log.recent.push_back(StallSeen{r.fiber_id, r.name, r.worker, static_cast<std::uint64_t>(r.running_for.count()), false,
+                                 coarse_ns()});
+}
+
+StallLog stall_log_of(std::uint64_t runtime_id) {
+  std::lock_guard lk(g_log_mu);
+  auto it = g_logs.find(runtime_id);
+  return it == g_logs.end() ? StallLog{} : it->second;
+}
+
+}  // namespace detail
 
 }  // namespace weft

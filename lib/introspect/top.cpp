@@ -1,6 +1,10 @@
 // TopServer: one JSON snapshot per connection on a Unix socket (weft/top.hpp).
 #include "sched/scheduler.hpp"
+#include "observe/observe.hpp"
+#include "introspect/stall_log.hpp"
+#include "introspect/wait_graph.hpp"
 
+#include <weft/deadlock.hpp>
 #include <weft/top.hpp>
 
 #include <fcntl.h>
@@ -56,7 +60,23 @@ std::string top_snapshot_json(const Handle& rt) {
     os << ",\"worker\":" << f.worker << ",\"runs\":" << f.runs << ",\"age_ns\":" << f.age_ns << ",\"run_ns\":" << f.run_ns
        << ",\"max_slice_ns\":" << f.max_slice_ns << "}";
   }
-  os << "]}\n";
+  // What weft-top shows above the fibers when there is any: the runtime's deadlocks (without
+  // stacks: the tool has no room for them; the dump has) and what its stall detectors reported.
+  os << "],\"deadlocks\":[";
+  std::vector<Deadlock> dl;
+  detail::find_deadlocks_in(rt.scheduler(), DeadlockQuery{.backtraces = false}, dl);
+  for (std::size_t i = 0; i < dl.size(); ++i) os << (i ? "," : "") << dl[i].to_json();
+  const detail::StallLog stalls = detail::stall_log_of(rt.scheduler().runtime_id_);
+  const std::uint64_t now = detail::coarse_ns();
+  os << "],\"stalls\":{\"total\":" << stalls.total << ",\"recent\":[";
+  for (std::size_t i = 0; i < stalls.recent.size(); ++i) {
+    const detail::StallSeen& s = stalls.recent[i];
+    os << (i ? "," : "") << "{\"fiber\":" << s.fiber_id << ",\"name\":";
+    json_str(os, s.name);
+    os << ",\"worker\":" << s.worker << ",\"running_for_ns\":" << s.running_for_ns
+       << ",\"ended\":" << (s.ended ? "true" : "false") << ",\"ago_ns\":" << (now > s.seen_ns ? now - s.seen_ns : 0) << "}";
+  }
+  os << "]}}\n";
   return os.str();
 }
 
