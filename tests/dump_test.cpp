@@ -196,6 +196,77 @@ TEST_CASE("a dump says which fiber holds the mutex a fiber waits on") {
   }
 }
 
+TEST_CASE("dump_json is valid JSON with every fiber's fields, filtered and limited like the text dump") {
+  weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
+  weft_test::StopWorkersFirst stop{rt};
+  weft::Mutex m;
+  weft::Notify release;
+  std::atomic<bool> held{false};
+  // A name with characters JSON must escape.
+  auto holder = rt.spawn(weft::Options{.name = "holder \"q\"\\\t"}, [&] {
+    std::lock_guard<weft::Mutex> g(m);
+    held = true;
+    release.notified();
+  });
+  while (!held.load()) std::this_thread::yield();
+  std::vector<weft::JoinHandle<void>> waiters;
+  for (int i = 0; i < 3; ++i) {
+    waiters.push_back(rt.spawn(weft::Options{.name = "waiter"}, [&] { std::lock_guard<weft::Mutex> g(m); }));
+  }
+  wait_all_suspended(rt, {"holder \"q\"\\\t", "waiter"});
+  while (rt.metrics().live_fibers != 4 || [&] {
+    std::size_t n = 0;
+    for (auto& f : rt.fibers()) n += f.status == weft::FiberStatus::Suspended && !f.wait.empty();
+    return n != 4;
+  }()) {
+    std::this_thread::yield();
+  }
+  // Parsed by Python's json module: the test checks what a tool reads, not substrings.
+  auto parse = [](const std::string& json, const std::string& expr) {
+    char path[] = "/tmp/weft-dump-json-XXXXXX";
+    const int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size()));
+    ::close(fd);
+    const std::string cmd = std::string("python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(") + expr +
+                            ")' " + path + " 2>&1";
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    ::pclose(p);
+    ::unlink(path);
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+  };
+  std::ostringstream all;
+  weft::dump_json(all);
+  const std::string rid = std::to_string(rt.id());
+  const std::string mine = "[r for r in d[\"runtimes\"] if r[\"runtime\"] == " + rid + "][0]";
+  CHECK(parse(all.str(), mine + "[\"live_fibers\"]") == "4");
+  CHECK(parse(all.str(), mine + "[\"shown\"]") == "4");
+  CHECK(parse(all.str(), "sorted(f[\"name\"] for f in " + mine + "[\"fibers\"])") ==
+        "['holder \"q\"\\\\\\t', 'waiter', 'waiter', 'waiter']");
+  const std::string w = "[f for f in " + mine + "[\"fibers\"] if f[\"name\"] == \"waiter\"][0]";
+  CHECK(parse(all.str(), w + "[\"held_by\"]") == std::to_string(holder.id()));
+  CHECK(parse(all.str(), w + "[\"status\"], " + w + "[\"wait_kind\"], " + w + "[\"waits_for\"]") ==
+        "suspended mutex [" + std::to_string(holder.id()) + "]");
+  CHECK(parse(all.str(), w + "[\"spawn_file\"].endswith(\"dump_test.cpp\"), " + w + "[\"spawn_line\"] > 0, " + w +
+                             "[\"stack_high_water\"] > 0") == "True True True");
+#if defined(WEFT_FRAME_POINTERS) && (defined(__x86_64__) || defined(__aarch64__))
+  CHECK(parse(all.str(), "any(\"lock\" in fr for fr in " + w + "[\"backtrace\"])") == "True");
+#endif
+  CHECK(parse(all.str(), "type(d[\"blocking_tasks\"]).__name__") == "list");
+  // The filter and the limit apply; `shown` counts what matched before the limit.
+  std::ostringstream some;
+  weft::dump_json(some, weft::DumpOptions{.limit = 2, .name = "waiter"});
+  CHECK(parse(some.str(), "len(" + mine + "[\"fibers\"]), " + mine + "[\"shown\"]") == "2 3");
+  release.notify_one();
+  CHECK(holder.join());
+  for (auto& h : waiters) CHECK(h.join());
+}
+
 TEST_CASE("dumps are safe while fibers run and migrate") {
   weft::Runtime rt = weft::Runtime::Builder().workers(4).build();
   std::atomic<bool> stop{false};

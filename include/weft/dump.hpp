@@ -48,6 +48,15 @@ struct DumpOptions {
 void dump(std::ostream& os);
 void dump(std::ostream& os, const DumpOptions& o);
 
+// The same dump as one JSON object, for tools:
+//   {"runtimes":[{"runtime":id,"workers":n,"live_fibers":n,"spawned_total":n,"shown":n,
+//                 "fibers":[...],"deadlocks":[Deadlock::to_json()...]}],
+//    "blocking_tasks":[{"id","name","spawn_file","spawn_line","running","age_ns"}]}
+// Each fiber is an object with every FiberMetrics field (its backtrace and stack high-water mark
+// included). The filters and the limit of `o` apply (`shown` counts the fibers that matched
+// before the limit); `group` does not (a tool groups as it likes), nor `full_names`.
+void dump_json(std::ostream& os, const DumpOptions& o = {});
+
 // While alive, signal `sig` (default SIGUSR1) makes a helper thread write weft::dump to `fd`
 // (default stderr). The handler only writes a byte to a pipe, so it is async-signal-safe; the dump
 // itself runs on the helper thread. One at a time; restores the previous handler when destroyed.

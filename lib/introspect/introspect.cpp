@@ -8,7 +8,9 @@
 // never unmapped memory. Those reads are deliberately unsynchronised, hence no_sanitize below.
 #include "sched/scheduler.hpp"
 #include "observe/observe.hpp"
+#include "introspect/fiber_json.hpp"
 #include "introspect/wait_graph.hpp"
+#include "observe/json.hpp"
 #include "introspect/symbolize.hpp"
 
 #include <weft/blocking.hpp>
@@ -475,6 +477,39 @@ void dump_blocking_pool(std::ostream& os) {
 }
 }  // namespace
 
+// One runtime's object of dump_json. Stack use is measured for the fibers written only (see
+// dump_runtime).
+void dump_runtime_json(Scheduler& s, std::ostream& os, const DumpOptions& o) {
+  const RuntimeMetrics m = metrics_of(s);
+  std::vector<FiberMetrics> fs = fibers_of(s, FiberQuery{.backtraces = true, .stack_usage = false});
+  std::vector<std::size_t> chosen;
+  std::size_t shown = 0;
+  for (std::size_t i = 0; i < fs.size(); ++i) {
+    if (!selected(fs[i], o)) continue;
+    ++shown;
+    if (!o.limit || chosen.size() < o.limit) chosen.push_back(i);
+  }
+  std::unordered_map<std::uint64_t, std::size_t> index_of;  // fiber id -> index in fs
+  for (std::size_t i : chosen) index_of.emplace(fs[i].id, i);
+  s.for_each_live([&](FiberBase* f) {
+    auto it = index_of.find(f->id_);
+    if (it != index_of.end()) fs[it->second].stack_high_water = stack_use_of(f);
+  });
+  os << "{\"runtime\":" << s.runtime_id_ << ",\"workers\":" << m.workers.size() << ",\"live_fibers\":" << fs.size()
+     << ",\"spawned_total\":" << m.spawned_total << ",\"shown\":" << shown << ",\"fibers\":[";
+  for (std::size_t k = 0; k < chosen.size(); ++k) {
+    if (k) os << ",";
+    write_fiber_json(os, fs[chosen[k]]);
+  }
+  os << "],\"deadlocks\":[";
+  if (o.deadlocks) {
+    std::vector<Deadlock> dl;
+    find_deadlocks_in(s, DeadlockQuery{.backtraces = false}, dl);
+    for (std::size_t i = 0; i < dl.size(); ++i) os << (i ? "," : "") << dl[i].to_json();
+  }
+  os << "]}";
+}
+
 void dump_runtime(Scheduler& s, std::ostream& os, const DumpOptions& o) {
   if (o.deadlocks) {
     std::vector<Deadlock> dl;
@@ -551,6 +586,35 @@ void dump(std::ostream& os, const DumpOptions& o) {
       },
       &ctx);
   detail::dump_blocking_pool(os);
+}
+
+void dump_json(std::ostream& os, const DumpOptions& o) {
+  struct Ctx {
+    std::ostream* os;
+    const DumpOptions* o;
+    bool first = true;
+  } ctx{&os, &o};
+  os << "{\"runtimes\":[";
+  detail::Scheduler::for_each_runtime(
+      [](detail::Scheduler& s, void* p) {
+        auto* c = static_cast<Ctx*>(p);
+        if (!c->first) *c->os << ",";
+        c->first = false;
+        detail::dump_runtime_json(s, *c->os, *c->o);
+      },
+      &ctx);
+  os << "],\"blocking_tasks\":[";
+  const std::vector<BlockingTaskInfo> tasks = blocking_tasks();
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const BlockingTaskInfo& t = tasks[i];
+    os << (i ? "," : "") << "{\"id\":" << t.id << ",\"name\":";
+    detail::json_string(os, t.name);
+    os << ",\"spawn_file\":";
+    detail::json_string(os, t.spawn_file);
+    os << ",\"spawn_line\":" << t.spawn_line << ",\"running\":" << (t.running ? "true" : "false")
+       << ",\"age_ns\":" << t.age.count() << "}";
+  }
+  os << "]}\n";
 }
 
 namespace detail {

@@ -1,7 +1,9 @@
 // TopServer: one JSON snapshot per connection on a Unix socket (weft/top.hpp).
 #include "sched/scheduler.hpp"
 #include "observe/observe.hpp"
+#include "introspect/fiber_json.hpp"
 #include "introspect/stall_log.hpp"
+#include "observe/json.hpp"
 #include "introspect/wait_graph.hpp"
 
 #include <weft/deadlock.hpp>
@@ -21,17 +23,7 @@
 
 namespace weft {
 
-namespace {
-void json_str(std::ostream& os, const std::string& s) {
-  os << '"';
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') os << '\\' << c;
-    else if (c < 0x20) os << ' ';
-    else os << c;
-  }
-  os << '"';
-}
-}  // namespace
+using detail::json_string;
 
 std::string top_snapshot_json(const Handle& rt) {
   RuntimeMetrics m = rt.metrics();
@@ -50,15 +42,8 @@ std::string top_snapshot_json(const Handle& rt) {
   }
   os << "],\"fibers\":[";
   for (std::size_t i = 0; i < fs.size(); ++i) {
-    const auto& f = fs[i];
-    os << (i ? "," : "") << "{\"id\":" << f.id << ",\"name\":";
-    json_str(os, f.name);
-    os << ",\"status\":\"" << to_string(f.status) << "\",\"wait\":";
-    json_str(os, f.wait);
-    os << ",\"site\":";
-    json_str(os, f.spawn_file + ":" + std::to_string(f.spawn_line));
-    os << ",\"worker\":" << f.worker << ",\"runs\":" << f.runs << ",\"age_ns\":" << f.age_ns << ",\"run_ns\":" << f.run_ns
-       << ",\"max_slice_ns\":" << f.max_slice_ns << "}";
+    if (i) os << ",";
+    detail::write_fiber_json(os, fs[i]);
   }
   // What weft-top shows above the fibers when there is any: the runtime's deadlocks (without
   // stacks: the tool has no room for them; the dump has) and what its stall detectors reported.
@@ -72,7 +57,7 @@ std::string top_snapshot_json(const Handle& rt) {
   for (std::size_t i = 0; i < stalls.recent.size(); ++i) {
     const detail::StallSeen& s = stalls.recent[i];
     os << (i ? "," : "") << "{\"fiber\":" << s.fiber_id << ",\"name\":";
-    json_str(os, s.name);
+    json_string(os, s.name);
     os << ",\"worker\":" << s.worker << ",\"running_for_ns\":" << s.running_for_ns
        << ",\"ended\":" << (s.ended ? "true" : "false") << ",\"ago_ns\":" << (now > s.seen_ns ? now - s.seen_ns : 0) << "}";
   }

@@ -11,6 +11,7 @@
 // to pass 3, so every edge read in pass 2 held at the end of pass 1 as well: a parked fiber cannot
 // release a lock or finish. The stuck set is then the largest set of such fibers whose every edge
 // leads into the set (computed by removing, from all candidates, every fiber with an edge out).
+#include "introspect/fiber_json.hpp"
 #include "introspect/wait_graph.hpp"
 #include "introspect/write_all.hpp"
 
@@ -445,38 +446,13 @@ std::string Deadlock::key() const {
 
 std::string Deadlock::to_string() const { return render(*this, nullptr); }
 
-namespace {
-std::string json_str(const std::string& v) {
-  std::string o = "\"";
-  for (unsigned char c : v) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      o += b;
-    } else {
-      o += static_cast<char>(c);
-    }
-  }
-  return o + "\"";
-}
-}  // namespace
-
 std::string Deadlock::to_json() const {
   std::ostringstream os;
   os << "{\"kind\":\"" << (kind == Kind::AllAsleep ? "all_asleep" : "cycle") << "\",\"runtime\":" << runtime
      << ",\"members\":" << members << ",\"fibers\":[";
   for (std::size_t i = 0; i < fibers.size(); ++i) {
-    const FiberMetrics& f = fibers[i];
-    os << (i ? "," : "") << "{\"id\":" << f.id << ",\"name\":" << json_str(f.name) << ",\"wait\":" << json_str(f.wait)
-       << ",\"waits_for\":[";
-    for (std::size_t k = 0; k < f.waits_for.size(); ++k) os << (k ? "," : "") << f.waits_for[k];
-    os << "],\"spawn_file\":" << json_str(f.spawn_file) << ",\"spawn_line\":" << f.spawn_line
-       << ",\"spawn_function\":" << json_str(f.spawn_function) << ",\"backtrace\":[";
-    for (std::size_t k = 0; k < f.backtrace.size(); ++k) os << (k ? "," : "") << json_str(f.backtrace[k]);
-    os << "]}";
+    if (i) os << ",";
+    detail::write_fiber_json(os, fibers[i]);
   }
   os << "]}";
   return os.str();

@@ -4,6 +4,7 @@
 // Rings are never freed while the process runs (a thread may still hold its ring pointer when a
 // new recording starts): trace_start resets them instead. Each ring has its own spin lock, taken
 // by its thread for every append (uncontended) and by the exporter while it copies.
+#include "observe/json.hpp"
 #include "observe/observe.hpp"
 
 #include <weft/error.hpp>
@@ -153,18 +154,7 @@ bool tracing() noexcept { return (g_observe.load(std::memory_order_relaxed) & kO
 
 namespace {
 
-void json_string(std::ostream& os, const std::string& s) {
-  os << '"';
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') os << '\\' << c;
-    else if (c < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      os << b;
-    } else os << c;
-  }
-  os << '"';
-}
+using detail::json_string;
 
 struct Copied {
   unsigned tid;
