@@ -31,12 +31,12 @@ namespace weft {
 
 class Barrier {
  public:
-  // n >= 1 participants per cycle.
+  /// n >= 1 participants per cycle.
   explicit Barrier(std::size_t n);
   Barrier(const Barrier&) = delete;
   Barrier& operator=(const Barrier&) = delete;
 
-  // Arrives and waits for the rest of this cycle; true for the cycle's leader.
+  /// Arrives and waits for the rest of this cycle; true for the cycle's leader.
   bool wait();
   std::size_t participants() const noexcept { return n_; }
 

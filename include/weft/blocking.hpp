@@ -37,23 +37,23 @@ WEFT_API_BEGIN
 namespace weft {
 
 struct BlockingPoolOptions {
-  std::size_t max_threads = 512;                   // threads running blocking tasks at most
+  std::size_t max_threads = 512;                   ///< threads running blocking tasks at most
   std::chrono::milliseconds keep_alive{10'000};    // an idle thread exits after this long
 };
 
 struct BlockingPoolStats {
-  std::size_t threads = 0;       // pool threads alive (running a task or idle)
-  std::size_t idle_threads = 0;  // of those, waiting for work
-  std::size_t queue_depth = 0;   // tasks submitted and not yet started
+  std::size_t threads = 0;       ///< pool threads alive (running a task or idle)
+  std::size_t idle_threads = 0;  ///< of those, waiting for work
+  std::size_t queue_depth = 0;   ///< tasks submitted and not yet started
   std::size_t max_threads = 0;
-  std::uint64_t completed = 0;   // tasks finished, including those aborted before they started
+  std::uint64_t completed = 0;   ///< tasks finished, including those aborted before they started
 };
 
-// Changes the limits; applies to threads from now on (a lower max takes effect as running tasks
-// finish). Throws weft::Error for max_threads == 0.
+/// Changes the limits; applies to threads from now on (a lower max takes effect as running tasks
+/// finish). Throws weft::Error for max_threads == 0.
 void configure_blocking_pool(const BlockingPoolOptions& options);
 BlockingPoolStats blocking_pool_stats();
-// Tasks waiting for a pool thread.
+/// Tasks waiting for a pool thread.
 std::size_t blocking_queue_depth();
 
 namespace detail {

@@ -57,14 +57,14 @@ class RecvResult {
   RecvStatus status() const noexcept { return status_; }
   bool is_lagged() const noexcept { return status_ == RecvStatus::Lagged; }
   bool is_closed() const noexcept { return status_ == RecvStatus::Closed; }
-  bool is_empty() const noexcept { return status_ == RecvStatus::Empty; }  // try_recv only
-  // How many values this receiver missed (is_lagged()).
+  bool is_empty() const noexcept { return status_ == RecvStatus::Empty; }  ///< try_recv only
+  /// How many values this receiver missed (is_lagged()).
   std::uint64_t lagged() const noexcept { return lagged_; }
   T& operator*() { return checked(); }
   T* operator->() { return &checked(); }
   T& value() & { return checked(); }
   T&& value() && { return std::move(checked()); }
-  // What happened, as a sentence.
+  /// What happened, as a sentence.
   const char* what() const {
     if (msg_.empty()) msg_ = describe();
     return msg_.c_str();
@@ -199,8 +199,8 @@ class Sender {
   }
   ~Sender() { release(); }
 
-  // Stores `v` for every current receiver (overwriting the oldest value) and wakes them. Never
-  // waits. Returns the value back (is_closed()) if there is no receiver.
+  /// Stores `v` for every current receiver (overwriting the oldest value) and wakes them. Never
+  /// waits. Returns the value back (is_closed()) if there is no receiver.
   SendResult<T> send(T v) const {
     auto* c = chan("send");
     std::optional<T> old;  // the overwritten value dies after the unlock
@@ -214,7 +214,7 @@ class Sender {
     c->receivers.wake_all(detail::WakeReason::Notify, wq);
     return SendResult<T>::sent();
   }
-  // A new receiver that sees the values sent from now on.
+  /// A new receiver that sees the values sent from now on.
   Receiver<T> subscribe() const;
   std::size_t receiver_count() const {
     auto* c = chan("receiver_count");
@@ -247,7 +247,7 @@ template <class T>
 class Receiver {
  public:
   Receiver() = default;
-  // A copy continues from the same position.
+  /// A copy continues from the same position.
   Receiver(const Receiver& o) : ch_(o.ch_) {
     if (ch_) {
       std::lock_guard lk(ch_->lock);
@@ -270,14 +270,14 @@ class Receiver {
   }
   ~Receiver() { release(); }
 
-  // The next value, or lagged / closed. Suspends (blocks a thread) while there is nothing new.
+  /// The next value, or lagged / closed. Suspends (blocks a thread) while there is nothing new.
   RecvResult<T> recv() {
     detail::coop_proceed();  // before a value is taken: cancel-safe
     detail::BroadcastRecvOp<T> op(chan("recv"), &next_);
     detail::wait_one(op);
     return op.take();
   }
-  // As recv() without waiting: RecvResult::is_empty() if nothing new.
+  /// As recv() without waiting: RecvResult::is_empty() if nothing new.
   RecvResult<T> try_recv() {
     detail::BroadcastRecvOp<T> op(chan("try_recv"), &next_);
     if (!op.try_now()) return RecvResult<T>::empty();
@@ -319,7 +319,7 @@ Receiver<T> Sender<T>::subscribe() const {
   return Receiver<T>(ch_, c->tail);
 }
 
-// A channel keeping the last `capacity` (>= 1) values.
+/// A channel keeping the last `capacity` (>= 1) values.
 template <class T>
 std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
   if (capacity == 0) detail::broadcast_throw_bad_capacity();

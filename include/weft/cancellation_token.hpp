@@ -51,14 +51,14 @@ void token_unregister_scope(TokenState& t, FiberBase* f, CancelScope& s, TokenSc
 class CancellationToken {
  public:
   CancellationToken();
-  // A token cancelled whenever this one is (cancelling the child does not cancel the parent).
+  /// A token cancelled whenever this one is (cancelling the child does not cancel the parent).
   CancellationToken child_token() const;
   void cancel() const noexcept;
   bool is_cancelled() const noexcept;
-  // Suspends the calling fiber until the token is cancelled (blocks a plain thread). A suspension
-  // point: throws weft::Cancelled if the caller itself is cancelled.
+  /// Suspends the calling fiber until the token is cancelled (blocks a plain thread). A suspension
+  /// point: throws weft::Cancelled if the caller itself is cancelled.
   void cancelled() const;
-  // Aborts that fiber when this token is cancelled (immediately if it already is).
+  /// Aborts that fiber when this token is cancelled (immediately if it already is).
   void abort_on_cancel(AbortHandle h) const;
 
   template <class F>

@@ -24,8 +24,8 @@ namespace weft {
 
 enum class SendStatus : std::uint8_t { Sent, Full, Closed };
 
-// [[nodiscard]]: a dropped SendResult would hide a value that was never sent (receiver gone,
-// channel full). Check it; `(void)tx.send(v);` says a lost value does not matter.
+/// [[nodiscard]]: a dropped SendResult would hide a value that was never sent (receiver gone,
+/// channel full). Check it; `(void)tx.send(v);` says a lost value does not matter.
 template <class T>
 class [[nodiscard("a dropped weft::SendResult hides an unsent value (receiver gone or channel full): check it, or cast to (void)")]] SendResult {
  public:
@@ -39,11 +39,11 @@ class [[nodiscard("a dropped weft::SendResult hides an unsent value (receiver go
   bool is_full() const noexcept { return status_ == SendStatus::Full; }
   bool is_closed() const noexcept { return status_ == SendStatus::Closed; }
 
-  // The value that was not sent. Throws weft::Error if it was sent.
+  /// The value that was not sent. Throws weft::Error if it was sent.
   T& value() & { return checked(); }
   T&& value() && { return std::move(checked()); }
 
-  // A sentence for logs: "sent", or what went wrong and what to do.
+  /// A sentence for logs: "sent", or what went wrong and what to do.
   const char* what() const noexcept {
     switch (status_) {
       case SendStatus::Sent: return "sent";

@@ -123,7 +123,7 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
     return std::move(*this).append(detail::SelectTimeoutBranch<F>{detail::to_steady_deadline(t), std::move(fn)});
   }
 
-  // Waits for the first branch, runs its handler, returns its index. See the header comment.
+  /// Waits for the first branch, runs its handler, returns its index. See the header comment.
   std::size_t run() { return run_impl(std::index_sequence_for<Branches...>{}); }
 
  private:

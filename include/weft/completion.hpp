@@ -38,7 +38,7 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// The waiter's error when every Completion copy was destroyed without being called.
+/// The waiter's error when every Completion copy was destroyed without being called.
 class NeverCompleted : public Error {
  public:
   using Error::Error;
@@ -73,12 +73,12 @@ std::pair<Completion<T>, CompletionWaiter<T>> completion();
 template <class T>
 class Completion {
  public:
-  // Empty: calling it is a weft::Error. Get a connected pair from weft::completion<T>().
+  /// Empty: calling it is a weft::Error. Get a connected pair from weft::completion<T>().
   Completion() = default;
 
-  // Delivers `v` if no call came first and the waiter is still there; true if this call did. Any
-  // thread; never waits.
-  // (A template only so that Completion<void> can exist: `void` cannot be a parameter type.)
+  /// Delivers `v` if no call came first and the waiter is still there; true if this call did. Any
+  /// thread; never waits.
+  /// (A template only so that Completion<void> can exist: `void` cannot be a parameter type.)
   template <class U = T>
     requires(!std::is_void_v<U>)
   bool operator()(std::type_identity_t<U> v) const {
@@ -110,8 +110,8 @@ class CompletionWaiter {
  public:
   CompletionWaiter() = default;
 
-  // Waits for the first call of a Completion and returns its value. Throws weft::NeverCompleted if
-  // every copy was destroyed without a call (at once if that already happened).
+  /// Waits for the first call of a Completion and returns its value. Throws weft::NeverCompleted if
+  /// every copy was destroyed without a call (at once if that already happened).
   T wait() const {
     if constexpr (std::is_void_v<T>) {
       if (!rx_.recv()) detail::completion_throw_never_completed();
@@ -121,7 +121,7 @@ class CompletionWaiter {
       return std::move(*v);
     }
   }
-  // True once wait() would not wait: a call delivered, or every copy is gone.
+  /// True once wait() would not wait: a call delivered, or every copy is gone.
   bool is_ready() const { return rx_.is_finished(); }
   explicit operator bool() const noexcept { return static_cast<bool>(rx_); }
 

@@ -67,8 +67,8 @@ class CondVar {
   CondVar() = default;
   CondVar(const CondVar&) = delete;
   CondVar& operator=(const CondVar&) = delete;
-  // Destroying a CondVar while fibers or threads wait on it is reported (naming the wait list)
-  // and aborts: waking them would use freed memory.
+  /// Destroying a CondVar while fibers or threads wait on it is reported (naming the wait list)
+  /// and aborts: waking them would use freed memory.
   ~CondVar() = default;
 
   void notify_one() noexcept;
@@ -102,7 +102,7 @@ class CondVar {
     return wait_until(lk, detail::steady_deadline_after(d), std::move(pred));
   }
 
-  // The same waits over any other lock (std::condition_variable_any's interface).
+  /// The same waits over any other lock (std::condition_variable_any's interface).
   template <detail::cv_lockable L>
   void wait(L& lk) { wait_any(lk, nullptr); }
   template <detail::cv_lockable L, class Pred>

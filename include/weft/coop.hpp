@@ -42,8 +42,8 @@ void coop_unconstrained_enter() noexcept;
 void coop_unconstrained_exit() noexcept;
 }  // namespace detail
 
-// While alive, the calling fiber's operations are not budgeted (nestable; a no-op on a plain
-// thread). Must be destroyed by the fiber that created it.
+/// While alive, the calling fiber's operations are not budgeted (nestable; a no-op on a plain
+/// thread). Must be destroyed by the fiber that created it.
 class CoopUnconstrained {
  public:
   CoopUnconstrained() noexcept { detail::coop_unconstrained_enter(); }

@@ -58,32 +58,32 @@ WEFT_API_BEGIN
 namespace weft {
 
 struct DeadlockQuery {
-  // Collect each member's backtrace (as the dump does) for the report.
+  /// Collect each member's backtrace (as the dump does) for the report.
   bool backtraces = true;
-  // Go's assumption: only fibers of the runtime wake each other (no plain thread or outside handle
-  // sends, notifies or releases). Widens the global check to every wait without a timer or fd.
+  /// Go's assumption: only fibers of the runtime wake each other (no plain thread or outside handle
+  /// sends, notifies or releases). Widens the global check to every wait without a timer or fd.
   bool only_fibers_wake = false;
 };
 
-// One deadlock: a cycle or knot of fibers that wait for each other, or a whole runtime asleep.
+/// One deadlock: a cycle or knot of fibers that wait for each other, or a whole runtime asleep.
 struct Deadlock {
   enum class Kind {
     Cycle,     // members wait for each other through mutexes, rwlocks, joins (a cycle or a knot)
     AllAsleep  // every live fiber of the runtime is parked and none can be woken
   };
   Kind kind = Kind::Cycle;
-  std::uint64_t runtime = 0;  // the runtime's id (as the dump prints it)
-  // Cycle: the members in wait-for order (each waits for the next; the last waits for the first),
-  // then `stuck_behind` fibers waiting on a member. AllAsleep: every fiber of the runtime.
+  std::uint64_t runtime = 0;  ///< the runtime's id (as the dump prints it)
+  /// Cycle: the members in wait-for order (each waits for the next; the last waits for the first),
+  /// then `stuck_behind` fibers waiting on a member. AllAsleep: every fiber of the runtime.
   std::vector<FiberMetrics> fibers;
-  std::size_t members = 0;        // fibers[0, members) form the cycle; the rest are stuck behind it
-  // Stable identity of this deadlock (sorted member ids): what the watchdog reports once.
+  std::size_t members = 0;        ///< fibers[0, members) form the cycle; the rest are stuck behind it
+  /// Stable identity of this deadlock (sorted member ids): what the watchdog reports once.
   std::string key() const;
-  // "deadlock: fiber 3 'a' waits for mutex ... held by fiber 4 'b'; ..." then each fiber's
-  // spawn site and stack.
+  /// "deadlock: fiber 3 'a' waits for mutex ... held by fiber 4 'b'; ..." then each fiber's
+  /// spawn site and stack.
   std::string to_string() const;
-  // The same for tools: {"kind":"cycle"|"all_asleep","runtime":N,"members":N,"fibers":[{"id",
-  // "name","wait","waits_for":[ids],"spawn_file","spawn_line","spawn_function","backtrace":[...]}]}
+  /// The same for tools: {"kind":"cycle"|"all_asleep","runtime":N,"members":N,"fibers":[{"id",
+  /// "name","wait","waits_for":[ids],"spawn_file","spawn_line","spawn_function","backtrace":[...]}]}
   std::string to_json() const;
 };
 
@@ -91,16 +91,16 @@ struct DeadlockReport {
   std::vector<Deadlock> deadlocks;
   bool empty() const noexcept { return deadlocks.empty(); }
   std::string to_string() const;
-  std::string to_json() const;  // {"deadlocks":[Deadlock::to_json()...]}
+  std::string to_json() const;  ///< {"deadlocks":[Deadlock::to_json()...]}
 };
 
-// Looks for deadlocks in every runtime of the process (see the header comment for what counts).
-// Safe from any thread or fiber, while the runtimes run; costs three walks of the live fibers.
+/// Looks for deadlocks in every runtime of the process (see the header comment for what counts).
+/// Safe from any thread or fiber, while the runtimes run; costs three walks of the live fibers.
 DeadlockReport find_deadlocks(const DeadlockQuery& q = {});
 
-// While alive, a helper thread runs find_deadlocks every `period` and reports each deadlock it has
-// not reported before: to `fd` (default stderr) as Deadlock::to_string, or to `on_report` (called
-// on the helper thread) if given. Several may exist at once.
+/// While alive, a helper thread runs find_deadlocks every `period` and reports each deadlock it has
+/// not reported before: to `fd` (default stderr) as Deadlock::to_string, or to `on_report` (called
+/// on the helper thread) if given. Several may exist at once.
 class DeadlockWatchdog {
  public:
   explicit DeadlockWatchdog(std::chrono::milliseconds period = std::chrono::seconds(1), int fd = 2,
@@ -110,7 +110,7 @@ class DeadlockWatchdog {
   ~DeadlockWatchdog();
   DeadlockWatchdog(const DeadlockWatchdog&) = delete;
   DeadlockWatchdog& operator=(const DeadlockWatchdog&) = delete;
-  // Deadlocks reported so far, and checks completed so far.
+  /// Deadlocks reported so far, and checks completed so far.
   unsigned reports() const noexcept;
   unsigned checks() const noexcept;
 

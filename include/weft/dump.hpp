@@ -32,32 +32,32 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// What a dump shows. Fibers with the same state, kind of wait, spawn site and stack print once,
-// as "N fibers like this one: fiber 12 ..." (Go's goroutine profile does the same).
+/// What a dump shows. Fibers with the same state, kind of wait, spawn site and stack print once,
+/// as "N fibers like this one: fiber 12 ..." (Go's goroutine profile does the same).
 struct DumpOptions {
-  std::size_t limit = 0;                // print at most this many fibers / groups (0: all)
-  std::string name;                     // only fibers whose name contains this
-  std::optional<FiberStatus> status;    // only fibers in this state
-  std::string wait;                     // only fibers whose wait contains this ("mutex", "sleep"...)
-  bool group = true;                    // fold identical fibers into one entry with a count
-  bool full_names = false;              // print template names in full (else std::string etc.)
-  bool deadlocks = true;                // start with the deadlocks found (weft/deadlock.hpp)
+  std::size_t limit = 0;                ///< print at most this many fibers / groups (0: all)
+  std::string name;                     ///< only fibers whose name contains this
+  std::optional<FiberStatus> status;    ///< only fibers in this state
+  std::string wait;                     ///< only fibers whose wait contains this ("mutex", "sleep"...)
+  bool group = true;                    ///< fold identical fibers into one entry with a count
+  bool full_names = false;              ///< print template names in full (else std::string etc.)
+  bool deadlocks = true;                ///< start with the deadlocks found (weft/deadlock.hpp)
 };
 
-// Writes a dump of every live fiber of every runtime in the process; deadlocks come first.
+/// Writes a dump of every live fiber of every runtime in the process; deadlocks come first.
 void dump(std::ostream& os);
 void dump(std::ostream& os, const DumpOptions& o);
 
-// While alive, signal `sig` (default SIGUSR1) makes a helper thread write weft::dump to `fd`
-// (default stderr). The handler only writes a byte to a pipe, so it is async-signal-safe; the dump
-// itself runs on the helper thread. One at a time; restores the previous handler when destroyed.
+/// While alive, signal `sig` (default SIGUSR1) makes a helper thread write weft::dump to `fd`
+/// (default stderr). The handler only writes a byte to a pipe, so it is async-signal-safe; the dump
+/// itself runs on the helper thread. One at a time; restores the previous handler when destroyed.
 class DumpOnSignal {
  public:
   explicit DumpOnSignal(int sig = SIGUSR1, int fd = 2);
   ~DumpOnSignal();
   DumpOnSignal(const DumpOnSignal&) = delete;
   DumpOnSignal& operator=(const DumpOnSignal&) = delete;
-  // Dumps written so far (for tests).
+  /// Dumps written so far (for tests).
   unsigned dumps() const noexcept;
 
  private:

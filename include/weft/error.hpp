@@ -27,19 +27,19 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Thrown at a suspension point of a fiber whose cancellation was requested. Let it propagate: the
-// fiber's stack unwinds, its RAII guards run, and join() reports JoinError::is_cancelled().
+/// Thrown at a suspension point of a fiber whose cancellation was requested. Let it propagate: the
+/// fiber's stack unwinds, its RAII guards run, and join() reports JoinError::is_cancelled().
 class Cancelled {
  public:
-  // Why: abort() (also a lost select and a closing JoinSet/scope), a timeout's deadline, runtime
-  // shutdown, a sibling's failure in a scope, a CancellationToken.
+  /// Why: abort() (also a lost select and a closing JoinSet/scope), a timeout's deadline, runtime
+  /// shutdown, a sibling's failure in a scope, a CancellationToken.
   enum class Reason : std::uint8_t { Aborted, Timeout, Shutdown, Scope, Token };
 
   explicit Cancelled(Reason r, std::uint64_t scope = 0) noexcept : reason_(r), scope_(scope) {}
   Reason reason() const noexcept { return reason_; }
   const char* what() const noexcept;
-  // Which cancellation scope this belongs to: 0 for the whole fiber, else the id of the timeout()
-  // or run_until_cancelled() that raised it (only that call catches it).
+  /// Which cancellation scope this belongs to: 0 for the whole fiber, else the id of the timeout()
+  /// or run_until_cancelled() that raised it (only that call catches it).
   std::uint64_t scope() const noexcept { return scope_; }
 
  private:

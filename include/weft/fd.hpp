@@ -22,15 +22,15 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// Suspends until `fd` is readable (or hung up / in error: the next read reports it).
+/// Suspends until `fd` is readable (or hung up / in error: the next read reports it).
 void wait_readable(int fd);
 void wait_writable(int fd);
-// As above, with a bound: returns false if the deadline passed first.
+/// As above, with a bound: returns false if the deadline passed first.
 bool wait_readable(int fd, std::chrono::nanoseconds timeout);
 bool wait_writable(int fd, std::chrono::nanoseconds timeout);
 bool wait_readable_until(int fd, std::chrono::steady_clock::time_point deadline);
 bool wait_writable_until(int fd, std::chrono::steady_clock::time_point deadline);
-// Any duration (rounded up: never gives up early) and a time point of any clock.
+/// Any duration (rounded up: never gives up early) and a time point of any clock.
 template <class Rep, class Period>
 bool wait_readable(int fd, std::chrono::duration<Rep, Period> timeout) {
   return wait_readable(fd, detail::ceil_nanos(timeout));

@@ -47,7 +47,7 @@ template <class T>
 class FiberLocal {
  public:
   FiberLocal() : FiberLocal([] { return T{}; }) {}
-  // `init` makes each fiber's first value (called in that fiber, on first use).
+  /// `init` makes each fiber's first value (called in that fiber, on first use).
   template <class Init>
     requires std::is_invocable_r_v<T, Init&>
   explicit FiberLocal(Init init) : key_(detail::fiber_local_new_key()), init_(std::move(init)) {}
@@ -60,9 +60,9 @@ class FiberLocal {
   }
   T& operator*() { return get(); }
   T* operator->() { return &get(); }
-  // Whether the calling fiber (thread) has a value yet; never constructs one.
+  /// Whether the calling fiber (thread) has a value yet; never constructs one.
   bool has_value() const noexcept { return detail::fiber_local_find(key_) != nullptr; }
-  // Destroys the calling fiber's value now; the next get() makes a fresh one.
+  /// Destroys the calling fiber's value now; the next get() makes a fresh one.
   void reset() noexcept { detail::fiber_local_erase(key_); }
 
  private:

@@ -24,12 +24,12 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// The whole file's contents.
+/// The whole file's contents.
 std::string read_file(const std::filesystem::path& path);
-// Replaces the file's contents with `data` atomically for readers (write a temporary file beside
-// it, then rename it over `path`; no fsync, so not crash-durable), keeping an existing file's
-// permissions or creating it with 0666 & ~umask. A symlink at `path` is replaced, not followed.
-// `data` is copied for the pool thread.
+/// Replaces the file's contents with `data` atomically for readers (write a temporary file beside
+/// it, then rename it over `path`; no fsync, so not crash-durable), keeping an existing file's
+/// permissions or creating it with 0666 & ~umask. A symlink at `path` is replaced, not followed.
+/// `data` is copied for the pool thread.
 void write_file(const std::filesystem::path& path, std::string_view data);
 
 }  // namespace weft

@@ -32,29 +32,29 @@ WEFT_API_BEGIN
 namespace weft {
 
 struct FlightRecorderOptions {
-  std::string path;                       // the file each write replaces (required)
-  std::size_t events_per_thread = 8192;   // ring size per thread (at least 16)
-  int signal = SIGUSR2;                   // writes the file on this signal (0: none)
-  bool on_sigint = true;                  // writes the file on SIGINT, then SIGINT does what it did
-  bool on_stall = true;                   // writes the file after each StallDetector report
-  bool on_destroy = true;                 // writes the file when the recorder is destroyed
+  std::string path;                       ///< the file each write replaces (required)
+  std::size_t events_per_thread = 8192;   ///< ring size per thread (at least 16)
+  int signal = SIGUSR2;                   ///< writes the file on this signal (0: none)
+  bool on_sigint = true;                  ///< writes the file on SIGINT, then SIGINT does what it did
+  bool on_stall = true;                   ///< writes the file after each StallDetector report
+  bool on_destroy = true;                 ///< writes the file when the recorder is destroyed
 };
 
 class FlightRecorder {
  public:
   using Options = FlightRecorderOptions;
 
-  // Starts recording. Throws weft::Error if the options are invalid, another FlightRecorder is
-  // alive, or a signal handler cannot be installed.
+  /// Starts recording. Throws weft::Error if the options are invalid, another FlightRecorder is
+  /// alive, or a signal handler cannot be installed.
   explicit FlightRecorder(FlightRecorderOptions o);
   ~FlightRecorder();
   FlightRecorder(const FlightRecorder&) = delete;
   FlightRecorder& operator=(const FlightRecorder&) = delete;
 
-  // Writes the file now, from the calling thread (recording goes on). Throws weft::Error if it
-  // cannot be written.
+  /// Writes the file now, from the calling thread (recording goes on). Throws weft::Error if it
+  /// cannot be written.
   void write();
-  // Files written so far (by any cause).
+  /// Files written so far (by any cause).
   unsigned writes() const noexcept;
   const std::string& path() const noexcept;
 

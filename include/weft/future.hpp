@@ -77,8 +77,8 @@ T wait(std::future<T> fut, const std::source_location& loc = std::source_locatio
   if constexpr (!std::is_void_v<T>) return std::move(std::get<0>(out));
 }
 
-// Waits until `fut` is ready, then returns fut.get() (a reference into the shared state, or the
-// exception rethrown). The pool thread waits on a copy, so `fut` itself is only read here.
+/// Waits until `fut` is ready, then returns fut.get() (a reference into the shared state, or the
+/// exception rethrown). The pool thread waits on a copy, so `fut` itself is only read here.
 template <class T>
 decltype(auto) wait(const std::shared_future<T>& fut, const std::source_location& loc = std::source_location::current()) {
   if (!fut.valid()) detail::future_throw_invalid("std::shared_future");

@@ -42,25 +42,25 @@ class Interval {
  public:
   using clock = std::chrono::steady_clock;
 
-  // Ticks at now, now + period, ... A period that is zero or negative is a weft::Error.
+  /// Ticks at now, now + period, ... A period that is zero or negative is a weft::Error.
   template <class Rep, class Period>
   explicit Interval(std::chrono::duration<Rep, Period> period, MissedTickBehavior b = MissedTickBehavior::Burst)
       : Interval(clock::now(), detail::ceil_nanos(period), b, checked(period)) {}
-  // Ticks at `start` (any clock; converted when called), start + period, ...
+  /// Ticks at `start` (any clock; converted when called), start + period, ...
   template <class Clock, class Duration, class Rep, class Period>
   Interval(std::chrono::time_point<Clock, Duration> start, std::chrono::duration<Rep, Period> period,
            MissedTickBehavior b = MissedTickBehavior::Burst)
       : Interval(detail::to_steady_deadline(start), detail::ceil_nanos(period), b, checked(period)) {}
 
-  // Waits for the next tick and returns its scheduled instant (never earlier than that instant).
+  /// Waits for the next tick and returns its scheduled instant (never earlier than that instant).
   clock::time_point tick();
-  // The next tick's scheduled instant, without waiting.
+  /// The next tick's scheduled instant, without waiting.
   clock::time_point deadline() const noexcept { return next_; }
-  // Restarts the schedule: the next tick is one period from now.
+  /// Restarts the schedule: the next tick is one period from now.
   void reset() noexcept { next_ = clock::now() + period_; }
-  // The next tick completes at once; the schedule continues from it.
+  /// The next tick completes at once; the schedule continues from it.
   void reset_immediately() noexcept { next_ = clock::now(); }
-  // The next tick is at `t` (any clock).
+  /// The next tick is at `t` (any clock).
   template <class Clock, class Duration>
   void reset_at(std::chrono::time_point<Clock, Duration> t) noexcept {
     next_ = detail::to_steady_deadline(t);

@@ -25,7 +25,7 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// weft's own I/O conditions (io_category()).
+/// weft's own I/O conditions (io_category()).
 enum class IoErrc {
   unexpected_eof = 1,  // read_exact: the peer closed the stream before enough bytes arrived
 };
@@ -38,23 +38,23 @@ struct std::is_error_code_enum<weft::IoErrc> : std::true_type {};
 namespace weft {
 
 const std::error_category& io_category() noexcept;
-// getaddrinfo's EAI_* codes (negative ints on glibc), with gai_strerror messages.
+/// getaddrinfo's EAI_* codes (negative ints on glibc), with gai_strerror messages.
 const std::error_category& resolve_category() noexcept;
 
 inline std::error_code make_error_code(IoErrc e) noexcept { return {static_cast<int>(e), io_category()}; }
 
 class IoError : public Error {
  public:
-  // `operation` names the call and its object, e.g. "TcpStream::connect 127.0.0.1:9".
+  /// `operation` names the call and its object, e.g. "TcpStream::connect 127.0.0.1:9".
   IoError(std::error_code code, std::string operation);
-  // An errno value (system_category).
+  /// An errno value (system_category).
   IoError(int errno_value, std::string operation);
 
   const std::error_code& code() const noexcept { return code_; }
-  // The errno value if code() is in system_category, else 0.
+  /// The errno value if code() is in system_category, else 0.
   int errno_value() const noexcept;
   const std::string& operation() const noexcept { return operation_; }
-  // read_exact hit EOF first.
+  /// read_exact hit EOF first.
   bool is_eof() const noexcept { return code_ == IoErrc::unexpected_eof; }
 
  private:

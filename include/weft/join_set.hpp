@@ -39,12 +39,12 @@ class JoinSet {
     }
     return *this;
   }
-  // Aborts the children still running and waits for them (never throws, not interruptible).
+  /// Aborts the children still running and waits for them (never throws, not interruptible).
   ~JoinSet() {
     if (core_) core_->shutdown();
   }
 
-  // Spawns a child on the calling fiber's runtime. Returns a handle that can abort it.
+  /// Spawns a child on the calling fiber's runtime. Returns a handle that can abort it.
   template <class F>
   AbortHandle spawn(F&& fn, const std::source_location& loc = std::source_location::current()) {
     return spawn(Options{}, std::forward<F>(fn), loc);
@@ -75,16 +75,16 @@ class JoinSet {
   WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_SET_SPAWN)
 #undef WEFT_DETAIL_DEF_SET_SPAWN
 
-  // The next child to finish (completion order), waiting if none has; nullopt if the set is empty.
-  // A suspension point: throws weft::Cancelled if the caller is cancelled (the set is unchanged).
+  /// The next child to finish (completion order), waiting if none has; nullopt if the set is empty.
+  /// A suspension point: throws weft::Cancelled if the caller is cancelled (the set is unchanged).
   [[nodiscard]] std::optional<Result<T>> join_next() { return take(core().next(true)); }
-  // As join_next, without waiting: nullopt if no child has finished yet.
+  /// As join_next, without waiting: nullopt if no child has finished yet.
   [[nodiscard]] std::optional<Result<T>> try_join_next() { return take(core().next(false)); }
 
   void abort_all() noexcept { core().abort_all(); }
-  // Aborts all children and waits until every one has finished; their results are dropped.
+  /// Aborts all children and waits until every one has finished; their results are dropped.
   void shutdown() noexcept { core().shutdown(); }
-  // Lets every child run on, detached; the set becomes empty.
+  /// Lets every child run on, detached; the set becomes empty.
   void detach_all() noexcept { core().detach_all(); }
   std::size_t size() const noexcept { return core_ ? core_->size() : 0; }
   bool empty() const noexcept { return size() == 0; }

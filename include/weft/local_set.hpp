@@ -66,14 +66,14 @@ class LocalSet {
     } unbind{detail::bind_local(core_.get())};
     return std::forward<F>(f)();
   }
-  // Local fibers still alive.
+  /// Local fibers still alive.
   std::size_t size() const noexcept { return detail::local_set_size(core_.get()); }
 
  private:
   std::unique_ptr<detail::LocalSetCore, detail::LocalSetDeleter> core_;
 };
 
-// Spawns a fiber pinned to the calling fiber's worker, in its LocalSet.
+/// Spawns a fiber pinned to the calling fiber's worker, in its LocalSet.
 template <class F>
 [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
 auto spawn_local(Options opts, F&& fn, const std::source_location& loc = std::source_location::current())

@@ -204,8 +204,8 @@ namespace mpsc {
 template <class T>
 class Receiver;
 
-// The sending side. Copy it to get more producers; the channel closes for the receiver when the
-// last copy is destroyed (or reset with `tx = {}`).
+/// The sending side. Copy it to get more producers; the channel closes for the receiver when the
+/// last copy is destroyed (or reset with `tx = {}`).
 template <class T>
 class Sender {
  public:
@@ -231,16 +231,16 @@ class Sender {
   }
   ~Sender() { release(); }
 
-  // Sends `v`, suspending (blocking a thread) while a bounded channel is full. Returns the value
-  // back if the receiver is gone. Throws weft::Cancelled; then nothing was sent.
+  /// Sends `v`, suspending (blocking a thread) while a bounded channel is full. Returns the value
+  /// back if the receiver is gone. Throws weft::Cancelled; then nothing was sent.
   SendResult<T> send(T v) const {
     detail::coop_proceed();  // before the send takes effect: cancel-safe
     detail::MpscSendOp<T> op(chan("send"), std::move(v));
     detail::wait_one(op);
     return op.take();
   }
-  // As send(), but gives up at the deadline (SendResult::is_full()).
-  // Any duration, rounded up (never gives up early).
+  /// As send(), but gives up at the deadline (SendResult::is_full()).
+  /// Any duration, rounded up (never gives up early).
   template <class Rep, class Period>
   SendResult<T> send_for(T v, std::chrono::duration<Rep, Period> timeout) const {
     const auto d = detail::steady_deadline_after(timeout);
@@ -249,13 +249,13 @@ class Sender {
     detail::wait_one(op, &d);
     return op.take();
   }
-  // Sends only if there is room right now (never suspends, never throws Cancelled).
+  /// Sends only if there is room right now (never suspends, never throws Cancelled).
   SendResult<T> try_send(T v) const {
     detail::MpscSendOp<T> op(chan("try_send"), std::move(v));
     op.try_now();
     return op.take();
   }
-  // True once the receiver was dropped or closed: every send fails from then on.
+  /// True once the receiver was dropped or closed: every send fails from then on.
   bool is_closed() const {
     auto* c = chan("is_closed");
     std::lock_guard lk(c->lock);
@@ -290,7 +290,7 @@ class Sender {
   std::shared_ptr<detail::MpscChan<T>> ch_;
 };
 
-// The receiving side (one per channel; movable, not copyable).
+/// The receiving side (one per channel; movable, not copyable).
 template <class T>
 class Receiver {
  public:
@@ -308,19 +308,19 @@ class Receiver {
   Receiver& operator=(const Receiver&) = delete;
   ~Receiver() { release(); }
 
-  // The next message, suspending (blocking a thread) while there is none; std::nullopt once the
-  // channel is closed (every sender gone, or close() called) and drained. Throws weft::Cancelled;
-  // then no message was consumed.
+  /// The next message, suspending (blocking a thread) while there is none; std::nullopt once the
+  /// channel is closed (every sender gone, or close() called) and drained. Throws weft::Cancelled;
+  /// then no message was consumed.
   std::optional<T> recv() const {
     detail::coop_proceed();  // before a message is taken: cancel-safe
     detail::MpscRecvOp<T> op(chan("recv"));
     detail::wait_one(op);
     return op.take();
   }
-  // Range-for: `for (T& msg : rx)` receives until the channel is closed and drained. Each step is
-  // a recv(): it suspends, and throws weft::Cancelled with no message consumed (the loop ends by
-  // the exception; the channel keeps the rest). The message lives in the iterator until the next
-  // step, so move from it freely. An input range: iterate a receiver once at a time.
+  /// Range-for: `for (T& msg : rx)` receives until the channel is closed and drained. Each step is
+  /// a recv(): it suspends, and throws weft::Cancelled with no message consumed (the loop ends by
+  /// the exception; the channel keeps the rest). The message lives in the iterator until the next
+  /// step, so move from it freely. An input range: iterate a receiver once at a time.
   class iterator {
    public:
     using value_type = T;
@@ -345,14 +345,14 @@ class Receiver {
   iterator begin() const { return iterator(this, recv()); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
-  // A buffered message if there is one right now (never suspends). std::nullopt means "nothing
-  // now"; is_closed() tells whether anything can still come.
+  /// A buffered message if there is one right now (never suspends). std::nullopt means "nothing
+  /// now"; is_closed() tells whether anything can still come.
   std::optional<T> try_recv() const {
     detail::MpscRecvOp<T> op(chan("try_recv"));
     op.try_now();
     return op.take();
   }
-  // Stops the senders (their sends fail from now on) but keeps what is buffered for recv().
+  /// Stops the senders (their sends fail from now on) but keeps what is buffered for recv().
   void close() const {
     auto* c = chan("close");
     detail::WakeQueue wq;
@@ -361,13 +361,13 @@ class Receiver {
     c->senders.wake_all(detail::WakeReason::Notify, wq);    // their sends fail with the value back
     c->receivers.wake_all(detail::WakeReason::Notify, wq);  // other fibers sharing this receiver see the end
   }
-  // True when recv() would return std::nullopt at once: closed and nothing buffered.
+  /// True when recv() would return std::nullopt at once: closed and nothing buffered.
   bool is_closed() const {
     auto* c = chan("is_closed");
     std::lock_guard lk(c->lock);
     return c->recv_closed() && c->buf.empty();
   }
-  // Messages buffered now.
+  /// Messages buffered now.
   std::size_t size() const {
     auto* c = chan("size");
     std::lock_guard lk(c->lock);
@@ -403,7 +403,7 @@ class Receiver {
   std::shared_ptr<detail::MpscChan<T>> ch_;
 };
 
-// A channel holding at most `capacity` (>= 1) messages; send() waits while it is full.
+/// A channel holding at most `capacity` (>= 1) messages; send() waits while it is full.
 template <class T>
 std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
   static_assert(std::is_nothrow_move_constructible_v<T>,
@@ -413,7 +413,7 @@ std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
   return {Sender<T>(ch), Receiver<T>(ch)};
 }
 
-// A channel without a bound: send() never waits (memory is the limit).
+/// A channel without a bound: send() never waits (memory is the limit).
 template <class T>
 std::pair<Sender<T>, Receiver<T>> unbounded_channel() {
   static_assert(std::is_nothrow_move_constructible_v<T>,

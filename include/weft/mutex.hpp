@@ -60,35 +60,35 @@ namespace weft {
 class Mutex {
  public:
   struct Fair {};
-  // Tag for a mutex with strict FIFO hand-off (see above).
+  /// Tag for a mutex with strict FIFO hand-off (see above).
   static constexpr Fair fair{};
 
   Mutex() noexcept = default;
   explicit Mutex(Fair) noexcept : fair_(true) {}
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
-  // Destroying a mutex that is locked or has waiters is a fatal error (not undefined behaviour, as it
-  // is for std::mutex): it prints what happened to stderr and aborts, since the later unlock() or
-  // the waiters' wake-ups would use freed memory.
+  /// Destroying a mutex that is locked or has waiters is a fatal error (not undefined behaviour, as it
+  /// is for std::mutex): it prints what happened to stderr and aborts, since the later unlock() or
+  /// the waiters' wake-ups would use freed memory.
   ~Mutex() {
     if (state_.load(std::memory_order_acquire) != 0) destroyed_in_use();
   }
 
-  // Suspends until the lock is acquired. Throws weft::Cancelled (then the lock is not held), or
-  // weft::Error if the caller already holds it.
+  /// Suspends until the lock is acquired. Throws weft::Cancelled (then the lock is not held), or
+  /// weft::Error if the caller already holds it.
   void lock() {
     detail::sync_cancel_point();
     const void* me = detail::lock_owner_token();
     if (!try_acquire()) lock_slow(true, nullptr, me);
     owner_.store(me, std::memory_order_relaxed);
   }
-  // Acquires the lock if it is free right now. Never suspends, never throws.
+  /// Acquires the lock if it is free right now. Never suspends, never throws.
   bool try_lock() noexcept {
     if (!try_acquire()) return false;
     owner_.store(detail::lock_owner_token(), std::memory_order_relaxed);
     return true;
   }
-  // Waits at most `d` / until `t`; returns whether the lock is now held. Throws weft::Cancelled.
+  /// Waits at most `d` / until `t`; returns whether the lock is now held. Throws weft::Cancelled.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
     return try_lock_until(detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)));
@@ -102,7 +102,7 @@ class Mutex {
     owner_.store(me, std::memory_order_relaxed);
     return true;
   }
-  // Releases the lock; the caller must be the fiber (or thread) that locked it.
+  /// Releases the lock; the caller must be the fiber (or thread) that locked it.
   void unlock() noexcept {
     if (owner_.load(std::memory_order_relaxed) != detail::lock_owner_token()) [[unlikely]] unlock_by_non_owner();
     owner_.store(nullptr, std::memory_order_relaxed);
@@ -110,12 +110,12 @@ class Mutex {
     if (state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed)) return;
     unlock_slow();
   }
-  // Who holds the lock: the fiber's (detail) record, a plain thread's token, or null when free.
-  // A snapshot for diagnostics; it may change at once.
+  /// Who holds the lock: the fiber's (detail) record, a plain thread's token, or null when free.
+  /// A snapshot for diagnostics; it may change at once.
   const void* holder() const noexcept { return owner_.load(std::memory_order_relaxed); }
 
-  // Not a suspension point: acquires even if the fiber is cancelled (CondVar re-locks with it,
-  // because a wait must return with the lock held, also when it throws).
+  /// Not a suspension point: acquires even if the fiber is cancelled (CondVar re-locks with it,
+  /// because a wait must return with the lock held, also when it throws).
   void lock_uncancellable() noexcept {
     const void* me = detail::lock_owner_token();
     if (!try_acquire()) lock_slow(false, nullptr, me);
@@ -155,11 +155,11 @@ class Mutex {
   detail::WaitList queue_;
 };
 
-// A value that can only be reached with its mutex held (Rust's Mutex<T>, folly::Synchronized).
+/// A value that can only be reached with its mutex held (Rust's Mutex<T>, folly::Synchronized).
 template <class T>
 class Synchronized {
  public:
-  // Pointer-like access that holds the lock until it is destroyed.
+  /// Pointer-like access that holds the lock until it is destroyed.
   template <class U>
   class Locked {
    public:
@@ -177,18 +177,18 @@ class Synchronized {
   explicit Synchronized(std::in_place_t, A&&... a) : value_(std::forward<A>(a)...) {}
   explicit Synchronized(T v) : value_(std::move(v)) {}
 
-  // Suspends until locked (throws weft::Cancelled like Mutex::lock).
+  /// Suspends until locked (throws weft::Cancelled like Mutex::lock).
   Locked<T> lock() { return Locked<T>(mu_, value_); }
   Locked<const T> lock() const { return Locked<const T>(mu_, value_); }
-  // Runs fn(T&) with the lock held and returns its result.
+  /// Runs fn(T&) with the lock held and returns its result.
   template <class F>
   decltype(auto) with_lock(F&& fn) {
     std::scoped_lock lk(mu_);
     return std::forward<F>(fn)(value_);
   }
-  // The mutex itself, e.g. for a weft::CondVar.
+  /// The mutex itself, e.g. for a weft::CondVar.
   Mutex& mutex() const noexcept { return mu_; }
-  // Unsynchronised access: only when no other fiber or thread can reach this object.
+  /// Unsynchronised access: only when no other fiber or thread can reach this object.
   T& unsafe_get() noexcept { return value_; }
 
  private:

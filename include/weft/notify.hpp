@@ -57,12 +57,12 @@ class Notify {
   Notify(const Notify&) = delete;
   Notify& operator=(const Notify&) = delete;
 
-  // Waits for a notification (consuming the stored permit if there is one).
+  /// Waits for a notification (consuming the stored permit if there is one).
   void notified();
-  // As notified(), giving up after `timeout` / at `deadline`; true if notified.
+  /// As notified(), giving up after `timeout` / at `deadline`; true if notified.
   bool notified_for(std::chrono::nanoseconds timeout);
   bool notified_until(std::chrono::steady_clock::time_point deadline);
-  // Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
+  /// Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
   template <class Rep, class Period>
   bool notified_for(std::chrono::duration<Rep, Period> timeout) {
     return notified_for(detail::ceil_nanos(timeout));
@@ -72,9 +72,9 @@ class Notify {
     return notified_until(detail::to_steady_deadline(deadline));
   }
 
-  // Wakes the longest-waiting waiter, or stores the permit if none is waiting.
+  /// Wakes the longest-waiting waiter, or stores the permit if none is waiting.
   void notify_one() noexcept;
-  // Wakes everyone waiting now; stores nothing.
+  /// Wakes everyone waiting now; stores nothing.
   void notify_waiters() noexcept;
 
  private:

@@ -61,12 +61,12 @@ class OnceCell {
     if (core_.is_done()) ptr()->~T();
   }
 
-  // The value, or null if not (yet) initialised. Never waits.
+  /// The value, or null if not (yet) initialised. Never waits.
   T* get() noexcept { return core_.is_done() ? ptr() : nullptr; }
   const T* get() const noexcept { return core_.is_done() ? ptr() : nullptr; }
   bool is_initialized() const noexcept { return core_.is_done(); }
 
-  // The value; runs f() (returning something T is constructible from) if the cell is empty.
+  /// The value; runs f() (returning something T is constructible from) if the cell is empty.
   template <class F>
   T& get_or_init(F&& f) {
     if (core_.begin("OnceCell::get_or_init")) {
@@ -80,8 +80,8 @@ class OnceCell {
     }
     return *ptr();
   }
-  // Sets the value if the cell is empty (waiting if another fiber is initialising it). Returns
-  // whether this call set it; if not, `v` is dropped.
+  /// Sets the value if the cell is empty (waiting if another fiber is initialising it). Returns
+  /// whether this call set it; if not, `v` is dropped.
   bool set(T v) {
     if (!core_.begin("OnceCell::set")) return false;
     ::new (static_cast<void*>(storage_)) T(std::move(v));  // a throwing move leaves nothing to undo
@@ -110,8 +110,8 @@ class OnceFlag {
   detail::OnceCore core_;
 };
 
-// Runs f(args...) once per flag; concurrent callers wait until it has finished. If it throws, the
-// exception reaches that caller and the next caller tries again.
+/// Runs f(args...) once per flag; concurrent callers wait until it has finished. If it throws, the
+/// exception reaches that caller and the next caller tries again.
 template <class F, class... A>
 void call_once(OnceFlag& flag, F&& f, A&&... args) {
   if (!flag.core_.begin("call_once")) return;

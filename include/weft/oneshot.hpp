@@ -115,8 +115,8 @@ class Sender {
   }
   ~Sender() { give_up(); }
 
-  // Delivers `v` (never waits). Afterwards this Sender is empty. Returns the value back if the
-  // receiver is gone.
+  /// Delivers `v` (never waits). Afterwards this Sender is empty. Returns the value back if the
+  /// receiver is gone.
   SendResult<T> send(T v) {
     if (!ch_) detail::oneshot_throw_no_channel("Sender::send (a oneshot sender sends once)");
     auto ch = std::move(ch_);
@@ -131,7 +131,7 @@ class Sender {
     }
     return SendResult<T>::sent();
   }
-  // True once the receiver was dropped or closed (a send would fail).
+  /// True once the receiver was dropped or closed (a send would fail).
   bool is_closed() const {
     if (!ch_) return true;
     std::lock_guard lk(ch_->lock);
@@ -170,26 +170,26 @@ class Receiver {
   }
   ~Receiver() { release(); }
 
-  // Waits for the value; std::nullopt if the sender was dropped without sending.
+  /// Waits for the value; std::nullopt if the sender was dropped without sending.
   std::optional<T> recv() const {
     detail::coop_proceed();
     detail::OneshotRecvOp<T> op(chan("recv"));
     detail::wait_one(op);
     return op.take();
   }
-  // The value if it is there now (never waits); std::nullopt otherwise (see is_finished()).
+  /// The value if it is there now (never waits); std::nullopt otherwise (see is_finished()).
   std::optional<T> try_recv() const {
     detail::OneshotRecvOp<T> op(chan("try_recv"));
     op.try_now();
     return op.take();
   }
-  // True once recv() would not wait: the value arrived, or the sender gave up.
+  /// True once recv() would not wait: the value arrived, or the sender gave up.
   bool is_finished() const {
     auto* c = chan("is_finished");
     std::lock_guard lk(c->lock);
     return c->tx_done;
   }
-  // Refuses the value: a later send() fails and returns it. A value sent already stays receivable.
+  /// Refuses the value: a later send() fails and returns it. A value sent already stays receivable.
   void close() const {
     auto* c = chan("close");
     std::lock_guard lk(c->lock);
@@ -222,8 +222,8 @@ class Receiver {
   std::shared_ptr<detail::OneshotChan<T>> ch_;
 };
 
-// oneshot::channel<void>(): a one-time "done" signal with no value. Built on the std::monostate
-// channel, so it has the same guarantees; only the interface differs where a value would appear.
+/// oneshot::channel<void>(): a one-time "done" signal with no value. Built on the std::monostate
+/// channel, so it has the same guarantees; only the interface differs where a value would appear.
 template <>
 class Sender<void> {
  public:

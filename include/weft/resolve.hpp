@@ -29,7 +29,7 @@ namespace weft {
 
 enum class AddressFamily { Any, V4, V6 };
 
-// Addresses for `host` (a name or a numeric address) with `port`, for stream sockets.
+/// Addresses for `host` (a name or a numeric address) with `port`, for stream sockets.
 std::vector<SocketAddr> resolve(std::string_view host, std::uint16_t port, AddressFamily family = AddressFamily::Any);
 
 }  // namespace weft

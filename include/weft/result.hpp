@@ -32,13 +32,13 @@ class JoinError {
 
   bool is_cancelled() const noexcept { return !panic_; }
   bool is_panic() const noexcept { return static_cast<bool>(panic_); }
-  // "fiber 17 'fetch' panicked: <exception message>" or "fiber 17 'fetch' was cancelled".
+  /// "fiber 17 'fetch' panicked: <exception message>" or "fiber 17 'fetch' was cancelled".
   const char* what() const noexcept { return message_.c_str(); }
   FiberId id() const noexcept { return id_; }
-  // The escaped exception (null when cancelled).
+  /// The escaped exception (null when cancelled).
   std::exception_ptr panic() const noexcept { return panic_; }
-  // Rethrows the panic; for a cancelled fiber throws weft::Error (never weft::Cancelled, which
-  // would cancel the *caller*).
+  /// Rethrows the panic; for a cancelled fiber throws weft::Error (never weft::Cancelled, which
+  /// would cancel the *caller*).
   [[noreturn]] void rethrow() const;
 
  private:
@@ -62,7 +62,7 @@ class WEFT_DETAIL_RESULT_NODISCARD Result {
   bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
 
-  // The value; if there is none, rethrows the panic (or weft::Error for a cancelled fiber).
+  /// The value; if there is none, rethrows the panic (or weft::Error for a cancelled fiber).
   T& value() & { check(); return std::get<0>(v_); }
   const T& value() const& { check(); return std::get<0>(v_); }
   T&& value() && { check(); return std::get<0>(std::move(v_)); }
@@ -72,8 +72,8 @@ class WEFT_DETAIL_RESULT_NODISCARD Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  // The value, or `fallback` if the fiber panicked or was cancelled (the error is dropped: use it
-  // only where the reason does not matter).
+  /// The value, or `fallback` if the fiber panicked or was cancelled (the error is dropped: use it
+  /// only where the reason does not matter).
   template <class U>
   T value_or(U&& fallback) const& {
     return has_value() ? std::get<0>(v_) : static_cast<T>(std::forward<U>(fallback));
@@ -83,7 +83,7 @@ class WEFT_DETAIL_RESULT_NODISCARD Result {
     return has_value() ? std::get<0>(std::move(v_)) : static_cast<T>(std::forward<U>(fallback));
   }
 
-  // The error; throws weft::Error if there is a value.
+  /// The error; throws weft::Error if there is a value.
   const JoinError& error() const {
     if (has_value()) throw Error("Result::error: the fiber succeeded; check has_value() first");
     return std::get<1>(v_);

@@ -36,15 +36,15 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// What happens when a fiber panics (an exception escapes it) and nobody observes the panic — its
-// JoinHandle was dropped (detached) without join(). Either way it is reported on stderr with the
-// fiber's name and spawn site.
+/// What happens when a fiber panics (an exception escapes it) and nobody observes the panic — its
+/// JoinHandle was dropped (detached) without join(). Either way it is reported on stderr with the
+/// fiber's name and spawn site.
 enum class PanicPolicy {
   KeepGoing,  // report and continue (default; like Tokio)
   Abort,      // report and std::abort() the process
 };
 
-// What Runtime::Builder::stack_size is unless set: the usable bytes of a fiber's stack.
+/// What Runtime::Builder::stack_size is unless set: the usable bytes of a fiber's stack.
 inline constexpr std::size_t kDefaultStackSize = 64 * 1024;
 
 namespace detail {
@@ -68,12 +68,12 @@ std::shared_ptr<Scheduler> current_scheduler(const char* op);
 [[noreturn]] void rethrow_root(const JoinError& e);
 }  // namespace detail
 
-// A cheap, copyable reference to a runtime, usable from any thread to spawn onto it. Spawning
-// through a Handle whose runtime has shut down throws weft::Error.
+/// A cheap, copyable reference to a runtime, usable from any thread to spawn onto it. Spawning
+/// through a Handle whose runtime has shut down throws weft::Error.
 class Handle {
  public:
   explicit Handle(std::shared_ptr<detail::Scheduler> s) : s_(std::move(s)) {}
-  // The runtime of the calling fiber; throws weft::Error from a plain thread.
+  /// The runtime of the calling fiber; throws weft::Error from a plain thread.
   static Handle current() { return Handle(detail::current_scheduler("Handle::current")); }
 
   template <class F>
@@ -110,9 +110,9 @@ class Handle {
   WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_HANDLE_SPAWN)
 #undef WEFT_DETAIL_DEF_HANDLE_SPAWN
 
-  // Runs `fn` as a fiber and blocks the calling (non-fiber) thread until it returns; returns its
-  // value or rethrows its exception. Calling it from inside a fiber throws weft::Error (it would
-  // block a worker): spawn and join instead.
+  /// Runs `fn` as a fiber and blocks the calling (non-fiber) thread until it returns; returns its
+  /// value or rethrows its exception. Calling it from inside a fiber throws weft::Error (it would
+  /// block a worker): spawn and join instead.
   template <class F>
   auto block_on(F&& fn, const std::source_location& loc = std::source_location::current())
       -> detail::spawn_result_t<F> {
@@ -123,49 +123,49 @@ class Handle {
   }
 
   std::size_t workers() const { return detail::worker_count(*s_); }
-  // The usable stack of a fiber spawned without Options::stack_size: Builder::stack_size rounded
-  // up to whole pages, as the stacks are actually mapped.
+  /// The usable stack of a fiber spawned without Options::stack_size: Builder::stack_size rounded
+  /// up to whole pages, as the stacks are actually mapped.
   std::size_t stack_size() const noexcept { return detail::stack_size_of(*s_); }
   RuntimeMetrics metrics() const { return detail::metrics_of(*s_); }
-  // A snapshot of every live fiber (id, name, state, wait, spawn site, counters; backtraces and
-  // stack use on request). Safe while the runtime runs.
+  /// A snapshot of every live fiber (id, name, state, wait, spawn site, counters; backtraces and
+  /// stack use on request). Safe while the runtime runs.
   std::vector<FiberMetrics> fibers(FiberQuery q = {}) const { return detail::fibers_of(*s_, q); }
-  // Writes this runtime's workers and fibers, with backtraces (see weft/dump.hpp).
+  /// Writes this runtime's workers and fibers, with backtraces (see weft/dump.hpp).
   void dump(std::ostream& os) const { detail::dump_runtime(*s_, os); }
-  // The runtime's number in dumps and deadlock reports ("weft runtime 3", Deadlock::runtime).
+  /// The runtime's number in dumps and deadlock reports ("weft runtime 3", Deadlock::runtime).
   std::uint64_t id() const noexcept { return detail::runtime_id_of(*s_); }
   detail::Scheduler& scheduler() const noexcept { return *s_; }
-  // False only for the handle of a moved-from Runtime.
+  /// False only for the handle of a moved-from Runtime.
   explicit operator bool() const noexcept { return s_ != nullptr; }
 
  private:
   std::shared_ptr<detail::Scheduler> s_;
 };
 
-// The usable stack a fiber gets without Options::stack_size: in a fiber, its runtime's
-// (Handle::stack_size()); from a plain thread, what a Runtime built with default options gives
-// (kDefaultStackSize, rounded up to whole pages). Never throws.
+/// The usable stack a fiber gets without Options::stack_size: in a fiber, its runtime's
+/// (Handle::stack_size()); from a plain thread, what a Runtime built with default options gives
+/// (kDefaultStackSize, rounded up to whole pages). Never throws.
 std::size_t default_stack_size() noexcept;
 
 class Runtime {
  public:
   class Builder {
    public:
-    // Worker threads (default: one per hardware thread).
+    /// Worker threads (default: one per hardware thread).
     Builder& workers(std::size_t n) { cfg_.workers = n; return *this; }
-    // Default usable stack size of a fiber (default 64 KiB; rounded up to whole pages).
+    /// Default usable stack size of a fiber (default 64 KiB; rounded up to whole pages).
     Builder& stack_size(std::size_t bytes) { cfg_.stack_size = bytes; return *this; }
-    // Worker threads are named "<prefix>-<index>" (default: "weft-w0", "weft-w1", ...). Linux keeps
-    // 15 characters of a thread's name: the prefix is cut so that the index always fits.
+    /// Worker threads are named "<prefix>-<index>" (default: "weft-w0", "weft-w1", ...). Linux keeps
+    /// 15 characters of a thread's name: the prefix is cut so that the index always fits.
     Builder& thread_name(std::string prefix) { cfg_.thread_name = std::move(prefix); return *this; }
-    // Bound on how long shutdown waits for cancelled fibers to finish unwinding.
-    // Any duration, rounded up to whole nanoseconds.
+    /// Bound on how long shutdown waits for cancelled fibers to finish unwinding.
+    /// Any duration, rounded up to whole nanoseconds.
     template <class Rep, class Period>
     Builder& shutdown_timeout(std::chrono::duration<Rep, Period> d) {
       cfg_.shutdown_timeout = detail::ceil_nanos(d);
       return *this;
     }
-    // What an unobserved panic in a detached fiber does (see PanicPolicy).
+    /// What an unobserved panic in a detached fiber does (see PanicPolicy).
     Builder& panic_policy(PanicPolicy p) { cfg_.panic_policy = p; return *this; }
     Runtime build() const { return Runtime(cfg_); }
     const detail::Config& config() const noexcept { return cfg_; }
@@ -221,8 +221,8 @@ class Runtime {
   void dump(std::ostream& os) const { handle_.dump(os); }
   std::uint64_t id() const noexcept { return handle_.id(); }
 
-  // Cancels every fiber, waits for them to unwind, stops the workers. Idempotent; the destructor
-  // calls it. Must not be called from one of this runtime's fibers.
+  /// Cancels every fiber, waits for them to unwind, stops the workers. Idempotent; the destructor
+  /// calls it. Must not be called from one of this runtime's fibers.
   void shutdown() {
     if (moved_from()) return;
     detail::shutdown_scheduler(handle_.scheduler());

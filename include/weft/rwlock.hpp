@@ -41,10 +41,10 @@ class RwLock {
   RwLock() = default;
   RwLock(const RwLock&) = delete;
   RwLock& operator=(const RwLock&) = delete;
-  // Destroying a held RwLock, or one with waiters, is undefined.
+  /// Destroying a held RwLock, or one with waiters, is undefined.
   ~RwLock() = default;
 
-  // ---- exclusive (writer)
+  /// ---- exclusive (writer)
   void lock() { acquire(true, nullptr); }
   bool try_lock() noexcept;
   template <class Rep, class Period>
@@ -58,7 +58,7 @@ class RwLock {
   }
   void unlock() noexcept;
 
-  // ---- shared (reader)
+  /// ---- shared (reader)
   void lock_shared() { acquire(false, nullptr); }
   bool try_lock_shared() noexcept;
   template <class Rep, class Period>
@@ -72,8 +72,8 @@ class RwLock {
   }
   void unlock_shared() noexcept;
 
-  // Who holds it for writing: the fiber's (detail) record, a plain thread's token, or null. A
-  // snapshot for diagnostics; it may change at once.
+  /// Who holds it for writing: the fiber's (detail) record, a plain thread's token, or null. A
+  /// snapshot for diagnostics; it may change at once.
   const void* writer() const noexcept { return __atomic_load_n(&writer_owner_, __ATOMIC_RELAXED); }
 
  private:

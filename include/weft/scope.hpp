@@ -33,14 +33,14 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// Thrown by scope() when children failed: every failure, the first one first.
+/// Thrown by scope() when children failed: every failure, the first one first.
 class ScopeError : public Error {
  public:
   ScopeError(std::string what, std::vector<std::exception_ptr> errors)
       : Error(std::move(what)), errors_(std::move(errors)) {}
   const std::vector<std::exception_ptr>& errors() const noexcept { return errors_; }
   std::exception_ptr first() const noexcept { return errors_.empty() ? nullptr : errors_.front(); }
-  // Rethrows the first child's original exception.
+  /// Rethrows the first child's original exception.
   [[noreturn]] void rethrow_first() const { std::rethrow_exception(first()); }
 
  private:
@@ -52,7 +52,7 @@ class Scope {
   Scope(const Scope&) = delete;
   Scope& operator=(const Scope&) = delete;
 
-  // Starts a child. Its return value is discarded (share results through borrowed locals).
+  /// Starts a child. Its return value is discarded (share results through borrowed locals).
   template <class F>
   void spawn(F&& fn, const std::source_location& loc = std::source_location::current()) {
     spawn(Options{}, std::forward<F>(fn), loc);

@@ -37,7 +37,7 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// Thrown by acquire on a closed semaphore.
+/// Thrown by acquire on a closed semaphore.
 class SemaphoreClosed : public Error {
  public:
   using Error::Error;
@@ -45,8 +45,8 @@ class SemaphoreClosed : public Error {
 
 class Semaphore;
 
-// Holds `count()` permits of a Semaphore and gives them back when destroyed. Move-only. The
-// semaphore must outlive it (use OwnedPermit to hand permits to other fibers).
+/// Holds `count()` permits of a Semaphore and gives them back when destroyed. Move-only. The
+/// semaphore must outlive it (use OwnedPermit to hand permits to other fibers).
 class Permit {
  public:
   Permit() = default;
@@ -61,9 +61,9 @@ class Permit {
   }
   ~Permit() { release(); }
   std::size_t count() const noexcept { return n_; }
-  // Gives the permits back now.
+  /// Gives the permits back now.
   void release() noexcept;
-  // Drops the permits without giving them back (the semaphore shrinks by count()).
+  /// Drops the permits without giving them back (the semaphore shrinks by count()).
   void forget() noexcept {
     sem_ = nullptr;
     n_ = 0;
@@ -76,7 +76,7 @@ class Permit {
   std::size_t n_ = 0;
 };
 
-// A Permit that also keeps its semaphore alive: move it into a spawned fiber.
+/// A Permit that also keeps its semaphore alive: move it into a spawned fiber.
 class OwnedPermit {
  public:
   OwnedPermit() = default;
@@ -107,24 +107,24 @@ class OwnedPermit {
 
 class Semaphore : public std::enable_shared_from_this<Semaphore> {
  public:
-  // More than this many permits (in total, or in one request) is a weft::Error.
+  /// More than this many permits (in total, or in one request) is a weft::Error.
   static constexpr std::size_t kMaxPermits = ~std::size_t{0} >> 2;
 
   explicit Semaphore(std::size_t permits);
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
-  // Destroying a semaphore that still has waiters, or outstanding (non-owned) Permits, is
-  // undefined.
+  /// Destroying a semaphore that still has waiters, or outstanding (non-owned) Permits, is
+  /// undefined.
   ~Semaphore() = default;
 
-  // Suspends until a permit (n permits) is granted. Throws weft::Cancelled (then holds nothing) or
-  // weft::SemaphoreClosed.
+  /// Suspends until a permit (n permits) is granted. Throws weft::Cancelled (then holds nothing) or
+  /// weft::SemaphoreClosed.
   Permit acquire() { return acquire_many(1); }
   Permit acquire_many(std::size_t n);
-  // As above, giving up at the deadline (std::nullopt).
+  /// As above, giving up at the deadline (std::nullopt).
   std::optional<Permit> try_acquire_for(std::chrono::nanoseconds timeout, std::size_t n = 1);
   std::optional<Permit> try_acquire_until(std::chrono::steady_clock::time_point deadline, std::size_t n = 1);
-  // Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
+  /// Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
   template <class Rep, class Period>
   std::optional<Permit> try_acquire_for(std::chrono::duration<Rep, Period> timeout, std::size_t n = 1) {
     return try_acquire_for(detail::ceil_nanos(timeout), n);
@@ -133,23 +133,23 @@ class Semaphore : public std::enable_shared_from_this<Semaphore> {
   std::optional<Permit> try_acquire_until(std::chrono::time_point<Clock, Duration> deadline, std::size_t n = 1) {
     return try_acquire_until(detail::to_steady_deadline(deadline), n);
   }
-  // Takes permits only if they are available now and nobody is queued ahead (never suspends,
-  // never throws; std::nullopt also when closed — check is_closed()).
+  /// Takes permits only if they are available now and nobody is queued ahead (never suspends,
+  /// never throws; std::nullopt also when closed — check is_closed()).
   std::optional<Permit> try_acquire(std::size_t n = 1) noexcept;
 
-  // Owned forms: the semaphore must be owned by a std::shared_ptr (std::make_shared), which each
-  // OwnedPermit keeps alive.
+  /// Owned forms: the semaphore must be owned by a std::shared_ptr (std::make_shared), which each
+  /// OwnedPermit keeps alive.
   OwnedPermit acquire_owned(std::size_t n = 1);
   std::optional<OwnedPermit> try_acquire_owned(std::size_t n = 1);
 
-  // Adds permits (wakes waiters that can now be served, in FIFO order).
+  /// Adds permits (wakes waiters that can now be served, in FIFO order).
   void add_permits(std::size_t n) noexcept;
-  // Permits free right now.
+  /// Permits free right now.
   std::size_t available() const noexcept;
-  // Acquire requests queued right now (a snapshot, for diagnostics and tests).
+  /// Acquire requests queued right now (a snapshot, for diagnostics and tests).
   std::size_t waiting() const noexcept;
-  // Every waiting acquire and every later one throws weft::SemaphoreClosed; permits still held
-  // can be released as usual. Idempotent.
+  /// Every waiting acquire and every later one throws weft::SemaphoreClosed; permits still held
+  /// can be released as usual. Idempotent.
   void close() noexcept;
   bool is_closed() const noexcept;
 

@@ -38,17 +38,17 @@ namespace weft {
 
 class SignalStream {
  public:
-  // Throws weft::Error for a signal that cannot be waited for (see above).
+  /// Throws weft::Error for a signal that cannot be waited for (see above).
   explicit SignalStream(int signum);
   explicit SignalStream(std::initializer_list<int> signums);
   SignalStream(SignalStream&&) noexcept;
   SignalStream& operator=(SignalStream&&) noexcept;
   ~SignalStream();
 
-  // Waits until one of the signals arrived since construction or the previous recv(), and returns
-  // it (the first in construction order if several did). Suspends a fiber; blocks a plain thread.
+  /// Waits until one of the signals arrived since construction or the previous recv(), and returns
+  /// it (the first in construction order if several did). Suspends a fiber; blocks a plain thread.
   int recv();
-  // As recv(), without waiting.
+  /// As recv(), without waiting.
   std::optional<int> try_recv();
 
  private:
@@ -56,16 +56,16 @@ class SignalStream {
   std::unique_ptr<State> s_;
 };
 
-// SignalStream(signums).recv(): a signal that arrived before this call is not seen.
+/// SignalStream(signums).recv(): a signal that arrived before this call is not seen.
 int wait_for_signal(int signum);
 int wait_for_signal(std::initializer_list<int> signums);
 
-// Blocks `signums` in the calling thread; threads it starts afterwards (a Runtime's workers)
-// inherit that. Call it first thing in main(), then subscribe with SignalStream: those signals are
-// then taken only by weft's signal thread, which keeps them unblocked, and never interrupt the
-// application's threads. Optional in general; needed under ThreadSanitizer, which defers a
-// signal's handler until the receiving thread enters a call it tracks — a main thread waiting in
-// Runtime::block_on may never do.
+/// Blocks `signums` in the calling thread; threads it starts afterwards (a Runtime's workers)
+/// inherit that. Call it first thing in main(), then subscribe with SignalStream: those signals are
+/// then taken only by weft's signal thread, which keeps them unblocked, and never interrupt the
+/// application's threads. Optional in general; needed under ThreadSanitizer, which defers a
+/// signal's handler until the receiving thread enters a call it tracks — a main thread waiting in
+/// Runtime::block_on may never do.
 void block_signals(std::initializer_list<int> signums);
 
 }  // namespace weft

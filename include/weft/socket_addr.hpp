@@ -23,21 +23,21 @@ namespace weft {
 
 class SocketAddr {
  public:
-  // 0.0.0.0:0 (an "unspecified" address; binding to it picks any interface and a free port).
+  /// 0.0.0.0:0 (an "unspecified" address; binding to it picks any interface and a free port).
   SocketAddr() noexcept;
-  // A numeric IPv4 ("127.0.0.1") or IPv6 ("::1", "fe80::1%eth0") address; throws weft::Error if
-  // `ip` is not one (resolve host names with weft::resolve).
+  /// A numeric IPv4 ("127.0.0.1") or IPv6 ("::1", "fe80::1%eth0") address; throws weft::Error if
+  /// `ip` is not one (resolve host names with weft::resolve).
   SocketAddr(std::string_view ip, std::uint16_t port);
 
-  static SocketAddr loopback_v4(std::uint16_t port) noexcept;  // 127.0.0.1
-  static SocketAddr loopback_v6(std::uint16_t port) noexcept;  // ::1
-  static SocketAddr any_v4(std::uint16_t port) noexcept;       // 0.0.0.0
-  static SocketAddr any_v6(std::uint16_t port) noexcept;       // ::
-  // "1.2.3.4:80" or "[::1]:80"; nullopt if `text` is not of that form.
+  static SocketAddr loopback_v4(std::uint16_t port) noexcept;  ///< 127.0.0.1
+  static SocketAddr loopback_v6(std::uint16_t port) noexcept;  ///< ::1
+  static SocketAddr any_v4(std::uint16_t port) noexcept;       ///< 0.0.0.0
+  static SocketAddr any_v6(std::uint16_t port) noexcept;       ///< ::
+  /// "1.2.3.4:80" or "[::1]:80"; nullopt if `text` is not of that form.
   static std::optional<SocketAddr> parse(std::string_view text);
-  // A numeric address without the port ("::1") and a port; nullopt if `ip` is not numeric.
+  /// A numeric address without the port ("::1") and a port; nullopt if `ip` is not numeric.
   static std::optional<SocketAddr> from_ip(std::string_view ip, std::uint16_t port);
-  // From a sockaddr of family AF_INET or AF_INET6; throws weft::Error for any other family.
+  /// From a sockaddr of family AF_INET or AF_INET6; throws weft::Error for any other family.
   static SocketAddr from_native(const sockaddr* sa, socklen_t len);
 
   bool is_v4() const noexcept { return storage_.ss_family == AF_INET; }
@@ -45,9 +45,9 @@ class SocketAddr {
   int family() const noexcept { return storage_.ss_family; }
   std::uint16_t port() const noexcept;
   void set_port(std::uint16_t port) noexcept;
-  // The address without the port ("127.0.0.1", "::1").
+  /// The address without the port ("127.0.0.1", "::1").
   std::string ip() const;
-  // "127.0.0.1:80", "[::1]:80".
+  /// "127.0.0.1:80", "[::1]:80".
   std::string to_string() const;
 
   const sockaddr* native() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }

@@ -36,24 +36,24 @@ namespace weft {
 struct StallReport {
   std::uint64_t fiber_id = 0;
   std::string name;
-  std::string spawn_site;          // "file:line (function)"
+  std::string spawn_site;          ///< "file:line (function)"
   unsigned worker = 0;
-  // Still running: at least this long (sampled). `ended`: its whole length, sampled: no shorter
-  // than the truth, and at most two sampling periods (threshold/2) longer.
+  /// Still running: at least this long (sampled). `ended`: its whole length, sampled: no shorter
+  /// than the truth, and at most two sampling periods (threshold/2) longer.
   std::chrono::nanoseconds running_for{0};
-  bool ended = false;                       // the stall is over (the fiber suspended or finished)
-  std::uint64_t suppressed = 0;             // reports the rate limit dropped since the last delivered one
-  std::vector<std::string> backtrace;       // empty if the worker did not answer the signal, or `ended`
+  bool ended = false;                       ///< the stall is over (the fiber suspended or finished)
+  std::uint64_t suppressed = 0;             ///< reports the rate limit dropped since the last delivered one
+  std::vector<std::string> backtrace;       ///< empty if the worker did not answer the signal, or `ended`
 };
 
 struct StallOptions {
   std::chrono::nanoseconds threshold = std::chrono::milliseconds(100);
-  // Called on the watchdog thread; default: print the report to stderr.
+  /// Called on the watchdog thread; default: print the report to stderr.
   std::function<void(const StallReport&)> on_stall;
-  // Per worker, per minute: reports beyond this are counted (StallReport::suppressed), not delivered.
-  // Seastar's default. 0: no limit.
+  /// Per worker, per minute: reports beyond this are counted (StallReport::suppressed), not delivered.
+  /// Seastar's default. 0: no limit.
   unsigned reports_per_minute = 5;
-  // Signal used to take the backtrace on the worker (0: SIGRTMIN + 5).
+  /// Signal used to take the backtrace on the worker (0: SIGRTMIN + 5).
   int signal = 0;
 };
 

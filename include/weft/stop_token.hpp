@@ -88,13 +88,13 @@ class CancelCallback final : private detail::TokenCallbackNode {
 template <class F>
 CancelCallback(const CancellationToken&, F) -> CancelCallback<F>;
 
-// A std::stop_token whose stop is requested when `token` is cancelled (at once if it already is).
-// Every call for one token shares one std::stop_source, kept alive by the token.
+/// A std::stop_token whose stop is requested when `token` is cancelled (at once if it already is).
+/// Every call for one token shares one std::stop_source, kept alive by the token.
 std::stop_token to_stop_token(const CancellationToken& token);
 
-// A new CancellationToken that is cancelled when stop is requested on `st` (at once if it already
-// is), through a std::stop_callback that lives as long as the token. A token cancelled directly
-// does not request stop on `st` (a stop_token cannot); use to_stop_token for that direction.
+/// A new CancellationToken that is cancelled when stop is requested on `st` (at once if it already
+/// is), through a std::stop_callback that lives as long as the token. A token cancelled directly
+/// does not request stop on `st` (a stop_token cannot); use to_stop_token for that direction.
 CancellationToken cancel_on_stop(std::stop_token st);
 
 }  // namespace weft

@@ -54,52 +54,52 @@ enum class Shutdown { Read, Write, Both };
 
 class StreamSocket {
  public:
-  // Reads at most `len` bytes into `buf`, waiting until at least one is available. Returns the
-  // count, or 0 at EOF (or if `len` is 0). Cancelled: no byte was consumed.
+  /// Reads at most `len` bytes into `buf`, waiting until at least one is available. Returns the
+  /// count, or 0 at EOF (or if `len` is 0). Cancelled: no byte was consumed.
   std::size_t read(void* buf, std::size_t len);
-  // Reads exactly `len` bytes. Throws IoError (is_eof()) if the stream ends first. On every exit
-  // — return, IoError, Cancelled — `*progress` (if given) holds the bytes stored in `buf` so far;
-  // those are consumed from the stream.
+  /// Reads exactly `len` bytes. Throws IoError (is_eof()) if the stream ends first. On every exit
+  /// — return, IoError, Cancelled — `*progress` (if given) holds the bytes stored in `buf` so far;
+  /// those are consumed from the stream.
   void read_exact(void* buf, std::size_t len, std::size_t* progress = nullptr);
-  // As read, scattering into several buffers (readv). Cancelled: nothing consumed.
+  /// As read, scattering into several buffers (readv). Cancelled: nothing consumed.
   std::size_t read_vectored(std::span<const iovec> bufs);
 
-  // Writes at most `len` bytes, waiting until the socket can take at least one. Returns the count
-  // (may be less than len). Cancelled: nothing was sent.
+  /// Writes at most `len` bytes, waiting until the socket can take at least one. Returns the count
+  /// (may be less than len). Cancelled: nothing was sent.
   std::size_t write(const void* buf, std::size_t len);
-  // Writes all `len` bytes. On every exit `*progress` (if given) holds how many were handed to the
-  // kernel. After a Cancelled or an IoError the peer may have received a prefix: unless you track
-  // `progress`, treat the stream as broken and close it.
+  /// Writes all `len` bytes. On every exit `*progress` (if given) holds how many were handed to the
+  /// kernel. After a Cancelled or an IoError the peer may have received a prefix: unless you track
+  /// `progress`, treat the stream as broken and close it.
   void write_all(const void* buf, std::size_t len, std::size_t* progress = nullptr);
   void write_all(std::string_view data, std::size_t* progress = nullptr) {
     write_all(data.data(), data.size(), progress);
   }
-  // As write, gathering from several buffers (sendmsg). Cancelled: nothing was sent.
+  /// As write, gathering from several buffers (sendmsg). Cancelled: nothing was sent.
   std::size_t write_vectored(std::span<const iovec> bufs);
-  // All bytes of all buffers, in order; `progress` as for write_all (a total over the buffers).
+  /// All bytes of all buffers, in order; `progress` as for write_all (a total over the buffers).
   void write_all_vectored(std::span<const iovec> bufs, std::size_t* progress = nullptr);
 
-  // Closes the read half (a suspended read returns 0, later reads return 0), the write half (the
-  // peer reads EOF once it has everything sent so far), or both. Never suspends.
+  /// Closes the read half (a suspended read returns 0, later reads return 0), the write half (the
+  /// peer reads EOF once it has everything sent so far), or both. Never suspends.
   void shutdown(Shutdown how);
 
-  // The descriptor (still owned by this object), or -1 once closed / moved from.
+  /// The descriptor (still owned by this object), or -1 once closed / moved from.
   int fd() const noexcept { return fd_.get(); }
   bool is_open() const noexcept { return fd_.valid(); }
   explicit operator bool() const noexcept { return is_open(); }
-  // Gives up ownership of the descriptor (the caller closes it); the object becomes closed.
+  /// Gives up ownership of the descriptor (the caller closes it); the object becomes closed.
   int release() noexcept { return fd_.release(); }
-  // Closes the socket now (the destructor does it otherwise). Idempotent.
+  /// Closes the socket now (the destructor does it otherwise). Idempotent.
   void close() noexcept { fd_.reset(); }
 
  protected:
-  // A closed socket (no fd) gets no I/O state; every operation on it throws weft::Error.
+  /// A closed socket (no fd) gets no I/O state; every operation on it throws weft::Error.
   StreamSocket(detail::OwnedFd fd, const char* kind);
   StreamSocket(StreamSocket&&) noexcept;
   StreamSocket& operator=(StreamSocket&&) noexcept;
   ~StreamSocket();
 
-  // "TcpStream::read (127.0.0.1:5000 -> 127.0.0.1:40000)": names the call for error messages.
+  /// "TcpStream::read (127.0.0.1:5000 -> 127.0.0.1:40000)": names the call for error messages.
   std::string context(const char* op) const;
   int checked_fd(const char* op) const;
 

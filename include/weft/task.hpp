@@ -45,8 +45,8 @@ WEFT_API_BEGIN
 namespace weft {
 
 struct Options {
-  std::string name;            // shown in errors, dumps and traces
-  std::size_t stack_size = 0;  // bytes; 0 = the runtime's default (Runtime::Builder::stack_size)
+  std::string name;            ///< shown in errors, dumps and traces
+  std::size_t stack_size = 0;  ///< bytes; 0 = the runtime's default (Runtime::Builder::stack_size)
 };
 
 namespace detail {
@@ -75,7 +75,7 @@ auto make_task(F&& fn) {
 }
 }  // namespace detail
 
-// Cancels a fiber without being able to join it. Copyable; outliving the fiber is fine.
+/// Cancels a fiber without being able to join it. Copyable; outliving the fiber is fine.
 class AbortHandle {
  public:
   AbortHandle() = default;
@@ -118,12 +118,12 @@ class JoinHandle {
   }
   JoinHandle(const JoinHandle&) = delete;
   JoinHandle& operator=(const JoinHandle&) = delete;
-  // Detaches: the fiber keeps running; nobody will see its result.
+  /// Detaches: the fiber keeps running; nobody will see its result.
   ~JoinHandle() { reset(); }
 
-  // Waits for the fiber and returns its value, its panic, or that it was cancelled. Suspends a
-  // fiber; blocks a plain thread. Can be called once. Throws weft::Cancelled if the *caller* is
-  // cancelled while waiting (the handle stays joinable then).
+  /// Waits for the fiber and returns its value, its panic, or that it was cancelled. Suspends a
+  /// fiber; blocks a plain thread. Can be called once. Throws weft::Cancelled if the *caller* is
+  /// cancelled while waiting (the handle stays joinable then).
   Result<T> join() {
     if (!t_) detail::throw_bad_handle("join", id_, joined_);
     detail::join_wait(t_);
@@ -135,8 +135,8 @@ class JoinHandle {
     return r;
   }
 
-  // Requests cancellation: the fiber throws weft::Cancelled at its next suspension point (at once
-  // if it is suspended). A fiber that finishes first keeps its result. Idempotent.
+  /// Requests cancellation: the fiber throws weft::Cancelled at its next suspension point (at once
+  /// if it is suspended). A fiber that finishes first keeps its result. Idempotent.
   void abort() const noexcept {
     if (t_) detail::request_cancel(t_, Cancelled::Reason::Aborted);
   }
@@ -148,10 +148,10 @@ class JoinHandle {
     if (!t_) detail::throw_bad_handle("is_finished", id_, joined_);
     return t_->finished();
   }
-  // The fiber's id (also after join()).
+  /// The fiber's id (also after join()).
   FiberId id() const noexcept { return t_ ? t_->id_ : id_; }
   bool valid() const noexcept { return t_ != nullptr; }
-  // Explicit form of the destructor's behaviour.
+  /// Explicit form of the destructor's behaviour.
   void detach() noexcept { reset(); }
 
  private:
@@ -167,7 +167,7 @@ class JoinHandle {
   bool joined_ = false;
 };
 
-// Spawns on the calling fiber's runtime. From a plain thread use Runtime::spawn or Handle::spawn.
+/// Spawns on the calling fiber's runtime. From a plain thread use Runtime::spawn or Handle::spawn.
 template <class F>
 [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
 auto spawn(F&& fn, const std::source_location& loc = std::source_location::current())

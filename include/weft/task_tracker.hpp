@@ -42,7 +42,7 @@ namespace weft {
 
 class TaskTracker;
 
-// Counts as one task of its tracker from creation until destruction (or reset()). Movable.
+/// Counts as one task of its tracker from creation until destruction (or reset()). Movable.
 class TrackerToken {
  public:
   TrackerToken() = default;
@@ -55,7 +55,7 @@ class TrackerToken {
     return *this;
   }
   ~TrackerToken() { reset(); }
-  // Stops counting now (idempotent).
+  /// Stops counting now (idempotent).
   void reset() noexcept;
   explicit operator bool() const noexcept { return s_ != nullptr; }
 
@@ -66,10 +66,10 @@ class TrackerToken {
   std::shared_ptr<State> s_;
 };
 
-// The shared state. Invariant: wg.count() == tasks + (closed ? 0 : 1), so the WaitGroup reaches
-// zero exactly when the tracker is closed and empty, and wait() is WaitGroup::wait().
+/// The shared state. Invariant: wg.count() == tasks + (closed ? 0 : 1), so the WaitGroup reaches
+/// zero exactly when the tracker is closed and empty, and wait() is WaitGroup::wait().
 struct TrackerToken::State {
-  WaitGroup wg;                     // starts at 1: the "open" unit
+  WaitGroup wg;                     ///< starts at 1: the "open" unit
   std::atomic<bool> closed{false};
   std::atomic<std::size_t> tasks{0};
   State() { wg.add(1); }
@@ -90,8 +90,8 @@ class TaskTracker {
  public:
   TaskTracker() : s_(std::make_shared<TrackerToken::State>()) {}
 
-  // Spawns on the calling fiber's runtime (weft::spawn), tracked. Throws weft::Error from a plain
-  // thread: use spawn_on(handle, f) there.
+  /// Spawns on the calling fiber's runtime (weft::spawn), tracked. Throws weft::Error from a plain
+  /// thread: use spawn_on(handle, f) there.
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn(F&& fn, const std::source_location& loc = std::source_location::current()) const {
@@ -102,7 +102,7 @@ class TaskTracker {
   auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) const {
     return weft::spawn(std::move(opts), track(std::forward<F>(fn)), loc);
   }
-  // Spawns onto `h`'s runtime, from any thread (Handle::spawn), tracked.
+  /// Spawns onto `h`'s runtime, from any thread (Handle::spawn), tracked.
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn_on(const Handle& h, F&& fn, const std::source_location& loc = std::source_location::current()) const {
@@ -125,27 +125,27 @@ class TaskTracker {
   WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_TRACKER_SPAWN)
 #undef WEFT_DETAIL_DEF_TRACKER_SPAWN
 
-  // Wraps `fn` so that it counts from now until its closure is destroyed; for spawning through
-  // other entry points (spawn_local, JoinSet::spawn, spawn_blocking, Scope::spawn).
+  /// Wraps `fn` so that it counts from now until its closure is destroyed; for spawning through
+  /// other entry points (spawn_local, JoinSet::spawn, spawn_blocking, Scope::spawn).
   template <class F>
   auto track(F&& fn) const {
     return detail::TrackedFn<std::decay_t<F>>{token(), std::forward<F>(fn)};
   }
-  // A token counted as one task until it is destroyed.
+  /// A token counted as one task until it is destroyed.
   TrackerToken token() const;
 
-  // Lets wait() return once the tracker is empty. Idempotent; true if it was open.
+  /// Lets wait() return once the tracker is empty. Idempotent; true if it was open.
   bool close() const noexcept;
-  // Undoes close(). True if it was closed.
+  /// Undoes close(). True if it was closed.
   bool reopen() const noexcept;
   bool is_closed() const noexcept { return s_->closed.load(std::memory_order_acquire); }
-  // Tasks (fibers and tokens) still counted: a snapshot.
+  /// Tasks (fibers and tokens) still counted: a snapshot.
   std::size_t len() const noexcept { return s_->tasks.load(std::memory_order_acquire); }
   bool is_empty() const noexcept { return len() == 0; }
 
-  // Suspends (blocks a plain thread) until the tracker is closed and empty.
+  /// Suspends (blocks a plain thread) until the tracker is closed and empty.
   void wait() const { s_->wg.wait(); }
-  // As wait(); false if it was not closed and empty by then.
+  /// As wait(); false if it was not closed and empty by then.
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> d) const {
     return s_->wg.wait_for(detail::ceil_nanos(d));

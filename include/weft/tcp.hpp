@@ -45,24 +45,24 @@ WEFT_INTERNAL_END
 
 class TcpStream : public StreamSocket {
  public:
-  // Connects, suspending the fiber during the handshake. With `timeout`, gives up after it with
-  // IoError ETIMEDOUT. Cancelled: the half-open socket is closed (the peer may see a connection
-  // that is closed at once).
+  /// Connects, suspending the fiber during the handshake. With `timeout`, gives up after it with
+  /// IoError ETIMEDOUT. Cancelled: the half-open socket is closed (the peer may see a connection
+  /// that is closed at once).
   static TcpStream connect(const SocketAddr& addr);
   static TcpStream connect(const SocketAddr& addr, std::chrono::nanoseconds timeout);
-  // Resolves `host` (weft::resolve, on the blocking pool unless it is a numeric address) and tries
-  // each address in turn until one connects; `timeout` bounds the whole attempt. Throws the last
-  // address's IoError if none does.
+  /// Resolves `host` (weft::resolve, on the blocking pool unless it is a numeric address) and tries
+  /// each address in turn until one connects; `timeout` bounds the whole attempt. Throws the last
+  /// address's IoError if none does.
   static TcpStream connect(std::string_view host, std::uint16_t port,
                            std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
-  // Takes ownership of a connected TCP socket (made non-blocking and close-on-exec).
+  /// Takes ownership of a connected TCP socket (made non-blocking and close-on-exec).
   static TcpStream from_fd(int fd);
 
   TcpStream() noexcept : StreamSocket(detail::OwnedFd(), "TcpStream") {}
   TcpStream(TcpStream&&) noexcept = default;
   TcpStream& operator=(TcpStream&&) noexcept = default;
 
-  // TCP_NODELAY: send small writes at once instead of coalescing them (Nagle's algorithm).
+  /// TCP_NODELAY: send small writes at once instead of coalescing them (Nagle's algorithm).
   void set_nodelay(bool on);
   bool nodelay() const;
   SocketAddr local_addr() const;
@@ -75,10 +75,10 @@ class TcpStream : public StreamSocket {
 
 class TcpListener {
  public:
-  // Binds (with SO_REUSEADDR, so a restarted server can reuse its port at once) and listens.
-  // Port 0 picks a free port: read it back with local_addr().
+  /// Binds (with SO_REUSEADDR, so a restarted server can reuse its port at once) and listens.
+  /// Port 0 picks a free port: read it back with local_addr().
   static TcpListener bind(const SocketAddr& addr, int backlog = 1024);
-  // Takes ownership of a listening TCP socket (made non-blocking and close-on-exec).
+  /// Takes ownership of a listening TCP socket (made non-blocking and close-on-exec).
   static TcpListener from_fd(int fd);
 
   TcpListener() noexcept;
@@ -86,25 +86,25 @@ class TcpListener {
   TcpListener& operator=(TcpListener&&) noexcept;
   ~TcpListener();
 
-  // Waits for the next connection and returns it (non-blocking, close-on-exec). Cancelled: no
-  // connection was taken (it stays queued for the next accept). Rides out transient conditions
-  // without throwing: connections that died in the queue are skipped, and running out of file
-  // descriptors (EMFILE/ENFILE) or kernel memory makes it back off (1 ms doubling to 100 ms) and
-  // retry — reported once on stderr and counted in fd_exhaustion_backoffs(). Other errors throw.
+  /// Waits for the next connection and returns it (non-blocking, close-on-exec). Cancelled: no
+  /// connection was taken (it stays queued for the next accept). Rides out transient conditions
+  /// without throwing: connections that died in the queue are skipped, and running out of file
+  /// descriptors (EMFILE/ENFILE) or kernel memory makes it back off (1 ms doubling to 100 ms) and
+  /// retry — reported once on stderr and counted in fd_exhaustion_backoffs(). Other errors throw.
   TcpStream accept();
-  // As accept(), also giving the peer's address.
+  /// As accept(), also giving the peer's address.
   TcpStream accept(SocketAddr& peer);
 
   SocketAddr local_addr() const;
-  // How many times accept() backed off because descriptors or memory ran out.
+  /// How many times accept() backed off because descriptors or memory ran out.
   std::uint64_t fd_exhaustion_backoffs() const noexcept;
 
   int fd() const noexcept { return fd_.get(); }
   bool is_open() const noexcept { return fd_.valid(); }
   explicit operator bool() const noexcept { return is_open(); }
   int release() noexcept { return fd_.release(); }
-  // Closes the socket. Do not close a listener while a fiber is suspended in its accept(): cancel
-  // that fiber first.
+  /// Closes the socket. Do not close a listener while a fiber is suspended in its accept(): cancel
+  /// that fiber first.
   void close() noexcept { fd_.reset(); }
 
  private:

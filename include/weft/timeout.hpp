@@ -37,8 +37,8 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// timeout_at(deadline, f): `deadline` of any clock (converted to steady_clock when the call starts,
-// never earlier: weft/detail/chrono.hpp).
+/// timeout_at(deadline, f): `deadline` of any clock (converted to steady_clock when the call starts,
+/// never earlier: weft/detail/chrono.hpp).
 template <class Clock, class Duration, class F>
 auto timeout_at(std::chrono::time_point<Clock, Duration> t, F&& f) {
   const std::chrono::steady_clock::time_point deadline = detail::to_steady_deadline(t);

@@ -21,7 +21,7 @@ namespace weft {
 
 class TopServer {
  public:
-  // Throws weft::Error if the socket cannot be created (path too long, exists and is live, ...).
+  /// Throws weft::Error if the socket cannot be created (path too long, exists and is live, ...).
   TopServer(const Handle& rt, std::string path);
   ~TopServer();
   TopServer(const TopServer&) = delete;
@@ -33,7 +33,7 @@ class TopServer {
   std::unique_ptr<State> s_;
 };
 
-// The snapshot TopServer sends (JSON), for other transports.
+/// The snapshot TopServer sends (JSON), for other transports.
 std::string top_snapshot_json(const Handle& rt);
 
 }  // namespace weft

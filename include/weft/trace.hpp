@@ -28,21 +28,21 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// Starts (or restarts, discarding what was recorded) recording, with a ring of
-// `events_per_thread` events per thread. Also turns on fiber timing while it records.
+/// Starts (or restarts, discarding what was recorded) recording, with a ring of
+/// `events_per_thread` events per thread. Also turns on fiber timing while it records.
 void trace_start(std::size_t events_per_thread = std::size_t{1} << 17);
-// Stops recording; the events stay available to trace_write_json until the next trace_start.
+/// Stops recording; the events stay available to trace_write_json until the next trace_start.
 void trace_stop();
 bool tracing() noexcept;
-// Writes the recorded events as Chrome Trace Event JSON. Best called after trace_stop (while
-// recording it writes a consistent prefix of each thread's events).
+/// Writes the recorded events as Chrome Trace Event JSON. Best called after trace_stop (while
+/// recording it writes a consistent prefix of each thread's events).
 void trace_write_json(std::ostream& os);
-// Same, to a file; throws weft::Error if it cannot be written.
+/// Same, to a file; throws weft::Error if it cannot be written.
 void trace_write_json(const std::string& path);
 
-// Per-fiber timing (run time, longest slice, scheduling delay in FiberMetrics and dumps). Off by
-// default because it costs two clock reads per fiber run; process-wide. Also on while tracing,
-// and at start-up when the environment has WEFT_FIBER_TIMING=1.
+/// Per-fiber timing (run time, longest slice, scheduling delay in FiberMetrics and dumps). Off by
+/// default because it costs two clock reads per fiber run; process-wide. Also on while tracing,
+/// and at start-up when the environment has WEFT_FIBER_TIMING=1.
 void set_fiber_timing(bool on) noexcept;
 bool fiber_timing() noexcept;
 

@@ -40,16 +40,16 @@ WEFT_INTERNAL_END
 }
 
 struct UdpRecv {
-  std::size_t size = 0;    // bytes stored in the buffer
-  SocketAddr from;         // the sender
-  bool truncated = false;  // the datagram was longer than the buffer; the excess is lost
+  std::size_t size = 0;    ///< bytes stored in the buffer
+  SocketAddr from;         ///< the sender
+  bool truncated = false;  ///< the datagram was longer than the buffer; the excess is lost
 };
 
 class UdpSocket {
  public:
-  // A socket bound to `addr` (port 0: any free port, see local_addr()).
+  /// A socket bound to `addr` (port 0: any free port, see local_addr()).
   static UdpSocket bind(const SocketAddr& addr);
-  // Takes ownership of a UDP socket (made non-blocking and close-on-exec).
+  /// Takes ownership of a UDP socket (made non-blocking and close-on-exec).
   static UdpSocket from_fd(int fd);
 
   UdpSocket() noexcept;
@@ -57,27 +57,27 @@ class UdpSocket {
   UdpSocket& operator=(UdpSocket&&) noexcept;
   ~UdpSocket();
 
-  // Sends one datagram to `to`, waiting while the send buffer is full. Returns `len`.
+  /// Sends one datagram to `to`, waiting while the send buffer is full. Returns `len`.
   std::size_t send_to(const void* buf, std::size_t len, const SocketAddr& to);
-  // Receives one datagram, waiting until one arrives.
+  /// Receives one datagram, waiting until one arrives.
   UdpRecv recv_from(void* buf, std::size_t len);
 
-  // Sets the default destination and accepts datagrams only from `peer`. Never suspends.
+  /// Sets the default destination and accepts datagrams only from `peer`. Never suspends.
   void connect(const SocketAddr& peer);
-  // Connected mode.
+  /// Connected mode.
   std::size_t send(const void* buf, std::size_t len);
   std::size_t recv(void* buf, std::size_t len);
 
   void set_broadcast(bool on);
   SocketAddr local_addr() const;
-  // The connected peer; IoError ENOTCONN if not connected.
+  /// The connected peer; IoError ENOTCONN if not connected.
   SocketAddr peer_addr() const;
 
   int fd() const noexcept { return fd_.get(); }
   bool is_open() const noexcept { return fd_.valid(); }
   explicit operator bool() const noexcept { return is_open(); }
   int release() noexcept { return fd_.release(); }
-  // Do not close while another fiber is suspended in an operation on this socket.
+  /// Do not close while another fiber is suspended in an operation on this socket.
   void close() noexcept { fd_.reset(); }
 
  private:

@@ -42,22 +42,22 @@ WEFT_INTERNAL_END
 
 class UnixStream : public StreamSocket {
  public:
-  // Connects to a listener at a filesystem path / an abstract name. If the listener's backlog is
-  // full, waits for room like a blocking connect would (bounded by `timeout`, then IoError
-  // ETIMEDOUT). Cancelled: the unconnected socket is closed.
+  /// Connects to a listener at a filesystem path / an abstract name. If the listener's backlog is
+  /// full, waits for room like a blocking connect would (bounded by `timeout`, then IoError
+  /// ETIMEDOUT). Cancelled: the unconnected socket is closed.
   static UnixStream connect(std::string_view path, std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
   static UnixStream connect_abstract(std::string_view name,
                                      std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
-  // Two connected, unnamed streams (socketpair).
+  /// Two connected, unnamed streams (socketpair).
   static std::pair<UnixStream, UnixStream> pair();
-  // Takes ownership of a connected Unix stream socket (made non-blocking and close-on-exec).
+  /// Takes ownership of a connected Unix stream socket (made non-blocking and close-on-exec).
   static UnixStream from_fd(int fd);
 
   UnixStream() noexcept : StreamSocket(detail::OwnedFd(), "UnixStream") {}
   UnixStream(UnixStream&&) noexcept = default;
   UnixStream& operator=(UnixStream&&) noexcept = default;
 
-  // A path, "@name" for an abstract name, or "" when unnamed (e.g. the connecting side).
+  /// A path, "@name" for an abstract name, or "" when unnamed (e.g. the connecting side).
   std::string local_path() const;
   std::string peer_path() const;
 
@@ -77,8 +77,8 @@ class UnixListener {
   UnixListener& operator=(UnixListener&&) noexcept;
   ~UnixListener();
 
-  // As TcpListener::accept: cancelled means no connection was taken; descriptor exhaustion backs
-  // off and retries (counted in fd_exhaustion_backoffs()).
+  /// As TcpListener::accept: cancelled means no connection was taken; descriptor exhaustion backs
+  /// off and retries (counted in fd_exhaustion_backoffs()).
   UnixStream accept();
   std::string local_path() const;
   std::uint64_t fd_exhaustion_backoffs() const noexcept;

@@ -38,12 +38,12 @@ class WaitGroup {
 
   void add(std::int64_t n = 1);
   void done() { add(-1); }
-  // Suspends until the count is zero.
+  /// Suspends until the count is zero.
   void wait();
-  // As wait(); false if the count was still non-zero at the deadline.
+  /// As wait(); false if the count was still non-zero at the deadline.
   bool wait_for(std::chrono::nanoseconds timeout);
   bool wait_until(std::chrono::steady_clock::time_point deadline);
-  // Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
+  /// Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) {
     return wait_for(detail::ceil_nanos(timeout));

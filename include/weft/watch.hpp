@@ -101,7 +101,7 @@ namespace watch {
 template <class T>
 class Receiver;
 
-// The one sending side (movable, not copyable); the receivers see the end when it is destroyed.
+/// The one sending side (movable, not copyable); the receivers see the end when it is destroyed.
 template <class T>
 class Sender {
  public:
@@ -117,24 +117,24 @@ class Sender {
   }
   ~Sender() { release(); }
 
-  // Replaces the value and wakes the waiting receivers (never waits). Returns false if there is
-  // no receiver left (the value is stored anyway).
+  /// Replaces the value and wakes the waiting receivers (never waits). Returns false if there is
+  /// no receiver left (the value is stored anyway).
   bool send(T v) const {
     return modify([&v](T& cur) { cur = std::move(v); });
   }
-  // Changes the value in place (fn(T&) runs under the channel's spin lock: keep it short and do
-  // not suspend in it), then wakes the receivers like send().
+  /// Changes the value in place (fn(T&) runs under the channel's spin lock: keep it short and do
+  /// not suspend in it), then wakes the receivers like send().
   template <class F>
   bool send_modify(F&& fn) const {
     return modify(std::forward<F>(fn));
   }
-  // A copy of the current value.
+  /// A copy of the current value.
   T borrow() const {
     auto* c = chan("borrow");
     std::lock_guard lk(c->lock);
     return c->value;
   }
-  // A new receiver that has seen the current value.
+  /// A new receiver that has seen the current value.
   Receiver<T> subscribe() const;
   std::size_t receiver_count() const {
     auto* c = chan("receiver_count");
@@ -200,21 +200,21 @@ class Receiver {
   }
   ~Receiver() { release(); }
 
-  // Waits until there is a value this receiver has not seen, marks it seen and returns true;
-  // returns false if the sender is gone and nothing new remains.
+  /// Waits until there is a value this receiver has not seen, marks it seen and returns true;
+  /// returns false if the sender is gone and nothing new remains.
   bool changed() {
     detail::WatchChangedOp<T> op(chan("changed"), &seen_);
     detail::coop_proceed();  // before a version is marked seen: cancel-safe
     detail::wait_one(op);
     return op.take();
   }
-  // Whether a value not yet seen is there (never waits).
+  /// Whether a value not yet seen is there (never waits).
   bool has_changed() const {
     auto* c = chan("has_changed");
     std::lock_guard lk(c->lock);
     return c->version != seen_;
   }
-  // A copy of the current value; borrow_and_update() also marks it seen.
+  /// A copy of the current value; borrow_and_update() also marks it seen.
   T borrow() const {
     auto* c = chan("borrow");
     std::lock_guard lk(c->lock);
