@@ -1,26 +1,29 @@
-// weft/blocking.hpp — run calls that block a thread (a C library, a slow disk, getaddrinfo) on a
-// separate thread pool, so worker threads keep running fibers.
-//
-//   weft::JoinHandle<std::string> h = weft::spawn_blocking([] { return legacy_fetch(); });
-//   std::string s = *h.join();                   // suspends this fiber; a pool thread blocks
-//
-//   weft::configure_blocking_pool({.max_threads = 16, .keep_alive = std::chrono::seconds(5)});
-//   std::size_t waiting = weft::blocking_pool_stats().queue_depth;
-//
-// The pool is process-wide, shared by every Runtime (and usable from plain threads too). A task
-// runs on a pool thread as soon as one is idle or a new one may be started (up to max_threads);
-// beyond that it queues, in submission order. Idle threads exit after `keep_alive`.
-//
-// Cancellation: `abort()` on a task that has not started yet removes it from the queue at once —
-// it never runs, and join() reports it cancelled. A task that is already running **cannot be
-// aborted**: a plain thread has no suspension points, so abort() only marks it and it runs to
-// completion (join() then returns its value) — unless its function takes a std::stop_token
-// (weft/task.hpp): abort() then requests stop on it, and the task, returning after that, ends
-// cancelled. A fiber cancelled while waiting in join() throws Cancelled and leaves the task alone (abort it too if its result no longer matters). Runtime
-// shutdown does not wait for blocking tasks; capture by value what the task needs.
-//
-// Inside a blocking task there is no current fiber: weft::sleep/yield_now fall back to the thread
-// versions and weft::spawn throws; spawn onto a runtime through a captured weft::Handle.
+/// @file
+/// weft/blocking.hpp — run calls that block a thread (a C library, a slow disk, getaddrinfo) on a
+/// separate thread pool, so worker threads keep running fibers.
+///
+/// @verbatim
+///   weft::JoinHandle<std::string> h = weft::spawn_blocking([] { return legacy_fetch(); });
+///   std::string s = *h.join();                   // suspends this fiber; a pool thread blocks
+///
+///   weft::configure_blocking_pool({.max_threads = 16, .keep_alive = std::chrono::seconds(5)});
+///   std::size_t waiting = weft::blocking_pool_stats().queue_depth;
+///
+/// The pool is process-wide, shared by every Runtime (and usable from plain threads too). A task
+/// runs on a pool thread as soon as one is idle or a new one may be started (up to max_threads);
+/// beyond that it queues, in submission order. Idle threads exit after `keep_alive`.
+///
+/// Cancellation: `abort()` on a task that has not started yet removes it from the queue at once —
+/// it never runs, and join() reports it cancelled. A task that is already running **cannot be
+/// aborted**: a plain thread has no suspension points, so abort() only marks it and it runs to
+/// completion (join() then returns its value) — unless its function takes a std::stop_token
+/// (weft/task.hpp): abort() then requests stop on it, and the task, returning after that, ends
+/// cancelled. A fiber cancelled while waiting in join() throws Cancelled and leaves the task alone (abort it too if its result no longer matters). Runtime
+/// shutdown does not wait for blocking tasks; capture by value what the task needs.
+///
+/// Inside a blocking task there is no current fiber: weft::sleep/yield_now fall back to the thread
+/// versions and weft::spawn throws; spawn onto a runtime through a captured weft::Handle.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,26 +1,29 @@
-// weft/broadcast.hpp — every receiver sees every value (a bounded, lossy-with-notice fan-out).
-//
-//   auto [tx, rx1] = weft::broadcast::channel<std::string>(16);
-//   weft::broadcast::Receiver<std::string> rx2 = tx.subscribe();   // sees values sent from now on
-//   (void)tx.send("hello");
-//   auto a = rx1.recv();                        // both receive "hello"
-//   auto b = rx2.recv();
-//   if (a && b) std::printf("%s %s\n", a->c_str(), b->c_str());
-//
-//   // A receiver that fell more than `capacity` values behind is told so, never silently skipped:
-//   for (int i = 0; i < 20; ++i) (void)tx.send(std::to_string(i));  // rx1 is now 20 behind, 16 kept
-//   auto r = rx1.recv();
-//   if (r.is_lagged()) std::printf("%s\n", r.what());   // "lagged by 4 values ..."; the next
-//                                                        // recv() continues with the oldest kept
-//
-// The channel keeps the last `capacity` values; send() never waits (it overwrites the oldest).
-// recv() returns a RecvResult: a value (operator bool), is_lagged() with lagged() = how many values
-// this receiver missed, or is_closed() once every sender is gone and it has read everything.
-// Receivers are copyable (a copy continues from the same position); T must be copyable (each
-// receiver gets its own copy, made under the channel's spin lock — for large values send a
-// std::shared_ptr<const T>). recv() is a suspension point (throws weft::Cancelled; then this
-// receiver's position is unchanged). send() returns the value back if no receiver exists. Works
-// from plain threads too. Usable in a weft::Select (weft/channel_select.hpp).
+/// @file
+/// weft/broadcast.hpp — every receiver sees every value (a bounded, lossy-with-notice fan-out).
+///
+/// @verbatim
+///   auto [tx, rx1] = weft::broadcast::channel<std::string>(16);
+///   weft::broadcast::Receiver<std::string> rx2 = tx.subscribe();   // sees values sent from now on
+///   (void)tx.send("hello");
+///   auto a = rx1.recv();                        // both receive "hello"
+///   auto b = rx2.recv();
+///   if (a && b) std::printf("%s %s\n", a->c_str(), b->c_str());
+///
+///   // A receiver that fell more than `capacity` values behind is told so, never silently skipped:
+///   for (int i = 0; i < 20; ++i) (void)tx.send(std::to_string(i));  // rx1 is now 20 behind, 16 kept
+///   auto r = rx1.recv();
+///   if (r.is_lagged()) std::printf("%s\n", r.what());   // "lagged by 4 values ..."; the next
+///                                                        // recv() continues with the oldest kept
+///
+/// The channel keeps the last `capacity` values; send() never waits (it overwrites the oldest).
+/// recv() returns a RecvResult: a value (operator bool), is_lagged() with lagged() = how many values
+/// this receiver missed, or is_closed() once every sender is gone and it has read everything.
+/// Receivers are copyable (a copy continues from the same position); T must be copyable (each
+/// receiver gets its own copy, made under the channel's spin lock — for large values send a
+/// std::shared_ptr<const T>). recv() is a suspension point (throws weft::Cancelled; then this
+/// receiver's position is unchanged). send() returns the value back if no receiver exists. Works
+/// from plain threads too. Usable in a weft::Select (weft/channel_select.hpp).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

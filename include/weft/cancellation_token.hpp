@@ -1,26 +1,29 @@
-// weft/cancellation_token.hpp — cancel a whole group of work at once, from anywhere.
-//
-//   weft::CancellationToken stop;
-//   auto worker = weft::spawn([stop] {
-//     while (true) {
-//       auto job = stop.run_until_cancelled([&] { return next_job(); });   // nullopt once stopped
-//       if (!job) return;
-//       process(*job);
-//     }
-//   });
-//   stop.abort_on_cancel(worker.abort_handle());      // or tie a fiber to it outright
-//   ...
-//   stop.cancel();                                    // from any thread
-//
-// A token is a cheap shared handle (copies refer to the same token). cancel() is thread-safe and
-// idempotent. child_token() makes a token that is cancelled with its parent (and can be cancelled
-// alone); what was registered on a child fires on the parent's cancel even if the child token
-// itself was dropped. Ways to react:
-//  - cancelled(): suspends until the token is cancelled (a suspension point itself);
-//  - run_until_cancelled(f): runs `f` in the calling fiber; if the token is cancelled meanwhile,
-//    `f`'s suspension points throw weft::Cancelled (reason Token), `f` unwinds, and the call
-//    returns std::nullopt (false for a void `f`) — like timeout(), but ended by the token;
-//  - abort_on_cancel(h): aborts that fiber when the token is cancelled (at once if it already is).
+/// @file
+/// weft/cancellation_token.hpp — cancel a whole group of work at once, from anywhere.
+///
+/// @verbatim
+///   weft::CancellationToken stop;
+///   auto worker = weft::spawn([stop] {
+///     while (true) {
+///       auto job = stop.run_until_cancelled([&] { return next_job(); });   // nullopt once stopped
+///       if (!job) return;
+///       process(*job);
+///     }
+///   });
+///   stop.abort_on_cancel(worker.abort_handle());      // or tie a fiber to it outright
+///   ...
+///   stop.cancel();                                    // from any thread
+///
+/// A token is a cheap shared handle (copies refer to the same token). cancel() is thread-safe and
+/// idempotent. child_token() makes a token that is cancelled with its parent (and can be cancelled
+/// alone); what was registered on a child fires on the parent's cancel even if the child token
+/// itself was dropped. Ways to react:
+///  - cancelled(): suspends until the token is cancelled (a suspension point itself);
+///  - run_until_cancelled(f): runs `f` in the calling fiber; if the token is cancelled meanwhile,
+///    `f`'s suspension points throw weft::Cancelled (reason Token), `f` unwinds, and the call
+///    returns std::nullopt (false for a void `f`) — like timeout(), but ended by the token;
+///  - abort_on_cancel(h): aborts that fiber when the token is cancelled (at once if it already is).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

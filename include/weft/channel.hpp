@@ -1,14 +1,17 @@
-// weft/channel.hpp — what the channels share: the result of a send.
-//
-//   auto [tx, rx] = weft::mpsc::channel<std::string>(16);
-//   weft::SendResult<std::string> r = tx.send("hello");
-//   if (!r) {                                     // not sent: the receiver is gone
-//     std::string back = std::move(r).value();     // the value comes back, nothing is lost
-//   }
-//
-// A send that did not happen hands the value back: is_closed() — nobody will ever receive it (the
-// receiver was dropped or closed); is_full() — a try_send found no room, or a timed send ran out of
-// time. A SendResult converts to true when the value was sent.
+/// @file
+/// weft/channel.hpp — what the channels share: the result of a send.
+///
+/// @verbatim
+///   auto [tx, rx] = weft::mpsc::channel<std::string>(16);
+///   weft::SendResult<std::string> r = tx.send("hello");
+///   if (!r) {                                     // not sent: the receiver is gone
+///     std::string back = std::move(r).value();     // the value comes back, nothing is lost
+///   }
+///
+/// A send that did not happen hands the value back: is_closed() — nobody will ever receive it (the
+/// receiver was dropped or closed); is_full() — a try_send found no room, or a timed send ran out of
+/// time. A SendResult converts to true when the value was sent.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,34 +1,37 @@
-// weft/channel_select.hpp — wait on several channel operations (and a deadline) at once, in the
-// calling fiber, without spawning: exactly one of them takes effect (Go's select).
-//
-//   auto [jobs_tx, jobs] = weft::mpsc::channel<int>(8);
-//   auto [quit_tx, quit] = weft::oneshot::channel<bool>();
-//   auto [out, results] = weft::mpsc::channel<int>(8);
-//   (void)jobs_tx.send(5);
-//   std::size_t fired = weft::Select()
-//       .recv(jobs, [&](std::optional<int> job) { std::printf("job %d\n", job.value_or(-1)); })
-//       .recv(quit, [&](std::optional<bool>) { std::puts("quit"); })
-//       .send(out, 42, [&](weft::SendResult<int> r) { std::printf("sent: %d\n", bool(r)); })
-//       .timeout(100ms, [&] { std::puts("idle for 100 ms"); })
-//       .run();                                  // the index of the branch that ran (0..3)
-//
-// Branches:
-//   .recv(rx, fn)      mpsc::Receiver / oneshot::Receiver: fn(std::optional<T>) — nullopt: closed
-//                      broadcast::Receiver:                fn(broadcast::RecvResult<T>)
-//   .send(tx, v, fn)   mpsc::Sender:                       fn(SendResult<T>) — value back if closed
-//   .changed(rx, fn)   watch::Receiver:                    fn(bool) — false: the sender is gone
-//   .notified(n, fn)   weft::Notify:                       fn()
-//   .timeout(d, fn) / .deadline(t, fn):                    fn() — if nothing else happened first
-// run() waits until one branch's operation completes, runs that branch's handler in the calling
-// fiber (or thread) and returns its index in the order the branches were added. Exactly one
-// operation takes effect: a losing recv consumed nothing, a losing send sent nothing (its value is
-// destroyed with the Select). If several are ready at once, a random one of them wins, so no branch
-// can starve the others. run() is a suspension point: it throws weft::Cancelled, and then no
-// branch took effect. A closed channel counts as ready (its handler gets nullopt / is_closed()), so
-// drop a branch once its channel is closed or it will win every time.
-//
-// (weft::select in weft/select.hpp is the other kind of select: it races *functions*, each in its
-// own child fiber, and cancels the losers.)
+/// @file
+/// weft/channel_select.hpp — wait on several channel operations (and a deadline) at once, in the
+/// calling fiber, without spawning: exactly one of them takes effect (Go's select).
+///
+/// @verbatim
+///   auto [jobs_tx, jobs] = weft::mpsc::channel<int>(8);
+///   auto [quit_tx, quit] = weft::oneshot::channel<bool>();
+///   auto [out, results] = weft::mpsc::channel<int>(8);
+///   (void)jobs_tx.send(5);
+///   std::size_t fired = weft::Select()
+///       .recv(jobs, [&](std::optional<int> job) { std::printf("job %d\n", job.value_or(-1)); })
+///       .recv(quit, [&](std::optional<bool>) { std::puts("quit"); })
+///       .send(out, 42, [&](weft::SendResult<int> r) { std::printf("sent: %d\n", bool(r)); })
+///       .timeout(100ms, [&] { std::puts("idle for 100 ms"); })
+///       .run();                                  // the index of the branch that ran (0..3)
+///
+/// Branches:
+///   .recv(rx, fn)      mpsc::Receiver / oneshot::Receiver: fn(std::optional<T>) — nullopt: closed
+///                      broadcast::Receiver:                fn(broadcast::RecvResult<T>)
+///   .send(tx, v, fn)   mpsc::Sender:                       fn(SendResult<T>) — value back if closed
+///   .changed(rx, fn)   watch::Receiver:                    fn(bool) — false: the sender is gone
+///   .notified(n, fn)   weft::Notify:                       fn()
+///   .timeout(d, fn) / .deadline(t, fn):                    fn() — if nothing else happened first
+/// run() waits until one branch's operation completes, runs that branch's handler in the calling
+/// fiber (or thread) and returns its index in the order the branches were added. Exactly one
+/// operation takes effect: a losing recv consumed nothing, a losing send sent nothing (its value is
+/// destroyed with the Select). If several are ready at once, a random one of them wins, so no branch
+/// can starve the others. run() is a suspension point: it throws weft::Cancelled, and then no
+/// branch took effect. A closed channel counts as ready (its handler gets nullopt / is_closed()), so
+/// drop a branch once its channel is closed or it will win every time.
+///
+/// (weft::select in weft/select.hpp is the other kind of select: it races *functions*, each in its
+/// own child fiber, and cancels the losers.)
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

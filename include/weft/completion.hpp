@@ -1,27 +1,30 @@
-// weft/completion.hpp — finish a fiber's wait from a callback on any thread (a C library's
-// completion callback, another event loop, a thread pool).
-//
-//   auto [done, waiter] = weft::completion<int>();
-//   std::function<void(int)> cb = done;                  // copyable: store it anywhere
-//   legacy_async_read(fd, buf, cb);                      // calls cb(n) later, on its own thread
-//   int n = waiter.wait();                               // suspends this fiber until cb(n) ran
-//
-// Completion<T> is a copyable handle to one shared state (a shared_ptr), so it fits in a
-// std::function and in every callback slot of a foreign API. Call it from any thread, fiber or
-// not; it never waits. The first call, from any copy, delivers its value and returns true; every
-// later call does nothing and returns false (false too if the waiter is gone). If every copy is
-// destroyed without being called — the foreign side dropped its callback — the waiter wakes with
-// weft::NeverCompleted (a weft::Error), so a lost callback is an error at the wait, never a hang.
-//
-// CompletionWaiter<T>::wait() is a suspension point (weft::Cancelled; a value delivered meanwhile
-// stays for a later wait()) and blocks a plain thread. Bound it with weft::timeout. It returns the
-// value once: a second wait() after a value is a weft::Error. completion<void>() signals without a
-// value: `done()`, `waiter.wait()`.
-//
-// Built on weft::oneshot (the channel carries the value and does the waking); what this adds is
-// the copyable, first-call-wins sender and the error for a lost callback. T must be nothrow move
-// constructible (as for oneshot). To report a failure through it, make T say so (std::expected,
-// a variant, an error code).
+/// @file
+/// weft/completion.hpp — finish a fiber's wait from a callback on any thread (a C library's
+/// completion callback, another event loop, a thread pool).
+///
+/// @verbatim
+///   auto [done, waiter] = weft::completion<int>();
+///   std::function<void(int)> cb = done;                  // copyable: store it anywhere
+///   legacy_async_read(fd, buf, cb);                      // calls cb(n) later, on its own thread
+///   int n = waiter.wait();                               // suspends this fiber until cb(n) ran
+///
+/// Completion<T> is a copyable handle to one shared state (a shared_ptr), so it fits in a
+/// std::function and in every callback slot of a foreign API. Call it from any thread, fiber or
+/// not; it never waits. The first call, from any copy, delivers its value and returns true; every
+/// later call does nothing and returns false (false too if the waiter is gone). If every copy is
+/// destroyed without being called — the foreign side dropped its callback — the waiter wakes with
+/// weft::NeverCompleted (a weft::Error), so a lost callback is an error at the wait, never a hang.
+///
+/// CompletionWaiter<T>::wait() is a suspension point (weft::Cancelled; a value delivered meanwhile
+/// stays for a later wait()) and blocks a plain thread. Bound it with weft::timeout. It returns the
+/// value once: a second wait() after a value is a weft::Error. completion<void>() signals without a
+/// value: `done()`, `waiter.wait()`.
+///
+/// Built on weft::oneshot (the channel carries the value and does the waking); what this adds is
+/// the copyable, first-call-wins sender and the error for a lost callback. T must be nothrow move
+/// constructible (as for oneshot). To report a failure through it, make T say so (std::expected,
+/// a variant, an error code).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,39 +1,42 @@
-// weft/condvar.hpp — a condition variable for weft::Mutex (suspends fibers, blocks threads).
-//
-//   weft::Mutex mu;
-//   weft::CondVar cv;
-//   std::deque<int> queue;
-//   auto consumer = weft::spawn([&] {
-//     std::unique_lock lk(mu);
-//     cv.wait(lk, [&] { return !queue.empty(); });  // unlocks while waiting, relocks before return
-//     std::printf("got %d\n", queue.front());
-//   });
-//   {
-//     std::lock_guard lk(mu);
-//     queue.push_back(7);
-//   }
-//   cv.notify_one();
-//   consumer.join().value();
-//
-// The std::condition_variable interface over std::unique_lock<weft::Mutex>: wait, wait(pred),
-// wait_for, wait_until (with and without a predicate), notify_one, notify_all. Like
-// std::condition_variable_any, every wait also takes any other lock with lock() and unlock()
-// (a std::unique_lock<std::mutex>, a weft::RwLock's write guard, a weft::Mutex itself...):
-//
-//   std::mutex m;                                  // state shared with plain threads
-//   std::unique_lock lk(m);
-//   cv.wait(lk, [&] { return ready; });           // a fiber waits; a thread notifies
-//
-// Such a lock is unlocked after the waiter is enrolled and locked again before the wait returns or
-// throws, inside a shield (weft/shield.hpp), so a weft lock's relock is not cancellable either; a
-// std::mutex relock blocks the worker thread while another thread holds it, so keep those critical
-// sections short, and never hold a std::mutex across a suspension point (the fiber may resume on
-// another thread, and std::mutex must be unlocked by the thread that locked it). Waits are FIFO and
-// suspension points: they throw weft::Cancelled — and, like std::condition_variable, return or
-// throw with the mutex locked again (the relock itself is not cancellable, so that promise holds).
-// Spurious wake-ups do not happen, but use the predicate forms anyway: another fiber may change
-// the state between the notify and the relock. Cancel-safe: a notify_one() that reaches a waiter
-// being cancelled or timing out passes to the next waiter, so no wake-up is lost.
+/// @file
+/// weft/condvar.hpp — a condition variable for weft::Mutex (suspends fibers, blocks threads).
+///
+/// @verbatim
+///   weft::Mutex mu;
+///   weft::CondVar cv;
+///   std::deque<int> queue;
+///   auto consumer = weft::spawn([&] {
+///     std::unique_lock lk(mu);
+///     cv.wait(lk, [&] { return !queue.empty(); });  // unlocks while waiting, relocks before return
+///     std::printf("got %d\n", queue.front());
+///   });
+///   {
+///     std::lock_guard lk(mu);
+///     queue.push_back(7);
+///   }
+///   cv.notify_one();
+///   consumer.join().value();
+///
+/// The std::condition_variable interface over std::unique_lock<weft::Mutex>: wait, wait(pred),
+/// wait_for, wait_until (with and without a predicate), notify_one, notify_all. Like
+/// std::condition_variable_any, every wait also takes any other lock with lock() and unlock()
+/// (a std::unique_lock<std::mutex>, a weft::RwLock's write guard, a weft::Mutex itself...):
+///
+///   std::mutex m;                                  // state shared with plain threads
+///   std::unique_lock lk(m);
+///   cv.wait(lk, [&] { return ready; });           // a fiber waits; a thread notifies
+///
+/// Such a lock is unlocked after the waiter is enrolled and locked again before the wait returns or
+/// throws, inside a shield (weft/shield.hpp), so a weft lock's relock is not cancellable either; a
+/// std::mutex relock blocks the worker thread while another thread holds it, so keep those critical
+/// sections short, and never hold a std::mutex across a suspension point (the fiber may resume on
+/// another thread, and std::mutex must be unlocked by the thread that locked it). Waits are FIFO and
+/// suspension points: they throw weft::Cancelled — and, like std::condition_variable, return or
+/// throw with the mutex locked again (the relock itself is not cancellable, so that promise holds).
+/// Spurious wake-ups do not happen, but use the predicate forms anyway: another fiber may change
+/// the state between the notify and the relock. Cancel-safe: a notify_one() that reaches a waiter
+/// being cancelled or timing out passes to the next waiter, so no wake-up is lost.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,44 +1,47 @@
-// weft/deadlock.hpp — finding fibers that wait for each other forever.
-//
-//   weft::DeadlockReport r = weft::find_deadlocks();   // every runtime in the process
-//   if (!r.empty()) std::cerr << r.to_string();        // names, spawn sites, stacks of each member
-//
-//   weft::DeadlockWatchdog watchdog;                   // checks every second, prints each new
-//                                                      // deadlock once to stderr
-//
-// The wait-for graph. A fiber parked in one of these waits has an edge to the fiber(s) that alone
-// can end the wait:
-//   - Mutex::lock           -> the fiber holding the mutex
-//   - RwLock::lock (writer) / lock_shared -> the fiber holding it for writing (readers: no edge)
-//   - JoinHandle::join      -> the fiber joined
-//   - JoinSet::join_next, scope's join -> every child of the set not yet finished (it ends when any
-//                              one finishes, so it is stuck only if all of them are)
-// The dump prints these edges ("held by fiber 7 'writer'", "joining fiber 9 'fetch'").
-//
-// A **deadlock** is a set of fibers each parked in such a wait, with no deadline of its own or of
-// an enclosing timeout (a timer would end it), whose every edge leads into the set: nothing but
-// another member can end any member's wait, and no member can run. Reported as each cycle (or knot)
-// of members, plus the fibers stuck behind it.
-//
-// The **global** case (Go's "all goroutines are asleep - deadlock!"): every live fiber of a runtime
-// is parked and none of them can be woken. "Could be woken" is deliberately generous, because plain
-// threads and handles held outside the runtime can feed weft primitives, and weft cannot see who
-// holds a Sender or a Semaphore: a fiber counts as wakeable if it waits on anything but the four
-// waits above (a channel, Notify, CondVar, Semaphore, Barrier, OnceCell, CancellationToken, a
-// signal, an fd), if its wait has a deadline or runs under a timeout (a timer is pending), if it
-// waits on a mutex/rwlock held by a plain thread or by no live fiber of this runtime, if it joins a
-// fiber that is not a live fiber of this runtime (e.g. a spawn_blocking task), or if it is inside
-// a CancellationToken scope. So the global report never names a runtime that could still move; a
-// runtime stuck on a channel nobody will ever send on is not reported (unless you pass
-// DeadlockQuery{.only_fibers_wake = true}, which states that no plain thread or outside handle
-// touches the runtime's primitives, as Go assumes). Cancellation from outside (abort(), shutdown)
-// is not counted as a wake-up: it ends a deadlock by unwinding, not by satisfying the wait.
-//
-// No false reports from races: the graph is read in three passes over the live fibers (each
-// fiber's wait word, then the edges, then the wait words again); only fibers parked in the same
-// wait (same epoch) across all three count, so every member was parked, and every edge held, at
-// one instant — and a parked fiber cannot release what it holds. Not covered: a fiber that finished
-// while holding a Mutex (its record may be reused by a new fiber; a bug reported elsewhere).
+/// @file
+/// weft/deadlock.hpp — finding fibers that wait for each other forever.
+///
+/// @verbatim
+///   weft::DeadlockReport r = weft::find_deadlocks();   // every runtime in the process
+///   if (!r.empty()) std::cerr << r.to_string();        // names, spawn sites, stacks of each member
+///
+///   weft::DeadlockWatchdog watchdog;                   // checks every second, prints each new
+///                                                      // deadlock once to stderr
+///
+/// The wait-for graph. A fiber parked in one of these waits has an edge to the fiber(s) that alone
+/// can end the wait:
+///   - Mutex::lock           -> the fiber holding the mutex
+///   - RwLock::lock (writer) / lock_shared -> the fiber holding it for writing (readers: no edge)
+///   - JoinHandle::join      -> the fiber joined
+///   - JoinSet::join_next, scope's join -> every child of the set not yet finished (it ends when any
+///                              one finishes, so it is stuck only if all of them are)
+/// The dump prints these edges ("held by fiber 7 'writer'", "joining fiber 9 'fetch'").
+///
+/// A **deadlock** is a set of fibers each parked in such a wait, with no deadline of its own or of
+/// an enclosing timeout (a timer would end it), whose every edge leads into the set: nothing but
+/// another member can end any member's wait, and no member can run. Reported as each cycle (or knot)
+/// of members, plus the fibers stuck behind it.
+///
+/// The **global** case (Go's "all goroutines are asleep - deadlock!"): every live fiber of a runtime
+/// is parked and none of them can be woken. "Could be woken" is deliberately generous, because plain
+/// threads and handles held outside the runtime can feed weft primitives, and weft cannot see who
+/// holds a Sender or a Semaphore: a fiber counts as wakeable if it waits on anything but the four
+/// waits above (a channel, Notify, CondVar, Semaphore, Barrier, OnceCell, CancellationToken, a
+/// signal, an fd), if its wait has a deadline or runs under a timeout (a timer is pending), if it
+/// waits on a mutex/rwlock held by a plain thread or by no live fiber of this runtime, if it joins a
+/// fiber that is not a live fiber of this runtime (e.g. a spawn_blocking task), or if it is inside
+/// a CancellationToken scope. So the global report never names a runtime that could still move; a
+/// runtime stuck on a channel nobody will ever send on is not reported (unless you pass
+/// DeadlockQuery{.only_fibers_wake = true}, which states that no plain thread or outside handle
+/// touches the runtime's primitives, as Go assumes). Cancellation from outside (abort(), shutdown)
+/// is not counted as a wake-up: it ends a deadlock by unwinding, not by satisfying the wait.
+///
+/// No false reports from races: the graph is read in three passes over the live fibers (each
+/// fiber's wait word, then the edges, then the wait words again); only fibers parked in the same
+/// wait (same epoch) across all three count, so every member was parked, and every edge held, at
+/// one instant — and a parked fiber cannot release what it holds. Not covered: a fiber that finished
+/// while holding a Mutex (its record may be reused by a new fiber; a bug reported elsewhere).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,21 +1,24 @@
-// weft/dump.hpp — what every live fiber is doing, printed on demand or on a signal.
-//
-//   weft::dump(std::cerr);                     // every runtime in the process
-//   rt.dump(std::cout);                        // one runtime
-//   weft::DumpOnSignal on_usr1;                // `kill -USR1 <pid>` prints a dump to stderr
-//
-// For each fiber: id, name, state (runnable/running/suspended), what it waits on, spawn site, age,
-// stack high-water mark, and — for a fiber that is not running — a symbolized backtrace walked
-// from its saved context without resuming it. That walk follows frame pointers (weft is built
-// with -fno-omit-frame-pointer; frames of code built without them are skipped or end the walk)
-// and is x86-64 only. Built with elfutils libdw (the default when libdw-dev is installed), each
-// frame reads "function at file:line", with one extra frame per inlined call ("... (inlined)"),
-// lambdas named after their enclosing function, and long template argument lists shortened to
-// "<...>" (WEFT_FULL_NAMES=1 in the environment keeps them); file:line needs debug info (-g) in
-// the module, else "function+0xoff (module)". Without libdw, names come from the dynamic symbol
-// table: link executables with -rdynamic to see their own functions; otherwise frames print as
-// module+offset, which `addr2line -f -C -i -e <module> <offset>` resolves. Safe while the runtime
-// runs: a fiber resumed during its walk is reported as running (the walk is discarded).
+/// @file
+/// weft/dump.hpp — what every live fiber is doing, printed on demand or on a signal.
+///
+/// @verbatim
+///   weft::dump(std::cerr);                     // every runtime in the process
+///   rt.dump(std::cout);                        // one runtime
+///   weft::DumpOnSignal on_usr1;                // `kill -USR1 <pid>` prints a dump to stderr
+///
+/// For each fiber: id, name, state (runnable/running/suspended), what it waits on, spawn site, age,
+/// stack high-water mark, and — for a fiber that is not running — a symbolized backtrace walked
+/// from its saved context without resuming it. That walk follows frame pointers (weft is built
+/// with -fno-omit-frame-pointer; frames of code built without them are skipped or end the walk)
+/// and is x86-64 only. Built with elfutils libdw (the default when libdw-dev is installed), each
+/// frame reads "function at file:line", with one extra frame per inlined call ("... (inlined)"),
+/// lambdas named after their enclosing function, and long template argument lists shortened to
+/// "<...>" (WEFT_FULL_NAMES=1 in the environment keeps them); file:line needs debug info (-g) in
+/// the module, else "function+0xoff (module)". Without libdw, names come from the dynamic symbol
+/// table: link executables with -rdynamic to see their own functions; otherwise frames print as
+/// module+offset, which `addr2line -f -C -i -e <module> <offset>` resolves. Safe while the runtime
+/// runs: a fiber resumed during its walk is reported as running (the walk is discarded).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

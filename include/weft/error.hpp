@@ -1,16 +1,19 @@
-// weft/error.hpp — the two things weft throws at you.
-//
-//   try {
-//     weft::JoinHandle<int> h = weft::spawn([] { return 1; });
-//     h.join().value();
-//     (void)h.join();                    // misuse
-//   } catch (const weft::Error& e) {
-//     std::puts(e.what());               // "JoinHandle::join: handle already joined ..."
-//   }
-//
-// `weft::Error` reports misuse and runtime failures; its message says what was wrong and what to
-// do instead. `weft::Cancelled` is how cancellation unwinds a fiber (doc/design.md §2). It deliberately
-// does not derive from std::exception, so `catch (const std::exception&)` lets it through.
+/// @file
+/// weft/error.hpp — the two things weft throws at you.
+///
+/// @verbatim
+///   try {
+///     weft::JoinHandle<int> h = weft::spawn([] { return 1; });
+///     h.join().value();
+///     (void)h.join();                    // misuse
+///   } catch (const weft::Error& e) {
+///     std::puts(e.what());               // "JoinHandle::join: handle already joined ..."
+///   }
+///
+/// `weft::Error` reports misuse and runtime failures; its message says what was wrong and what to
+/// do instead. `weft::Cancelled` is how cancellation unwinds a fiber (doc/design.md §2). It deliberately
+/// does not derive from std::exception, so `catch (const std::exception&)` lets it through.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

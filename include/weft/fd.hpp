@@ -1,16 +1,19 @@
-// weft/fd.hpp — wait until a file descriptor is ready, suspending only the calling fiber.
-//
-//   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-//   ...
-//   while (::read(fd, buf, n) < 0 && errno == EAGAIN) weft::wait_readable(fd);
-//   if (!weft::wait_writable(fd, 500ms)) { /* timed out */ }
-//
-// The low-level readiness primitive that sockets are built on. The fd should be non-blocking.
-// Both calls are suspension points (weft::Cancelled). From a plain thread they fall back to
-// poll(2), blocking the thread. Waiting on the same fd from two fibers at once is allowed, but each
-// waiting fiber registers its own watcher and libev releases N watchers on one fd in O(N^2): to
-// have many fibers wait on one fd, let one wait and queue the others behind a weft::Mutex, as the
-// socket types do (lib/net/socket_ops.hpp).
+/// @file
+/// weft/fd.hpp — wait until a file descriptor is ready, suspending only the calling fiber.
+///
+/// @verbatim
+///   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+///   ...
+///   while (::read(fd, buf, n) < 0 && errno == EAGAIN) weft::wait_readable(fd);
+///   if (!weft::wait_writable(fd, 500ms)) { /* timed out */ }
+///
+/// The low-level readiness primitive that sockets are built on. The fd should be non-blocking.
+/// Both calls are suspension points (weft::Cancelled). From a plain thread they fall back to
+/// poll(2), blocking the thread. Waiting on the same fd from two fibers at once is allowed, but each
+/// waiting fiber registers its own watcher and libev releases N watchers on one fd in O(N^2): to
+/// have many fibers wait on one fd, let one wait and queue the others behind a weft::Mutex, as the
+/// socket types do (lib/net/socket_ops.hpp).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,23 +1,26 @@
-// weft/flight_recorder.hpp — the last moments of scheduling, kept all the time and written out
-// when something goes wrong: on a signal, on Ctrl-C, on a stall report, and when it is destroyed.
-//
-//   int main() {
-//     weft::FlightRecorder recorder({.path = "/tmp/app-flight.json"});  // `kill -USR2 <pid>` writes it
-//     weft::Runtime rt;
-//     weft::StallDetector watchdog(rt.handle());  // each stall report writes it too
-//     ...                                          // Ctrl-C writes it, then ends the program
-//   }                                              // and so does leaving main
-//
-// It is the trace recorder (weft/trace.hpp) kept recording into small per-thread rings (the
-// oldest events are overwritten): a written file holds the last `events_per_thread` events of
-// each thread, in the trace format Perfetto and tools/weft-trace-* read. Recording costs what
-// tracing costs (about two clock reads and a ring append per scheduling event, README "Profiling
-// weft programs"), so it is a choice, not a default. One per process (recording is process-wide);
-// trace_start/trace_stop while it lives restart or end its recording.
-//
-// Writing happens on a helper thread (the signal handlers only write a byte to a pipe); the
-// SIGINT handler, once the file is written, restores the previous disposition of SIGINT and
-// raises it again, so Ctrl-C still ends the program the way it would have.
+/// @file
+/// weft/flight_recorder.hpp — the last moments of scheduling, kept all the time and written out
+/// when something goes wrong: on a signal, on Ctrl-C, on a stall report, and when it is destroyed.
+///
+/// @verbatim
+///   int main() {
+///     weft::FlightRecorder recorder({.path = "/tmp/app-flight.json"});  // `kill -USR2 <pid>` writes it
+///     weft::Runtime rt;
+///     weft::StallDetector watchdog(rt.handle());  // each stall report writes it too
+///     ...                                          // Ctrl-C writes it, then ends the program
+///   }                                              // and so does leaving main
+///
+/// It is the trace recorder (weft/trace.hpp) kept recording into small per-thread rings (the
+/// oldest events are overwritten): a written file holds the last `events_per_thread` events of
+/// each thread, in the trace format Perfetto and tools/weft-trace-* read. Recording costs what
+/// tracing costs (about two clock reads and a ring append per scheduling event, README "Profiling
+/// weft programs"), so it is a choice, not a default. One per process (recording is process-wide);
+/// trace_start/trace_stop while it lives restart or end its recording.
+///
+/// Writing happens on a helper thread (the signal handlers only write a byte to a pipe); the
+/// SIGINT handler, once the file is written, restores the previous disposition of SIGINT and
+/// raises it again, so Ctrl-C still ends the program the way it would have.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

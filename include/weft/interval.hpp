@@ -1,28 +1,31 @@
-// weft/interval.hpp — a periodic timer (Tokio's interval): tick() waits for the next tick.
-//
-//   weft::Interval every(100ms);                 // the first tick completes at once
-//   for (;;) {
-//     every.tick();                              // then every 100 ms, on a fixed schedule
-//     poll_something();
-//   }
-//
-// Ticks are scheduled at start, start + period, start + 2*period, ... on steady_clock, so the
-// schedule does not drift with the time the loop body takes. When the caller falls behind (the
-// body took longer than a period, or the worker was busy), the MissedTickBehavior says what
-// happens once it calls tick() again — a tick counts as missed when tick() returns more than 5 ms
-// after its scheduled instant (Tokio's rule, so ordinary wake-up latency never changes the
-// schedule):
-//   Burst (default): the missed ticks complete at once, one per tick() call, until it has caught
-//                    up; the schedule is unchanged (start + k*period).
-//   Delay:           the late tick completes at once, and the schedule restarts from now: the next
-//                    tick is one period after this tick() returned.
-//   Skip:            the late tick completes at once, and the ticks that passed meanwhile are
-//                    dropped: the next tick is the next instant of the original schedule that is
-//                    still in the future.
-//
-// tick() is a suspension point (weft::Cancelled) and cancel-safe: cancelled (or timed out) while
-// waiting, it consumed no tick — the next tick() waits for the same instant. From a plain thread
-// it blocks the thread. An Interval is used by one fiber (or thread) at a time; it may be moved.
+/// @file
+/// weft/interval.hpp — a periodic timer (Tokio's interval): tick() waits for the next tick.
+///
+/// @verbatim
+///   weft::Interval every(100ms);                 // the first tick completes at once
+///   for (;;) {
+///     every.tick();                              // then every 100 ms, on a fixed schedule
+///     poll_something();
+///   }
+///
+/// Ticks are scheduled at start, start + period, start + 2*period, ... on steady_clock, so the
+/// schedule does not drift with the time the loop body takes. When the caller falls behind (the
+/// body took longer than a period, or the worker was busy), the MissedTickBehavior says what
+/// happens once it calls tick() again — a tick counts as missed when tick() returns more than 5 ms
+/// after its scheduled instant (Tokio's rule, so ordinary wake-up latency never changes the
+/// schedule):
+///   Burst (default): the missed ticks complete at once, one per tick() call, until it has caught
+///                    up; the schedule is unchanged (start + k*period).
+///   Delay:           the late tick completes at once, and the schedule restarts from now: the next
+///                    tick is one period after this tick() returned.
+///   Skip:            the late tick completes at once, and the ticks that passed meanwhile are
+///                    dropped: the next tick is the next instant of the original schedule that is
+///                    still in the future.
+///
+/// tick() is a suspension point (weft::Cancelled) and cancel-safe: cancelled (or timed out) while
+/// waiting, it consumed no tick — the next tick() waits for the same instant. From a plain thread
+/// it blocks the thread. An Interval is used by one fiber (or thread) at a time; it may be moved.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

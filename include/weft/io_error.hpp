@@ -1,18 +1,21 @@
-// weft/io_error.hpp — what a failed I/O call throws.
-//
-//   try {
-//     weft::TcpStream s = weft::TcpStream::connect(weft::SocketAddr::loopback_v4(9));
-//   } catch (const weft::IoError& e) {
-//     std::puts(e.what());   // "TcpStream::connect 127.0.0.1:9: Connection refused (ECONNREFUSED);
-//                            //  nothing is listening at that address"
-//     if (e.code() == std::errc::connection_refused) { /* retry later */ }
-//   }
-//
-// An IoError carries the failing operation and an error code: an errno value (system_category),
-// a getaddrinfo EAI_* value (resolve_category()), or one of weft's own (io_category(): an
-// unexpected EOF in read_exact). Its message says what failed, why, and for the common cases
-// what to do. It derives from weft::Error, so `catch (const weft::Error&)` sees every weft
-// failure. Cancellation is never an IoError: it is weft::Cancelled (see weft/error.hpp).
+/// @file
+/// weft/io_error.hpp — what a failed I/O call throws.
+///
+/// @verbatim
+///   try {
+///     weft::TcpStream s = weft::TcpStream::connect(weft::SocketAddr::loopback_v4(9));
+///   } catch (const weft::IoError& e) {
+///     std::puts(e.what());   // "TcpStream::connect 127.0.0.1:9: Connection refused (ECONNREFUSED);
+///                            //  nothing is listening at that address"
+///     if (e.code() == std::errc::connection_refused) { /* retry later */ }
+///   }
+///
+/// An IoError carries the failing operation and an error code: an errno value (system_category),
+/// a getaddrinfo EAI_* value (resolve_category()), or one of weft's own (io_category(): an
+/// unexpected EOF in read_exact). Its message says what failed, why, and for the common cases
+/// what to do. It derives from weft::Error, so `catch (const weft::Error&)` sees every weft
+/// failure. Cancellation is never an IoError: it is weft::Cancelled (see weft/error.hpp).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,15 +1,18 @@
-// weft/join_set.hpp — a set of fibers joined in completion order.
-//
-//   weft::JoinSet<int> set;
-//   for (int i = 0; i < 5; ++i) set.spawn([i] { weft::sleep(std::chrono::milliseconds(50 - 10 * i)); return i; });
-//   while (auto r = set.join_next()) std::printf("finished: %d\n", **r);   // 4 3 2 1 0
-//
-// join_next() waits for whichever child finishes next and returns its Result<T>; std::nullopt when
-// the set is empty. Destroying a JoinSet (or shutdown()) aborts every child still running **and
-// waits** until each has finished unwinding, so no child outlives the set and every RAII guard on
-// the children's stacks has run — children may therefore borrow what outlives the set.
-// detach_all() lets the children run on instead. A JoinSet is used by one fiber (or thread) at a
-// time; it may be moved.
+/// @file
+/// weft/join_set.hpp — a set of fibers joined in completion order.
+///
+/// @verbatim
+///   weft::JoinSet<int> set;
+///   for (int i = 0; i < 5; ++i) set.spawn([i] { weft::sleep(std::chrono::milliseconds(50 - 10 * i)); return i; });
+///   while (auto r = set.join_next()) std::printf("finished: %d\n", **r);   // 4 3 2 1 0
+///
+/// join_next() waits for whichever child finishes next and returns its Result<T>; std::nullopt when
+/// the set is empty. Destroying a JoinSet (or shutdown()) aborts every child still running **and
+/// waits** until each has finished unwinding, so no child outlives the set and every RAII guard on
+/// the children's stacks has run — children may therefore borrow what outlives the set.
+/// detach_all() lets the children run on instead. A JoinSet is used by one fiber (or thread) at a
+/// time; it may be moved.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,22 +1,25 @@
-// weft/local_set.hpp — fibers that never leave their thread.
-//
-//   weft::LocalSet local;
-//   local.run_until([&] {                     // the calling fiber stays on its worker meanwhile
-//     auto h = weft::spawn_local([] {         // so does this one, for its whole life
-//       thread_affine_api();                  // safe: always the same OS thread
-//       weft::sleep(10ms);
-//       thread_affine_api();
-//     });
-//     h.join().value();
-//   });
-//
-// Ordinary fibers may run on any worker after any suspension point. A LocalSet pins work to one
-// worker: run_until(f) runs `f` in the calling fiber, which stays on its current worker until `f`
-// returns, and inside it spawn_local(g) starts fibers that run on that same worker for their whole
-// lives (they may spawn_local further ones). Use them for thread-affine objects. Destroying the
-// LocalSet aborts its local fibers that are still running and waits for them. spawn_local outside
-// a LocalSet throws weft::Error. run_until must be called from a fiber; from a plain thread use
-// `rt.block_on([&] { weft::LocalSet ls; return ls.run_until(f); })`.
+/// @file
+/// weft/local_set.hpp — fibers that never leave their thread.
+///
+/// @verbatim
+///   weft::LocalSet local;
+///   local.run_until([&] {                     // the calling fiber stays on its worker meanwhile
+///     auto h = weft::spawn_local([] {         // so does this one, for its whole life
+///       thread_affine_api();                  // safe: always the same OS thread
+///       weft::sleep(10ms);
+///       thread_affine_api();
+///     });
+///     h.join().value();
+///   });
+///
+/// Ordinary fibers may run on any worker after any suspension point. A LocalSet pins work to one
+/// worker: run_until(f) runs `f` in the calling fiber, which stays on its current worker until `f`
+/// returns, and inside it spawn_local(g) starts fibers that run on that same worker for their whole
+/// lives (they may spawn_local further ones). Use them for thread-affine objects. Destroying the
+/// LocalSet aborts its local fibers that are still running and waits for them. spawn_local outside
+/// a LocalSet throws weft::Error. run_until must be called from a fiber; from a plain thread use
+/// `rt.block_on([&] { weft::LocalSet ls; return ls.run_until(f); })`.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

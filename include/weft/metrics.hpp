@@ -1,11 +1,14 @@
-// weft/metrics.hpp — always-on counters of a runtime, read at any time from any thread.
-//
-//   weft::RuntimeMetrics m = rt.metrics();
-//   std::printf("%zu live fibers, %ld stacks in use\n", m.live_fibers, m.live_stacks);
-//   for (const auto& w : m.workers) std::printf("worker %u ran %llu\n", w.index, (unsigned long long)w.fibers_run);
-//
-// Counters are read without stopping the runtime, so a snapshot taken while it runs is only
-// approximately consistent across fields.
+/// @file
+/// weft/metrics.hpp — always-on counters of a runtime, read at any time from any thread.
+///
+/// @verbatim
+///   weft::RuntimeMetrics m = rt.metrics();
+///   std::printf("%zu live fibers, %ld stacks in use\n", m.live_fibers, m.live_stacks);
+///   for (const auto& w : m.workers) std::printf("worker %u ran %llu\n", w.index, (unsigned long long)w.fibers_run);
+///
+/// Counters are read without stopping the runtime, so a snapshot taken while it runs is only
+/// approximately consistent across fields.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,25 +1,28 @@
-// weft/mpsc.hpp — multi-producer, single-consumer channels (bounded and unbounded).
-//
-//   auto [tx, rx] = weft::mpsc::channel<int>(32);            // bounded: send waits while full
-//   for (int id = 0; id < 3; ++id) {
-//     weft::spawn([tx = tx, id] {                            // Sender is copyable
-//       for (int i = 0; i < 5; ++i) (void)tx.send(id * 100 + i);  // suspends while full
-//     }).detach();
-//   }
-//   tx = {};                                                 // drop ours: the channel closes when
-//                                                            // the last sender is gone
-//   while (std::optional<int> v = rx.recv()) std::printf("got %d\n", *v);   // nullopt: closed
-//
-//   auto [utx, urx] = weft::mpsc::unbounded_channel<std::string>();   // send never waits
-//
-// Sender and Receiver are handles to a shared channel: their operations are const and thread-safe.
-// Messages from one sender arrive in the order it sent them. recv() and send() are suspension
-// points (they throw weft::Cancelled); both work from plain threads too (they block), so threads
-// can feed fibers and the other way round. Cancel-safe: a recv() that throws consumed no message,
-// a send() that throws sent nothing. When the receiver is dropped or closed, send() returns the
-// value back (SendResult::is_closed()); buffered messages are destroyed with the receiver.
-//
-// To wait on several channels (or with a timeout) in one fiber, see weft/channel_select.hpp.
+/// @file
+/// weft/mpsc.hpp — multi-producer, single-consumer channels (bounded and unbounded).
+///
+/// @verbatim
+///   auto [tx, rx] = weft::mpsc::channel<int>(32);            // bounded: send waits while full
+///   for (int id = 0; id < 3; ++id) {
+///     weft::spawn([tx = tx, id] {                            // Sender is copyable
+///       for (int i = 0; i < 5; ++i) (void)tx.send(id * 100 + i);  // suspends while full
+///     }).detach();
+///   }
+///   tx = {};                                                 // drop ours: the channel closes when
+///                                                            // the last sender is gone
+///   while (std::optional<int> v = rx.recv()) std::printf("got %d\n", *v);   // nullopt: closed
+///
+///   auto [utx, urx] = weft::mpsc::unbounded_channel<std::string>();   // send never waits
+///
+/// Sender and Receiver are handles to a shared channel: their operations are const and thread-safe.
+/// Messages from one sender arrive in the order it sent them. recv() and send() are suspension
+/// points (they throw weft::Cancelled); both work from plain threads too (they block), so threads
+/// can feed fibers and the other way round. Cancel-safe: a recv() that throws consumed no message,
+/// a send() that throws sent nothing. When the receiver is dropped or closed, send() returns the
+/// value back (SendResult::is_closed()); buffered messages are destroyed with the receiver.
+///
+/// To wait on several channels (or with a timeout) in one fiber, see weft/channel_select.hpp.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,47 +1,50 @@
-// weft/mutex.hpp — a mutex that suspends the waiting fiber, not its worker thread.
-//
-//   struct SharedState { int counter = 0; std::vector<std::string> results; };
-//   SharedState state;
-//   weft::Mutex mu;
-//   std::vector<weft::JoinHandle<void>> hs;
-//   for (int i = 0; i < 10; ++i) {
-//     hs.push_back(weft::spawn([&, i] {
-//       std::scoped_lock lk(mu);                  // std::lock_guard / std::unique_lock work too
-//       state.counter += 1;
-//       state.results.push_back("fiber " + std::to_string(i));
-//     }));
-//   }
-//   for (auto& h : hs) h.join();
-//
-//   weft::Synchronized<std::vector<int>> log;      // the value-owning form
-//   log.lock()->push_back(1);                      // locked for the full expression
-//   log.with_lock([](std::vector<int>& v) { v.push_back(2); });
-//
-// weft::Mutex meets the standard Lockable and TimedLockable requirements. lock() and the timed
-// forms are suspension points: they throw weft::Cancelled if the fiber is cancelled (also when the
-// lock is free — cancellation is level-triggered), and a lock() that throws does not hold the lock.
-// try_lock() never suspends and never throws. It works from plain threads too (they block).
-//
-// Ownership: the fiber (or plain thread) that locked it must unlock it. lock() by the fiber that
-// already holds it throws weft::Error (it is not recursive: that would wait for itself forever);
-// unlock() by anyone else, or of a mutex that is not locked, is a fatal error that names the fiber
-// (unlock() is noexcept, as Lockable requires). holder() tells who holds it (dumps use it).
-//
-// Fairness: *barging with a starvation guard* (as Go's sync.Mutex). unlock() releases the lock and
-// wakes one waiter, but a running fiber may take the lock first; a woken waiter that loses the race
-// goes back to the *front* of the queue, and once it has waited more than 1 ms in total, the lock is
-// handed to it directly (no barging while such a waiter exists). Why: with strict FIFO hand-off,
-// every contended unlock costs a fiber switch — the unlocker, which would have re-locked at once,
-// must queue behind the waiter it just handed the lock to — and once a queue forms it never drains
-// (a convoy). Measured on the 2-vCPU VM, release build, 2 workers, medians of 5 reps (ranges over
-// three runs):
-//   doc/bench.md mutex_contended (1000 fibers x 1000 lock/unlock):
-//     barging 5-8 ns/lock (worst single rep 24);  FIFO 6-140 ns/lock, single reps 330-540 ns/lock
-//     whenever both workers contend and a convoy forms (Boost.Fiber's fibers::mutex: ~110)
-//   the same with 1% of critical sections yielding while holding the lock (a queue always forms):
-//     barging 18-19 ns/lock;  FIFO 540-580 ns/lock
-// so barging is the default; weft::Mutex(weft::Mutex::fair) gives strict FIFO hand-off when order
-// matters more than throughput (Tokio's Mutex is FIFO; Go's and parking_lot's barge).
+/// @file
+/// weft/mutex.hpp — a mutex that suspends the waiting fiber, not its worker thread.
+///
+/// @verbatim
+///   struct SharedState { int counter = 0; std::vector<std::string> results; };
+///   SharedState state;
+///   weft::Mutex mu;
+///   std::vector<weft::JoinHandle<void>> hs;
+///   for (int i = 0; i < 10; ++i) {
+///     hs.push_back(weft::spawn([&, i] {
+///       std::scoped_lock lk(mu);                  // std::lock_guard / std::unique_lock work too
+///       state.counter += 1;
+///       state.results.push_back("fiber " + std::to_string(i));
+///     }));
+///   }
+///   for (auto& h : hs) h.join();
+///
+///   weft::Synchronized<std::vector<int>> log;      // the value-owning form
+///   log.lock()->push_back(1);                      // locked for the full expression
+///   log.with_lock([](std::vector<int>& v) { v.push_back(2); });
+///
+/// weft::Mutex meets the standard Lockable and TimedLockable requirements. lock() and the timed
+/// forms are suspension points: they throw weft::Cancelled if the fiber is cancelled (also when the
+/// lock is free — cancellation is level-triggered), and a lock() that throws does not hold the lock.
+/// try_lock() never suspends and never throws. It works from plain threads too (they block).
+///
+/// Ownership: the fiber (or plain thread) that locked it must unlock it. lock() by the fiber that
+/// already holds it throws weft::Error (it is not recursive: that would wait for itself forever);
+/// unlock() by anyone else, or of a mutex that is not locked, is a fatal error that names the fiber
+/// (unlock() is noexcept, as Lockable requires). holder() tells who holds it (dumps use it).
+///
+/// Fairness: *barging with a starvation guard* (as Go's sync.Mutex). unlock() releases the lock and
+/// wakes one waiter, but a running fiber may take the lock first; a woken waiter that loses the race
+/// goes back to the *front* of the queue, and once it has waited more than 1 ms in total, the lock is
+/// handed to it directly (no barging while such a waiter exists). Why: with strict FIFO hand-off,
+/// every contended unlock costs a fiber switch — the unlocker, which would have re-locked at once,
+/// must queue behind the waiter it just handed the lock to — and once a queue forms it never drains
+/// (a convoy). Measured on the 2-vCPU VM, release build, 2 workers, medians of 5 reps (ranges over
+/// three runs):
+///   doc/bench.md mutex_contended (1000 fibers x 1000 lock/unlock):
+///     barging 5-8 ns/lock (worst single rep 24);  FIFO 6-140 ns/lock, single reps 330-540 ns/lock
+///     whenever both workers contend and a convoy forms (Boost.Fiber's fibers::mutex: ~110)
+///   the same with 1% of critical sections yielding while holding the lock (a queue always forms):
+///     barging 18-19 ns/lock;  FIFO 540-580 ns/lock
+/// so barging is the default; weft::Mutex(weft::Mutex::fair) gives strict FIFO hand-off when order
+/// matters more than throughput (Tokio's Mutex is FIFO; Go's and parking_lot's barge).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

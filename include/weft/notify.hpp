@@ -1,26 +1,29 @@
-// weft/notify.hpp — wake one waiting fiber (or remember that you did), or all of them.
-//
-//   weft::Notify ready;
-//   auto consumer = weft::spawn([&] {
-//     ready.notified();              // suspends until notify_one() (or returns at once if a
-//     std::puts("notified");         // notification was stored before it got here)
-//   });
-//   ready.notify_one();
-//   consumer.join().value();
-//
-// notify_one() wakes one waiter; if nobody waits, it stores a single permit that the next
-// notified() consumes at once (several notify_one() calls store one permit, not several).
-// notify_waiters() wakes every fiber/thread waiting right now and stores nothing. Waiting is FIFO.
-// notified() is a suspension point (throws weft::Cancelled). Cancel-safe: a notify_one() that
-// reaches a waiter being cancelled or timing out passes to the next waiter (or becomes the stored
-// permit), so a notification is never lost. Works from plain threads too (they block). Usable in a
-// weft::Select (weft/channel_select.hpp).
-//
-// Lifetime: a waiter may destroy the Notify as soon as its notified() returns, even while the
-// notify_one() that woke it has not returned yet (a one-shot "done" signal on the waiter's stack):
-// notify_one() touches the Notify only under its lock, and a woken waiter takes that lock once
-// more before notified() returns. Destroying it while fibers or threads still wait is reported
-// (naming the wait list) and aborts.
+/// @file
+/// weft/notify.hpp — wake one waiting fiber (or remember that you did), or all of them.
+///
+/// @verbatim
+///   weft::Notify ready;
+///   auto consumer = weft::spawn([&] {
+///     ready.notified();              // suspends until notify_one() (or returns at once if a
+///     std::puts("notified");         // notification was stored before it got here)
+///   });
+///   ready.notify_one();
+///   consumer.join().value();
+///
+/// notify_one() wakes one waiter; if nobody waits, it stores a single permit that the next
+/// notified() consumes at once (several notify_one() calls store one permit, not several).
+/// notify_waiters() wakes every fiber/thread waiting right now and stores nothing. Waiting is FIFO.
+/// notified() is a suspension point (throws weft::Cancelled). Cancel-safe: a notify_one() that
+/// reaches a waiter being cancelled or timing out passes to the next waiter (or becomes the stored
+/// permit), so a notification is never lost. Works from plain threads too (they block). Usable in a
+/// weft::Select (weft/channel_select.hpp).
+///
+/// Lifetime: a waiter may destroy the Notify as soon as its notified() returns, even while the
+/// notify_one() that woke it has not returned yet (a one-shot "done" signal on the waiter's stack):
+/// notify_one() touches the Notify only under its lock, and a woken waiter takes that lock once
+/// more before notified() returns. Destroying it while fibers or threads still wait is reported
+/// (naming the wait list) and aborts.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,19 +1,22 @@
-// weft/once_cell.hpp — a value initialised exactly once, by whichever fiber gets there first.
-//
-//   weft::OnceCell<Config> config;
-//   // In any number of fibers at once: one runs load_config(), the others suspend until it is done.
-//   const Config& c = config.get_or_init([] { return load_config(); });
-//
-//   weft::OnceFlag flag;
-//   weft::call_once(flag, [] { std::puts("printed once"); });
-//
-// get_or_init(f) returns the value, running f() to produce it if the cell is empty. While one
-// fiber runs f(), the others wait (suspending, not blocking their worker) — f() itself may suspend.
-// If f() throws (including weft::Cancelled), the cell stays empty, the exception propagates to that
-// caller, and one of the waiters runs its own f() instead. Waiting is a suspension point (throws
-// weft::Cancelled; the cell is unaffected). Calling get_or_init on the same cell from inside its own
-// initializer is a weft::Error (it would wait for itself forever). Works from plain threads too.
-// call_once/OnceFlag: the same for a function without a value (std::call_once for fibers).
+/// @file
+/// weft/once_cell.hpp — a value initialised exactly once, by whichever fiber gets there first.
+///
+/// @verbatim
+///   weft::OnceCell<Config> config;
+///   // In any number of fibers at once: one runs load_config(), the others suspend until it is done.
+///   const Config& c = config.get_or_init([] { return load_config(); });
+///
+///   weft::OnceFlag flag;
+///   weft::call_once(flag, [] { std::puts("printed once"); });
+///
+/// get_or_init(f) returns the value, running f() to produce it if the cell is empty. While one
+/// fiber runs f(), the others wait (suspending, not blocking their worker) — f() itself may suspend.
+/// If f() throws (including weft::Cancelled), the cell stays empty, the exception propagates to that
+/// caller, and one of the waiters runs its own f() instead. Waiting is a suspension point (throws
+/// weft::Cancelled; the cell is unaffected). Calling get_or_init on the same cell from inside its own
+/// initializer is a weft::Error (it would wait for itself forever). Works from plain threads too.
+/// call_once/OnceFlag: the same for a function without a value (std::call_once for fibers).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,16 +1,19 @@
-// weft/oneshot.hpp — a channel for exactly one value (a reply, a result, a "done" signal).
-//
-//   auto [tx, rx] = weft::oneshot::channel<int>();
-//   weft::spawn([tx = std::move(tx)]() mutable { (void)tx.send(42); }).detach();
-//   std::optional<int> v = rx.recv();      // suspends until sent; nullopt if the sender was
-//   std::printf("%d\n", *v);               // dropped without sending
-//
-// Sender::send(v) delivers the value (it never waits) and uses the sender up; it returns the value
-// back (SendResult::is_closed()) if the receiver is gone or closed. Receiver::recv() waits for the
-// value: std::nullopt means the sender was destroyed without sending. A second recv() after the
-// value was received is a weft::Error. recv() is a suspension point (throws weft::Cancelled, and
-// then the value — if any — stays in the channel for a later recv()). Works from plain threads too.
-// Usable in a weft::Select (weft/channel_select.hpp).
+/// @file
+/// weft/oneshot.hpp — a channel for exactly one value (a reply, a result, a "done" signal).
+///
+/// @verbatim
+///   auto [tx, rx] = weft::oneshot::channel<int>();
+///   weft::spawn([tx = std::move(tx)]() mutable { (void)tx.send(42); }).detach();
+///   std::optional<int> v = rx.recv();      // suspends until sent; nullopt if the sender was
+///   std::printf("%d\n", *v);               // dropped without sending
+///
+/// Sender::send(v) delivers the value (it never waits) and uses the sender up; it returns the value
+/// back (SendResult::is_closed()) if the receiver is gone or closed. Receiver::recv() waits for the
+/// value: std::nullopt means the sender was destroyed without sending. A second recv() after the
+/// value was received is a weft::Error. recv() is a suspension point (throws weft::Cancelled, and
+/// then the value — if any — stays in the channel for a later recv()). Works from plain threads too.
+/// Usable in a weft::Select (weft/channel_select.hpp).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

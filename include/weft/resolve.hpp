@@ -1,19 +1,22 @@
-// weft/resolve.hpp — host name resolution without blocking a worker thread.
-//
-//   std::vector<weft::SocketAddr> addrs = weft::resolve("localhost", 8080);
-//   weft::TcpStream s = weft::TcpStream::connect(addrs.front());
-//   // or simply: weft::TcpStream::connect("localhost", 8080);
-//
-// getaddrinfo blocks, so resolve() runs it on the blocking pool (weft/blocking.hpp) and suspends
-// the calling fiber meanwhile; a numeric address ("127.0.0.1", "::1") is parsed at once without
-// the pool, and from a plain thread the lookup runs on that thread. Results keep getaddrinfo's
-// order (by default: the addresses to try first come first), without duplicates, IPv4 and IPv6
-// alike. Failures throw weft::IoError with a resolve_category() code ("resolve nope.invalid:
-// Name or service not known (EAI_NONAME)").
-//
-// Cancellation: the caller throws weft::Cancelled at once; a lookup that has not started is
-// dropped, one in progress finishes in the background (getaddrinfo cannot be interrupted) and its
-// result is discarded.
+/// @file
+/// weft/resolve.hpp — host name resolution without blocking a worker thread.
+///
+/// @verbatim
+///   std::vector<weft::SocketAddr> addrs = weft::resolve("localhost", 8080);
+///   weft::TcpStream s = weft::TcpStream::connect(addrs.front());
+///   // or simply: weft::TcpStream::connect("localhost", 8080);
+///
+/// getaddrinfo blocks, so resolve() runs it on the blocking pool (weft/blocking.hpp) and suspends
+/// the calling fiber meanwhile; a numeric address ("127.0.0.1", "::1") is parsed at once without
+/// the pool, and from a plain thread the lookup runs on that thread. Results keep getaddrinfo's
+/// order (by default: the addresses to try first come first), without duplicates, IPv4 and IPv6
+/// alike. Failures throw weft::IoError with a resolve_category() code ("resolve nope.invalid:
+/// Name or service not known (EAI_NONAME)").
+///
+/// Cancellation: the caller throws weft::Cancelled at once; a lookup that has not started is
+/// dropped, one in progress finishes in the background (getaddrinfo cannot be interrupted) and its
+/// result is discarded.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,12 +1,15 @@
-// weft/result.hpp — what join() gives back: the fiber's value, or why there is none.
-//
-//   weft::Result<int> r = weft::spawn([] { return 42; }).join();
-//   if (r) std::printf("%d\n", *r);
-//   else if (r.error().is_cancelled()) std::puts("cancelled");
-//   else std::printf("panicked: %s\n", r.error().what());
-//
-// A *panic* is an exception that escaped the fiber's function; it is captured (never
-// std::terminate) and available through JoinError::panic() / rethrow().
+/// @file
+/// weft/result.hpp — what join() gives back: the fiber's value, or why there is none.
+///
+/// @verbatim
+///   weft::Result<int> r = weft::spawn([] { return 42; }).join();
+///   if (r) std::printf("%d\n", *r);
+///   else if (r.error().is_cancelled()) std::puts("cancelled");
+///   else std::printf("panicked: %s\n", r.error().what());
+///
+/// A *panic* is an exception that escaped the fiber's function; it is captured (never
+/// std::terminate) and available through JoinError::panic() / rethrow().
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,19 +1,22 @@
-// weft/runtime.hpp — the runtime: worker threads that run fibers.
-//
-//   int main() {
-//     weft::Runtime rt;                                   // one worker per core
-//     return rt.block_on([] {                             // runs as a fiber; blocks main
-//       auto h = weft::spawn([] { return 6 * 7; });
-//       return *h.join() == 42 ? 0 : 1;
-//     });
-//   }
-//
-//   weft::Runtime rt = weft::Runtime::Builder().workers(2).stack_size(128 * 1024).build();
-//
-// Destroying the runtime shuts it down: every remaining fiber is cancelled (it unwinds from its
-// suspension point, running its RAII guards), the destructor waits for all of them, then stops the
-// workers. Builder::shutdown_timeout bounds that wait; fibers still alive then are reported on
-// stderr and their stacks deliberately leaked (never freed under a live frame).
+/// @file
+/// weft/runtime.hpp — the runtime: worker threads that run fibers.
+///
+/// @verbatim
+///   int main() {
+///     weft::Runtime rt;                                   // one worker per core
+///     return rt.block_on([] {                             // runs as a fiber; blocks main
+///       auto h = weft::spawn([] { return 6 * 7; });
+///       return *h.join() == 42 ? 0 : 1;
+///     });
+///   }
+///
+///   weft::Runtime rt = weft::Runtime::Builder().workers(2).stack_size(128 * 1024).build();
+///
+/// Destroying the runtime shuts it down: every remaining fiber is cancelled (it unwinds from its
+/// suspension point, running its RAII guards), the destructor waits for all of them, then stops the
+/// workers. Builder::shutdown_timeout bounds that wait; fibers still alive then are reported on
+/// stderr and their stacks deliberately leaked (never freed under a live frame).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,28 +1,31 @@
-// weft/rwlock.hpp — a reader/writer lock that suspends fibers; FIFO, so writers are not starved.
-//
-//   weft::RwLock lock;
-//   std::map<std::string, int> table;
-//   auto reader = weft::spawn([&] {
-//     std::shared_lock lk(lock);                 // many readers at once
-//     return table.count("a");
-//   });
-//   {
-//     std::unique_lock lk(lock);                 // one writer, no readers
-//     table["a"] = 1;
-//   }
-//   reader.join();
-//
-// Meets Lockable/TimedLockable (lock, try_lock, try_lock_for/until, unlock) for writers and
-// SharedLockable/SharedTimedLockable (lock_shared, ...) for readers, so std::unique_lock,
-// std::shared_lock and std::scoped_lock work.
-//
-// Fairness: requests are served in arrival order. A reader gets in at once only if no writer
-// holds the lock and nobody is queued; once a writer waits, later readers queue behind it (so a
-// stream of readers cannot starve writers), and when the writer is done every reader queued
-// behind it up to the next writer gets in together (so writers cannot starve readers either).
-// lock()/lock_shared() and the timed forms are suspension points (throw weft::Cancelled); one that
-// throws or times out holds nothing, and a waiter that leaves lets the requests behind it proceed.
-// Works from plain threads too (they block).
+/// @file
+/// weft/rwlock.hpp — a reader/writer lock that suspends fibers; FIFO, so writers are not starved.
+///
+/// @verbatim
+///   weft::RwLock lock;
+///   std::map<std::string, int> table;
+///   auto reader = weft::spawn([&] {
+///     std::shared_lock lk(lock);                 // many readers at once
+///     return table.count("a");
+///   });
+///   {
+///     std::unique_lock lk(lock);                 // one writer, no readers
+///     table["a"] = 1;
+///   }
+///   reader.join();
+///
+/// Meets Lockable/TimedLockable (lock, try_lock, try_lock_for/until, unlock) for writers and
+/// SharedLockable/SharedTimedLockable (lock_shared, ...) for readers, so std::unique_lock,
+/// std::shared_lock and std::scoped_lock work.
+///
+/// Fairness: requests are served in arrival order. A reader gets in at once only if no writer
+/// holds the lock and nobody is queued; once a writer waits, later readers queue behind it (so a
+/// stream of readers cannot starve writers), and when the writer is done every reader queued
+/// behind it up to the next writer gets in together (so writers cannot starve readers either).
+/// lock()/lock_shared() and the timed forms are suspension points (throw weft::Cancelled); one that
+/// throws or times out holds nothing, and a waiter that leaves lets the requests behind it proceed.
+/// Works from plain threads too (they block).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

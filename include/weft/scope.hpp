@@ -1,21 +1,24 @@
-// weft/scope.hpp — structured concurrency: children that may borrow the caller's locals.
-//
-//   std::vector<int> results(10);                       // a local of the parent
-//   weft::scope([&](weft::Scope& s) {
-//     for (int i = 0; i < 10; ++i) s.spawn([&results, i] { results[i] = i * i; });
-//   });                                                 // returns after every child finished
-//
-// scope(body) runs `body` in the calling fiber with a Scope to spawn children into, and returns only
-// after every child has finished — on every path (normal return, exception, cancellation) — which
-// is what makes borrowing the caller's locals safe. The first child that fails (an escaped
-// exception) cancels its siblings; once all have finished, scope() throws weft::ScopeError holding
-// that failure first and any later ones. If `body` throws, the children are cancelled, waited for,
-// and body's exception propagates. Cancelling the parent cancels the children (the parent's
-// Cancelled propagates once they have unwound). Children run on the caller's runtime and may
-// migrate between its workers. Children may spawn siblings through the same Scope& (a recursive
-// fan-out); every one is joined before scope() returns, and a sibling spawned after the scope was
-// cancelled starts cancelled (its function never runs). Keep what the children share outside
-// the body lambda: the body returns before its children finish.
+/// @file
+/// weft/scope.hpp — structured concurrency: children that may borrow the caller's locals.
+///
+/// @verbatim
+///   std::vector<int> results(10);                       // a local of the parent
+///   weft::scope([&](weft::Scope& s) {
+///     for (int i = 0; i < 10; ++i) s.spawn([&results, i] { results[i] = i * i; });
+///   });                                                 // returns after every child finished
+///
+/// scope(body) runs `body` in the calling fiber with a Scope to spawn children into, and returns only
+/// after every child has finished — on every path (normal return, exception, cancellation) — which
+/// is what makes borrowing the caller's locals safe. The first child that fails (an escaped
+/// exception) cancels its siblings; once all have finished, scope() throws weft::ScopeError holding
+/// that failure first and any later ones. If `body` throws, the children are cancelled, waited for,
+/// and body's exception propagates. Cancelling the parent cancels the children (the parent's
+/// Cancelled propagates once they have unwound). Children run on the caller's runtime and may
+/// migrate between its workers. Children may spawn siblings through the same Scope& (a recursive
+/// fan-out); every one is joined before scope() returns, and a sibling spawned after the scope was
+/// cancelled starts cancelled (its function never runs). Keep what the children share outside
+/// the body lambda: the body returns before its children finish.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,25 +1,28 @@
-// weft/semaphore.hpp — a counting semaphore with RAII permits; FIFO; closable.
-//
-//   // Bounded spawn: at most 100 items in flight. The owned permit moves into the fiber and is
-//   // released when that fiber finishes (or unwinds).
-//   auto sem = std::make_shared<weft::Semaphore>(100);
-//   for (int item = 0; item < 10'000; ++item) {
-//     weft::OwnedPermit permit = sem->acquire_owned();     // suspends while 100 are in flight
-//     weft::spawn([permit = std::move(permit), item] { process(item); }).detach();
-//   }
-//
-//   weft::Semaphore pool(4);
-//   {
-//     weft::Permit p = pool.acquire();                     // released at the end of the scope
-//     use_connection();
-//   }
-//   if (std::optional<weft::Permit> p = pool.try_acquire()) { /* got one without waiting */ }
-//
-// Fairness: strict FIFO. A waiter for n permits at the head of the queue blocks those behind it
-// even if fewer would do, so acquire_many(n) is never starved by a stream of small acquires.
-// Cancel-safety: an acquire that throws weft::Cancelled (or times out) holds no permit and passes
-// permits it was about to be granted on to the waiters behind it. close() makes every waiting and
-// future acquire throw weft::SemaphoreClosed. Works from plain threads too (they block).
+/// @file
+/// weft/semaphore.hpp — a counting semaphore with RAII permits; FIFO; closable.
+///
+/// @verbatim
+///   // Bounded spawn: at most 100 items in flight. The owned permit moves into the fiber and is
+///   // released when that fiber finishes (or unwinds).
+///   auto sem = std::make_shared<weft::Semaphore>(100);
+///   for (int item = 0; item < 10'000; ++item) {
+///     weft::OwnedPermit permit = sem->acquire_owned();     // suspends while 100 are in flight
+///     weft::spawn([permit = std::move(permit), item] { process(item); }).detach();
+///   }
+///
+///   weft::Semaphore pool(4);
+///   {
+///     weft::Permit p = pool.acquire();                     // released at the end of the scope
+///     use_connection();
+///   }
+///   if (std::optional<weft::Permit> p = pool.try_acquire()) { /* got one without waiting */ }
+///
+/// Fairness: strict FIFO. A waiter for n permits at the head of the queue blocks those behind it
+/// even if fewer would do, so acquire_many(n) is never starved by a stream of small acquires.
+/// Cancel-safety: an acquire that throws weft::Cancelled (or times out) holds no permit and passes
+/// permits it was about to be granted on to the waiters behind it. close() makes every waiting and
+/// future acquire throw weft::SemaphoreClosed. Works from plain threads too (they block).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,29 +1,32 @@
-// weft/signal.hpp — wait for Unix signals in a fiber.
-//
-//   weft::SignalStream stop({SIGINT, SIGTERM});        // subscribe early: nothing is missed after this
-//   auto server = weft::spawn([&] { serve(listener); });
-//   int sig = stop.recv();                              // suspends this fiber until Ctrl-C or SIGTERM
-//   std::printf("%s: shutting down\n", strsignal(sig));
-//   server.abort();                                     // cancel everything...
-//   server.join();                                      // ...and wait until it has unwound; exit 0
-//
-//   weft::wait_for_signal(SIGHUP);                      // one-shot form
-//
-//   int main() { weft::block_signals({SIGINT, SIGTERM}); weft::Runtime rt; ... }   // see below
-//
-// The first SignalStream for a signal installs a process-wide handler for it, which stays
-// installed for the life of the process: from then on that signal no longer has its default
-// effect (Ctrl-C no longer kills the process) — the program decides, as with any signal handler.
-// An existing handler for the signal is replaced. The handler only counts the delivery and writes
-// a byte to a pipe; a small weft thread reads that pipe and wakes the waiting fibers, so signals
-// arrive on no particular worker and no libev loop owns them (libev allows a signal on one loop
-// only). Works from plain threads too (they block).
-//
-// Semantics: each SignalStream sees every signal delivered after it was created, coalesced per
-// signal (three SIGINTs before a recv() make one — as the kernel itself does while a signal is
-// pending). recv() is a suspension point: cancelled, it consumed nothing. SIGKILL and SIGSTOP
-// cannot be caught; SIGSEGV, SIGBUS, SIGILL and SIGFPE are refused (returning from their handler
-// would re-run the faulting instruction).
+/// @file
+/// weft/signal.hpp — wait for Unix signals in a fiber.
+///
+/// @verbatim
+///   weft::SignalStream stop({SIGINT, SIGTERM});        // subscribe early: nothing is missed after this
+///   auto server = weft::spawn([&] { serve(listener); });
+///   int sig = stop.recv();                              // suspends this fiber until Ctrl-C or SIGTERM
+///   std::printf("%s: shutting down\n", strsignal(sig));
+///   server.abort();                                     // cancel everything...
+///   server.join();                                      // ...and wait until it has unwound; exit 0
+///
+///   weft::wait_for_signal(SIGHUP);                      // one-shot form
+///
+///   int main() { weft::block_signals({SIGINT, SIGTERM}); weft::Runtime rt; ... }   // see below
+///
+/// The first SignalStream for a signal installs a process-wide handler for it, which stays
+/// installed for the life of the process: from then on that signal no longer has its default
+/// effect (Ctrl-C no longer kills the process) — the program decides, as with any signal handler.
+/// An existing handler for the signal is replaced. The handler only counts the delivery and writes
+/// a byte to a pipe; a small weft thread reads that pipe and wakes the waiting fibers, so signals
+/// arrive on no particular worker and no libev loop owns them (libev allows a signal on one loop
+/// only). Works from plain threads too (they block).
+///
+/// Semantics: each SignalStream sees every signal delivered after it was created, coalesced per
+/// signal (three SIGINTs before a recv() make one — as the kernel itself does while a signal is
+/// pending). recv() is a suspension point: cancelled, it consumed nothing. SIGKILL and SIGSTOP
+/// cannot be caught; SIGSEGV, SIGBUS, SIGILL and SIGFPE are refused (returning from their handler
+/// would re-run the faulting instruction).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

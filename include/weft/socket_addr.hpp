@@ -1,12 +1,15 @@
-// weft/socket_addr.hpp — an IPv4 or IPv6 address with a port.
-//
-//   weft::SocketAddr a = weft::SocketAddr::loopback_v4(8080);          // 127.0.0.1:8080
-//   weft::SocketAddr b("::1", 8080);                                    // [::1]:8080
-//   std::optional<weft::SocketAddr> c = weft::SocketAddr::parse("10.0.0.7:443");
-//   std::printf("%s, port %u\n", a.to_string().c_str(), unsigned(a.port()));
-//
-// Numeric addresses only: names go through weft::resolve (weft/resolve.hpp). A value type (a
-// sockaddr_storage inside), cheap to copy, comparable, printable ("1.2.3.4:80", "[::1]:80").
+/// @file
+/// weft/socket_addr.hpp — an IPv4 or IPv6 address with a port.
+///
+/// @verbatim
+///   weft::SocketAddr a = weft::SocketAddr::loopback_v4(8080);          // 127.0.0.1:8080
+///   weft::SocketAddr b("::1", 8080);                                    // [::1]:8080
+///   std::optional<weft::SocketAddr> c = weft::SocketAddr::parse("10.0.0.7:443");
+///   std::printf("%s, port %u\n", a.to_string().c_str(), unsigned(a.port()));
+///
+/// Numeric addresses only: names go through weft::resolve (weft/resolve.hpp). A value type (a
+/// sockaddr_storage inside), cheap to copy, comparable, printable ("1.2.3.4:80", "[::1]:80").
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

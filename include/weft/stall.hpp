@@ -1,22 +1,25 @@
-// weft/stall.hpp — a watchdog that reports fibers that run too long without suspending (the
-// classic blocking call inside a fiber, which stalls every fiber queued on that worker).
-//
-//   weft::StallDetector watchdog(rt.handle());                      // reports to stderr
-//   weft::StallDetector w2(rt.handle(), {.threshold = std::chrono::milliseconds(50),
-//                                        .on_stall = [](const weft::StallReport& r) { ... }});
-//
-// A helper thread samples each worker's run counter every threshold/4; a worker whose counter has
-// not moved while one fiber stayed on it for `threshold` is reported. The report carries the
-// fiber's id, name, spawn site, and a backtrace captured *on the offending worker* (the watchdog
-// sends it `signal`; the handler records backtrace() into a preallocated buffer), starting at the
-// interrupted instruction: the handler's own frames are left out. Costs nothing on the workers:
-// they already count runs.
-//
-// Repeats follow Seastar's reactor stall detector: a stall still going is reported again at 2x,
-// 4x, 8x... the threshold (fresh backtrace each time), and each worker delivers at most
-// `reports_per_minute` reports per minute; those beyond are counted, not delivered, and the next
-// delivered report says how many were suppressed. When a reported stall ends, one more report
-// (`ended`) gives its final length (to within two sampling periods).
+/// @file
+/// weft/stall.hpp — a watchdog that reports fibers that run too long without suspending (the
+/// classic blocking call inside a fiber, which stalls every fiber queued on that worker).
+///
+/// @verbatim
+///   weft::StallDetector watchdog(rt.handle());                      // reports to stderr
+///   weft::StallDetector w2(rt.handle(), {.threshold = std::chrono::milliseconds(50),
+///                                        .on_stall = [](const weft::StallReport& r) { ... }});
+///
+/// A helper thread samples each worker's run counter every threshold/4; a worker whose counter has
+/// not moved while one fiber stayed on it for `threshold` is reported. The report carries the
+/// fiber's id, name, spawn site, and a backtrace captured *on the offending worker* (the watchdog
+/// sends it `signal`; the handler records backtrace() into a preallocated buffer), starting at the
+/// interrupted instruction: the handler's own frames are left out. Costs nothing on the workers:
+/// they already count runs.
+///
+/// Repeats follow Seastar's reactor stall detector: a stall still going is reported again at 2x,
+/// 4x, 8x... the threshold (fresh backtrace each time), and each worker delivers at most
+/// `reports_per_minute` reports per minute; those beyond are counted, not delivered, and the next
+/// delivered report says how many were suppressed. When a reported stall ends, one more report
+/// (`ended`) gives its final length (to within two sampling periods).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

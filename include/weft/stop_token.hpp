@@ -1,23 +1,26 @@
-// weft/stop_token.hpp — CancellationToken callbacks, and bridges to std::stop_token both ways.
-//
-//   void legacy(std::stop_token st);                       // an API that speaks std::stop_token
-//   weft::CancellationToken token;
-//   std::jthread t(legacy, ...);                           // ...or hand it weft's cancellation:
-//   legacy(weft::to_stop_token(token));                    // stop requested when token is cancelled
-//
-//   std::jthread worker([](std::stop_token st) {           // the other way round:
-//     weft::CancellationToken t = weft::cancel_on_stop(st);   // cancelled on st's request_stop()
-//     ... t.run_until_cancelled(...) ...
-//   });
-//
-//   weft::CancelCallback cb(token, [&] { wake_the_poller(); });  // like std::stop_callback
-//
-// CancelCallback(token, f) runs f() once when the token is cancelled — on the thread (or fiber)
-// that calls cancel(), after the token's cancellation is complete — or at once, in the
-// constructor, if the token already is cancelled. Destroying the CancelCallback first unregisters
-// it; if f() is running on another thread at that moment, the destructor waits for it to return
-// (std::stop_callback's rule), so whatever f uses may be destroyed right after. f must not throw
-// (std::terminate) and must not suspend: keep it short, e.g. notify something.
+/// @file
+/// weft/stop_token.hpp — CancellationToken callbacks, and bridges to std::stop_token both ways.
+///
+/// @verbatim
+///   void legacy(std::stop_token st);                       // an API that speaks std::stop_token
+///   weft::CancellationToken token;
+///   std::jthread t(legacy, ...);                           // ...or hand it weft's cancellation:
+///   legacy(weft::to_stop_token(token));                    // stop requested when token is cancelled
+///
+///   std::jthread worker([](std::stop_token st) {           // the other way round:
+///     weft::CancellationToken t = weft::cancel_on_stop(st);   // cancelled on st's request_stop()
+///     ... t.run_until_cancelled(...) ...
+///   });
+///
+///   weft::CancelCallback cb(token, [&] { wake_the_poller(); });  // like std::stop_callback
+///
+/// CancelCallback(token, f) runs f() once when the token is cancelled — on the thread (or fiber)
+/// that calls cancel(), after the token's cancellation is complete — or at once, in the
+/// constructor, if the token already is cancelled. Destroying the CancelCallback first unregisters
+/// it; if f() is running on another thread at that moment, the destructor waits for it to return
+/// (std::stop_callback's rule), so whatever f uses may be destroyed right after. f must not throw
+/// (std::terminate) and must not suspend: keep it short, e.g. notify something.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,31 +1,34 @@
-// weft/stream_socket.hpp — the byte-stream operations shared by TcpStream and UnixStream.
-//
-//   void greet(weft::StreamSocket& s) {                // works for TCP and Unix streams alike
-//     s.write_all("hello\n");
-//     char buf[64];
-//     std::size_t n = s.read(buf, sizeof buf);         // 0 = the peer closed its side (EOF)
-//     if (n == 0) return;
-//     std::optional<std::size_t> m = weft::timeout(std::chrono::seconds(1), [&] { return s.read(buf, sizeof buf); });
-//     if (!m) std::puts("no reply within 1 s");        // the read was cancelled; nothing was consumed
-//   }
-//
-// Every operation suspends the calling fiber, never the thread, while the socket is not ready
-// (from a plain thread it blocks that thread instead). Each is a suspension point: if the fiber
-// is cancelled (abort, timeout, shutdown) it throws weft::Cancelled — on entry, or while
-// waiting. What a cancelled call did is stated per call below: single calls (read, write, their
-// vectored forms) guarantee that *nothing* was transferred; the looping ones (read_exact,
-// write_all) report through `progress` how much was. Failures throw weft::IoError; EOF is not an
-// error for read (it returns 0); writing to a closed peer is an IoError (EPIPE/ECONNRESET), never
-// a SIGPIPE.
-//
-// Threads: one fiber may read while another writes (a common split); two fibers reading (or two
-// writing) at once interleave their data unpredictably. However many fibers wait on one socket,
-// at most one per direction holds a watcher on a libev loop; the others queue behind it. Never close or destroy a socket while
-// another fiber is suspended in an operation on it: cancel and join that fiber first, or wake it
-// with shutdown(Shutdown::Read) (its read returns 0).
-//
-// Fairness: a fiber whose reads and writes never have to wait (a fast peer) yields to other
-// fibers every 64 operations, so one busy connection cannot starve a worker.
+/// @file
+/// weft/stream_socket.hpp — the byte-stream operations shared by TcpStream and UnixStream.
+///
+/// @verbatim
+///   void greet(weft::StreamSocket& s) {                // works for TCP and Unix streams alike
+///     s.write_all("hello\n");
+///     char buf[64];
+///     std::size_t n = s.read(buf, sizeof buf);         // 0 = the peer closed its side (EOF)
+///     if (n == 0) return;
+///     std::optional<std::size_t> m = weft::timeout(std::chrono::seconds(1), [&] { return s.read(buf, sizeof buf); });
+///     if (!m) std::puts("no reply within 1 s");        // the read was cancelled; nothing was consumed
+///   }
+///
+/// Every operation suspends the calling fiber, never the thread, while the socket is not ready
+/// (from a plain thread it blocks that thread instead). Each is a suspension point: if the fiber
+/// is cancelled (abort, timeout, shutdown) it throws weft::Cancelled — on entry, or while
+/// waiting. What a cancelled call did is stated per call below: single calls (read, write, their
+/// vectored forms) guarantee that *nothing* was transferred; the looping ones (read_exact,
+/// write_all) report through `progress` how much was. Failures throw weft::IoError; EOF is not an
+/// error for read (it returns 0); writing to a closed peer is an IoError (EPIPE/ECONNRESET), never
+/// a SIGPIPE.
+///
+/// Threads: one fiber may read while another writes (a common split); two fibers reading (or two
+/// writing) at once interleave their data unpredictably. However many fibers wait on one socket,
+/// at most one per direction holds a watcher on a libev loop; the others queue behind it. Never close or destroy a socket while
+/// another fiber is suspended in an operation on it: cancel and join that fiber first, or wake it
+/// with shutdown(Shutdown::Read) (its read returns 0).
+///
+/// Fairness: a fiber whose reads and writes never have to wait (a fast peer) yields to other
+/// fibers every 64 operations, so one busy connection cannot starve a worker.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,30 +1,33 @@
-// weft/task.hpp — spawning fibers and joining them.
-//
-//   weft::JoinHandle<int> h = weft::spawn([] { weft::sleep(10ms); return 42; });
-//   weft::Result<int> r = h.join();            // suspends this fiber (or blocks a plain thread)
-//   assert(r && *r == 42);
-//
-//   auto named = weft::spawn(weft::Options{.name = "fetch", .stack_size = 256 * 1024}, [] { ... });
-//
-//   auto worker = weft::spawn([](std::stop_token st) {     // like std::jthread
-//     while (!st.stop_requested()) crunch();                // stops without a suspension point
-//   });
-//   worker.abort();                                         // requests stop on st
-//
-// Destroying a JoinHandle *detaches*: the fiber runs on and its result is discarded. Cancelling
-// is explicit: abort().
-//
-// A function taking a std::stop_token (spawn(f) with f(std::stop_token), or spawn(f, args...) with
-// f(std::stop_token, args...)) gets a token whose stop is requested whenever the fiber itself is
-// cancelled: abort(), its JoinSet or LocalSet dropped, a failing sibling in its scope, runtime
-// shutdown — not a timeout() or token scope inside the fiber, which cancel only that scope. The
-// token is chosen only when f cannot be called without it, so other callables are unaffected
-// (unlike std::jthread, `[](auto...) {}` is called without a token). std::stop_callbacks on the
-// token run on the cancelling thread, inside abort() and the like (std's rule): keep them short,
-// never suspend, spawn or throw in them. Outcome: if the fiber's cancellation was requested before
-// it finished, join() reports it cancelled — also when the function noticed the stop through the
-// token and returned normally (returning is how a jthread-style function acknowledges stop); the
-// fiber still throws weft::Cancelled at its suspension points as any fiber does.
+/// @file
+/// weft/task.hpp — spawning fibers and joining them.
+///
+/// @verbatim
+///   weft::JoinHandle<int> h = weft::spawn([] { weft::sleep(10ms); return 42; });
+///   weft::Result<int> r = h.join();            // suspends this fiber (or blocks a plain thread)
+///   assert(r && *r == 42);
+///
+///   auto named = weft::spawn(weft::Options{.name = "fetch", .stack_size = 256 * 1024}, [] { ... });
+///
+///   auto worker = weft::spawn([](std::stop_token st) {     // like std::jthread
+///     while (!st.stop_requested()) crunch();                // stops without a suspension point
+///   });
+///   worker.abort();                                         // requests stop on st
+///
+/// Destroying a JoinHandle *detaches*: the fiber runs on and its result is discarded. Cancelling
+/// is explicit: abort().
+///
+/// A function taking a std::stop_token (spawn(f) with f(std::stop_token), or spawn(f, args...) with
+/// f(std::stop_token, args...)) gets a token whose stop is requested whenever the fiber itself is
+/// cancelled: abort(), its JoinSet or LocalSet dropped, a failing sibling in its scope, runtime
+/// shutdown — not a timeout() or token scope inside the fiber, which cancel only that scope. The
+/// token is chosen only when f cannot be called without it, so other callables are unaffected
+/// (unlike std::jthread, `[](auto...) {}` is called without a token). std::stop_callbacks on the
+/// token run on the cancelling thread, inside abort() and the like (std's rule): keep them short,
+/// never suspend, spawn or throw in them. Outcome: if the fiber's cancellation was requested before
+/// it finished, join() reports it cancelled — also when the function noticed the stop through the
+/// token and returned normally (returning is how a jthread-style function acknowledges stop); the
+/// fiber still throws weft::Cancelled at its suspension points as any fiber does.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

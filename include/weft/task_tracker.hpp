@@ -1,24 +1,27 @@
-// weft/task_tracker.hpp — wait until every fiber spawned through a tracker has ended (tokio-util's
-// TaskTracker).
-//
-//   weft::TaskTracker tracker;
-//   for (int i = 0; i < 10; ++i) tracker.spawn([i] { work(i); }).detach();
-//   tracker.close();            // no more tasks are expected...
-//   tracker.wait();             // ...so this returns once all ten have ended
-//
-// A tracker counts tasks; it keeps no results (a JoinSet keeps them). A fiber spawned through it
-// counts until it has *ended*, however that happened: returned, panicked, cancelled while running,
-// or cancelled before it ever ran — the count is held by the fiber's closure, and weft destroys a
-// closure in every one of those cases (DESIGN: the closure dies with the fiber). A spawn that
-// throws counts nothing. token() counts anything else (a thread, a callback) until the token is
-// destroyed.
-//
-// wait() returns once the tracker is closed *and* empty (so it cannot return between two spawns of
-// a loop that has not finished spawning). close() does not stop spawning: a closed tracker still
-// tracks what is spawned through it, and wait() then waits for that too; reopen() undoes close().
-// wait() is a suspension point (weft::Cancelled) with no effect on the tracker; from a plain thread
-// it blocks. TaskTracker is a cheap, copyable handle to shared state: copies track together, and
-// the state lives until the last copy and the last tracked task are gone.
+/// @file
+/// weft/task_tracker.hpp — wait until every fiber spawned through a tracker has ended (tokio-util's
+/// TaskTracker).
+///
+/// @verbatim
+///   weft::TaskTracker tracker;
+///   for (int i = 0; i < 10; ++i) tracker.spawn([i] { work(i); }).detach();
+///   tracker.close();            // no more tasks are expected...
+///   tracker.wait();             // ...so this returns once all ten have ended
+///
+/// A tracker counts tasks; it keeps no results (a JoinSet keeps them). A fiber spawned through it
+/// counts until it has *ended*, however that happened: returned, panicked, cancelled while running,
+/// or cancelled before it ever ran — the count is held by the fiber's closure, and weft destroys a
+/// closure in every one of those cases (DESIGN: the closure dies with the fiber). A spawn that
+/// throws counts nothing. token() counts anything else (a thread, a callback) until the token is
+/// destroyed.
+///
+/// wait() returns once the tracker is closed *and* empty (so it cannot return between two spawns of
+/// a loop that has not finished spawning). close() does not stop spawning: a closed tracker still
+/// tracks what is spawned through it, and wait() then waits for that too; reopen() undoes close().
+/// wait() is a suspension point (weft::Cancelled) with no effect on the tracker; from a plain thread
+/// it blocks. TaskTracker is a cheap, copyable handle to shared state: copies track together, and
+/// the state lives until the last copy and the last tracked task are gone.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,24 +1,27 @@
-// weft/tcp.hpp — TCP listeners and streams, IPv4 and IPv6.
-//
-//   weft::TcpListener listener = weft::TcpListener::bind(weft::SocketAddr::loopback_v4(0));
-//   std::uint16_t port = listener.local_addr().port();
-//   weft::spawn([&] {                                     // the server: one fiber per connection
-//     for (;;) {
-//       weft::TcpStream conn = listener.accept();
-//       weft::spawn([c = std::move(conn)]() mutable {
-//         char buf[4096];
-//         while (std::size_t n = c.read(buf, sizeof buf)) c.write_all(buf, n);
-//       }).detach();
-//     }
-//   }).detach();
-//   weft::TcpStream s = weft::TcpStream::connect(weft::SocketAddr::loopback_v4(port), std::chrono::seconds(1));
-//   s.set_nodelay(true);
-//   s.write_all("ping");
-//
-// The byte-stream operations (read, read_exact, write, write_all, vectored forms, shutdown) and
-// their cancellation semantics are documented in weft/stream_socket.hpp. Sockets are
-// non-blocking, close-on-exec and owned (move-only; the destructor closes). Failures throw
-// weft::IoError naming the call and the addresses.
+/// @file
+/// weft/tcp.hpp — TCP listeners and streams, IPv4 and IPv6.
+///
+/// @verbatim
+///   weft::TcpListener listener = weft::TcpListener::bind(weft::SocketAddr::loopback_v4(0));
+///   std::uint16_t port = listener.local_addr().port();
+///   weft::spawn([&] {                                     // the server: one fiber per connection
+///     for (;;) {
+///       weft::TcpStream conn = listener.accept();
+///       weft::spawn([c = std::move(conn)]() mutable {
+///         char buf[4096];
+///         while (std::size_t n = c.read(buf, sizeof buf)) c.write_all(buf, n);
+///       }).detach();
+///     }
+///   }).detach();
+///   weft::TcpStream s = weft::TcpStream::connect(weft::SocketAddr::loopback_v4(port), std::chrono::seconds(1));
+///   s.set_nodelay(true);
+///   s.write_all("ping");
+///
+/// The byte-stream operations (read, read_exact, write, write_all, vectored forms, shutdown) and
+/// their cancellation semantics are documented in weft/stream_socket.hpp. Sockets are
+/// non-blocking, close-on-exec and owned (move-only; the destructor closes). Failures throw
+/// weft::IoError naming the call and the addresses.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

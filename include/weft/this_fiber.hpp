@@ -1,17 +1,20 @@
-// weft/this_fiber.hpp — what a fiber can do to itself: yield, sleep, ask who it is.
-//
-//   weft::spawn(weft::Options{.name = "ticker"}, [] {
-//     for (int i = 0; i < 3; ++i) {
-//       weft::sleep(10ms);                                  // suspends the fiber, not the thread
-//       std::printf("%s tick %d\n", std::string(weft::this_fiber::name()).c_str(), i);
-//     }
-//   });
-//
-// Every call here that may suspend is a *suspension point*: if the fiber's cancellation was
-// requested, it throws weft::Cancelled there (doc/design.md §2).
-//
-// From a plain thread (outside any fiber) the documented fallbacks are: yield_now() yields the
-// thread, sleep()/sleep_until() block the thread. id()/name() throw weft::Error there.
+/// @file
+/// weft/this_fiber.hpp — what a fiber can do to itself: yield, sleep, ask who it is.
+///
+/// @verbatim
+///   weft::spawn(weft::Options{.name = "ticker"}, [] {
+///     for (int i = 0; i < 3; ++i) {
+///       weft::sleep(10ms);                                  // suspends the fiber, not the thread
+///       std::printf("%s tick %d\n", std::string(weft::this_fiber::name()).c_str(), i);
+///     }
+///   });
+///
+/// Every call here that may suspend is a *suspension point*: if the fiber's cancellation was
+/// requested, it throws weft::Cancelled there (doc/design.md §2).
+///
+/// From a plain thread (outside any fiber) the documented fallbacks are: yield_now() yields the
+/// thread, sleep()/sleep_until() block the thread. id()/name() throw weft::Error there.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,26 +1,29 @@
-// weft/timeout.hpp — run a function under a deadline, in the calling fiber.
-//
-//   std::optional<std::string> page = weft::timeout(200ms, [&] { return fetch(url); });
-//   if (!page) std::puts("fetch took longer than 200 ms");      // elapsed: fetch was cancelled
-//
-//   bool done = weft::timeout(1s, [&] { weft::sleep(5s); });      // void function: true if it finished
-//
-// timeout(d, f) runs `f` right here (no extra fiber) with a deadline. If the deadline passes, `f`'s
-// next (or current) suspension point throws weft::Cancelled tagged with this timeout; it unwinds
-// `f` — RAII guards run — and is caught by this timeout alone, which returns std::nullopt (false
-// for a void `f`). Deadlines nest: the earliest wins, an inner timeout catches only its own expiry,
-// and an outer expiry propagates through inner timeouts to the outer one. Like every cancellation
-// it is level-triggered: a `catch (...) {}` inside `f` that swallows it delays it to the next
-// suspension point. `f` finishing before it reaches a suspension point returns its value even if
-// the deadline passed. An exception thrown by `f` propagates unchanged.
-//
-// Throws weft::Error when called outside a fiber (a plain thread's blocking calls can't be
-// cancelled).
-//
-// Inside a shield() and in cleanup code (a destructor while the fiber unwinds, a catch block) the
-// deadline still interrupts `f`: a scope entered there is delivered there (Trio's rule, doc/design.md
-// §2); the shield only holds off scopes entered outside it. So bounded cleanup reads
-// `weft::shield([&] { (void)weft::timeout(1s, [&] { flush(); }); })`.
+/// @file
+/// weft/timeout.hpp — run a function under a deadline, in the calling fiber.
+///
+/// @verbatim
+///   std::optional<std::string> page = weft::timeout(200ms, [&] { return fetch(url); });
+///   if (!page) std::puts("fetch took longer than 200 ms");      // elapsed: fetch was cancelled
+///
+///   bool done = weft::timeout(1s, [&] { weft::sleep(5s); });      // void function: true if it finished
+///
+/// timeout(d, f) runs `f` right here (no extra fiber) with a deadline. If the deadline passes, `f`'s
+/// next (or current) suspension point throws weft::Cancelled tagged with this timeout; it unwinds
+/// `f` — RAII guards run — and is caught by this timeout alone, which returns std::nullopt (false
+/// for a void `f`). Deadlines nest: the earliest wins, an inner timeout catches only its own expiry,
+/// and an outer expiry propagates through inner timeouts to the outer one. Like every cancellation
+/// it is level-triggered: a `catch (...) {}` inside `f` that swallows it delays it to the next
+/// suspension point. `f` finishing before it reaches a suspension point returns its value even if
+/// the deadline passed. An exception thrown by `f` propagates unchanged.
+///
+/// Throws weft::Error when called outside a fiber (a plain thread's blocking calls can't be
+/// cancelled).
+///
+/// Inside a shield() and in cleanup code (a destructor while the fiber unwinds, a catch block) the
+/// deadline still interrupts `f`: a scope entered there is delivered there (Trio's rule, doc/design.md
+/// §2); the shield only holds off scopes entered outside it. So bounded cleanup reads
+/// `weft::shield([&] { (void)weft::timeout(1s, [&] { flush(); }); })`.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

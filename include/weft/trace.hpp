@@ -1,22 +1,25 @@
-// weft/trace.hpp — the trace recorder: what every worker did, exported as Chrome Trace Event JSON
-// (open it in https://ui.perfetto.dev or chrome://tracing; tools/weft-trace-summary and
-// tools/weft-trace-svg read it offline).
-//
-//   weft::trace_start();                       // or run the program with WEFT_TRACE=out.json
-//   rt.block_on([] { /* ... */ });
-//   weft::trace_stop();
-//   weft::trace_write_json("out.json");
-//
-// Each thread that runs or wakes fibers records into its own ring buffer (the oldest events are
-// overwritten when it is full): fiber slices (run start/stop, and why it stopped: yield, park on
-// what, finish), spawns and wake-ups (waker -> wakee, drawn as flow arrows), steals, parks and
-// cancellations. One track per thread; slices carry the fiber's name. Every arrow is bound to
-// slices as Perfetto's and Chrome's importers require: it starts at the waker's slice (a 1 ns
-// slice named "event loop" or "thread" stands for a timer, an fd or a plain thread) and ends at
-// the woken fiber's next slice (tests/trace_check.py checks both importers' rules). Recording is
-// process-wide; weft/flight_recorder.hpp keeps it running and writes it when something goes wrong.
-// Off, it costs one predictable branch per scheduling event; on, about two clock reads and a
-// ring append per event (see README, "Profiling weft programs").
+/// @file
+/// weft/trace.hpp — the trace recorder: what every worker did, exported as Chrome Trace Event JSON
+/// (open it in https://ui.perfetto.dev or chrome://tracing; tools/weft-trace-summary and
+/// tools/weft-trace-svg read it offline).
+///
+/// @verbatim
+///   weft::trace_start();                       // or run the program with WEFT_TRACE=out.json
+///   rt.block_on([] { /* ... */ });
+///   weft::trace_stop();
+///   weft::trace_write_json("out.json");
+///
+/// Each thread that runs or wakes fibers records into its own ring buffer (the oldest events are
+/// overwritten when it is full): fiber slices (run start/stop, and why it stopped: yield, park on
+/// what, finish), spawns and wake-ups (waker -> wakee, drawn as flow arrows), steals, parks and
+/// cancellations. One track per thread; slices carry the fiber's name. Every arrow is bound to
+/// slices as Perfetto's and Chrome's importers require: it starts at the waker's slice (a 1 ns
+/// slice named "event loop" or "thread" stands for a timer, an fd or a plain thread) and ends at
+/// the woken fiber's next slice (tests/trace_check.py checks both importers' rules). Recording is
+/// process-wide; weft/flight_recorder.hpp keeps it running and writes it when something goes wrong.
+/// Off, it costs one predictable branch per scheduling event; on, about two clock reads and a
+/// ring append per event (see README, "Profiling weft programs").
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

@@ -1,25 +1,28 @@
-// weft/udp.hpp — UDP sockets, IPv4 and IPv6: datagrams to any peer, or to one connected peer.
-//
-//   weft::UdpSocket server = weft::UdpSocket::bind(weft::SocketAddr::loopback_v4(0));
-//   weft::UdpSocket client = weft::UdpSocket::bind(weft::SocketAddr::loopback_v4(0));
-//   client.send_to("ping", 4, server.local_addr());
-//   char buf[1500];
-//   weft::UdpRecv r = server.recv_from(buf, sizeof buf);   // suspends until a datagram arrives
-//   server.send_to(buf, r.size, r.from);                    // echo it back
-//
-//   client.connect(server.local_addr());                    // connected mode: send/recv
-//   client.send("again", 5);
-//
-// Datagrams are atomic: each call sends or receives one whole datagram, or nothing. So every
-// operation here, when cancelled (weft::Cancelled at its suspension point), guarantees nothing was
-// sent or received. A receive buffer shorter than the datagram keeps only its first bytes (the rest
-// is discarded; recv_from reports `truncated`). A zero-length datagram is a valid receive of 0
-// bytes, not an end of stream. Failures throw weft::IoError; on a connected socket an ICMP "port
-// unreachable" from the peer surfaces as ECONNREFUSED on a later send or recv.
-//
-// Many fibers may receive (or send) on one socket at once — each datagram goes to exactly one of
-// them. Only one per direction waits on the reactor at a time; the others queue behind it, so
-// releasing them all costs linear time.
+/// @file
+/// weft/udp.hpp — UDP sockets, IPv4 and IPv6: datagrams to any peer, or to one connected peer.
+///
+/// @verbatim
+///   weft::UdpSocket server = weft::UdpSocket::bind(weft::SocketAddr::loopback_v4(0));
+///   weft::UdpSocket client = weft::UdpSocket::bind(weft::SocketAddr::loopback_v4(0));
+///   client.send_to("ping", 4, server.local_addr());
+///   char buf[1500];
+///   weft::UdpRecv r = server.recv_from(buf, sizeof buf);   // suspends until a datagram arrives
+///   server.send_to(buf, r.size, r.from);                    // echo it back
+///
+///   client.connect(server.local_addr());                    // connected mode: send/recv
+///   client.send("again", 5);
+///
+/// Datagrams are atomic: each call sends or receives one whole datagram, or nothing. So every
+/// operation here, when cancelled (weft::Cancelled at its suspension point), guarantees nothing was
+/// sent or received. A receive buffer shorter than the datagram keeps only its first bytes (the rest
+/// is discarded; recv_from reports `truncated`). A zero-length datagram is a valid receive of 0
+/// bytes, not an end of stream. Failures throw weft::IoError; on a connected socket an ICMP "port
+/// unreachable" from the peer surfaces as ECONNREFUSED on a later send or recv.
+///
+/// Many fibers may receive (or send) on one socket at once — each datagram goes to exactly one of
+/// them. Only one per direction waits on the reactor at a time; the others queue behind it, so
+/// releasing them all costs linear time.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

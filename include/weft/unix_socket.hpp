@@ -1,22 +1,25 @@
-// weft/unix_socket.hpp — Unix-domain stream sockets: filesystem paths and Linux abstract names.
-//
-//   weft::UnixListener l = weft::UnixListener::bind("/tmp/app.sock");    // or bind_abstract("app")
-//   weft::spawn([&] {
-//     weft::UnixStream c = l.accept();
-//     char buf[256];
-//     std::size_t n = c.read(buf, sizeof buf);
-//     c.write_all(buf, n);
-//   }).detach();
-//   weft::UnixStream s = weft::UnixStream::connect("/tmp/app.sock");
-//   s.write_all("hi");
-//
-//   auto [a, b] = weft::UnixStream::pair();                              // connected, unnamed
-//
-// The byte-stream operations and their cancellation semantics are those of weft::StreamSocket
-// (weft/stream_socket.hpp). Paths are limited to 107 bytes (sockaddr_un); an abstract name lives
-// in the network namespace, not the filesystem, and vanishes with its last socket. A path
-// listener's socket file is *not* removed on close (as with every Unix socket API): unlink it, or
-// binding it again fails with EADDRINUSE.
+/// @file
+/// weft/unix_socket.hpp — Unix-domain stream sockets: filesystem paths and Linux abstract names.
+///
+/// @verbatim
+///   weft::UnixListener l = weft::UnixListener::bind("/tmp/app.sock");    // or bind_abstract("app")
+///   weft::spawn([&] {
+///     weft::UnixStream c = l.accept();
+///     char buf[256];
+///     std::size_t n = c.read(buf, sizeof buf);
+///     c.write_all(buf, n);
+///   }).detach();
+///   weft::UnixStream s = weft::UnixStream::connect("/tmp/app.sock");
+///   s.write_all("hi");
+///
+///   auto [a, b] = weft::UnixStream::pair();                              // connected, unnamed
+///
+/// The byte-stream operations and their cancellation semantics are those of weft::StreamSocket
+/// (weft/stream_socket.hpp). Paths are limited to 107 bytes (sockaddr_un); an abstract name lives
+/// in the network namespace, not the filesystem, and vanishes with its last socket. A path
+/// listener's socket file is *not* removed on close (as with every Unix socket API): unlink it, or
+/// binding it again fails with EADDRINUSE.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

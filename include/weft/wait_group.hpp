@@ -1,21 +1,24 @@
-// weft/wait_group.hpp — wait until a count of outstanding jobs drops to zero (Go's WaitGroup).
-//
-//   weft::WaitGroup wg;
-//   for (int i = 0; i < 10; ++i) {
-//     wg.add(1);                                   // before spawning, so wait() cannot miss it
-//     weft::spawn([&wg, i] {
-//       std::printf("job %d\n", i);
-//       wg.done();
-//     }).detach();
-//   }
-//   wg.wait();                                     // suspends until all 10 called done()
-//
-// add(n) raises the count (n may be negative), done() lowers it by one; when it reaches zero every
-// waiter is released. The count going below zero is a weft::Error (more done() than add()). wait()
-// returns at once when the count is zero; it is a suspension point (throws weft::Cancelled) and
-// has no effect on the count, so cancelling it is harmless. Works from plain threads too. For
-// fibers you spawned yourself, a JoinSet or scope may say it better; WaitGroup also counts work
-// that is not a fiber (callbacks, threads).
+/// @file
+/// weft/wait_group.hpp — wait until a count of outstanding jobs drops to zero (Go's WaitGroup).
+///
+/// @verbatim
+///   weft::WaitGroup wg;
+///   for (int i = 0; i < 10; ++i) {
+///     wg.add(1);                                   // before spawning, so wait() cannot miss it
+///     weft::spawn([&wg, i] {
+///       std::printf("job %d\n", i);
+///       wg.done();
+///     }).detach();
+///   }
+///   wg.wait();                                     // suspends until all 10 called done()
+///
+/// add(n) raises the count (n may be negative), done() lowers it by one; when it reaches zero every
+/// waiter is released. The count going below zero is a weft::Error (more done() than add()). wait()
+/// returns at once when the count is zero; it is a suspension point (throws weft::Cancelled) and
+/// has no effect on the count, so cancelling it is harmless. Works from plain threads too. For
+/// fibers you spawned yourself, a JoinSet or scope may say it better; WaitGroup also counts work
+/// that is not a fiber (callbacks, threads).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>

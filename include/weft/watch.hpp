@@ -1,24 +1,27 @@
-// weft/watch.hpp — the latest value of something, and a way to wait until it changes.
-//
-//   auto [tx, rx] = weft::watch::channel<std::string>("starting");
-//   auto watcher = weft::spawn([rx = rx]() mutable {
-//     while (rx.changed()) {                             // suspends until a newer value is sent;
-//       std::printf("state: %s\n", rx.borrow_and_update().c_str());   // false: sender is gone
-//     }
-//   });
-//   tx.send("running");
-//   tx.send("stopped");                                 // a slow watcher may only see the last
-//   tx = {};                                            // one: watch keeps the latest value only
-//   watcher.join();
-//
-// Sender::send(v) replaces the value and wakes every waiting receiver; it never waits.
-// Receiver::changed() returns true once there is a value this receiver has not marked seen (and
-// marks it seen), false when the sender is gone and nothing new remains. borrow() returns a copy of
-// the current value (T must be copyable); borrow_and_update() also marks it seen. A new receiver
-// (subscribe(), or the one from channel()) has seen the value current at that moment. Receivers are
-// copyable (the copy has seen what the original has). changed() is a suspension point (throws
-// weft::Cancelled; then nothing is marked seen). Works from plain threads too. Usable in a
-// weft::Select (weft/channel_select.hpp).
+/// @file
+/// weft/watch.hpp — the latest value of something, and a way to wait until it changes.
+///
+/// @verbatim
+///   auto [tx, rx] = weft::watch::channel<std::string>("starting");
+///   auto watcher = weft::spawn([rx = rx]() mutable {
+///     while (rx.changed()) {                             // suspends until a newer value is sent;
+///       std::printf("state: %s\n", rx.borrow_and_update().c_str());   // false: sender is gone
+///     }
+///   });
+///   tx.send("running");
+///   tx.send("stopped");                                 // a slow watcher may only see the last
+///   tx = {};                                            // one: watch keeps the latest value only
+///   watcher.join();
+///
+/// Sender::send(v) replaces the value and wakes every waiting receiver; it never waits.
+/// Receiver::changed() returns true once there is a value this receiver has not marked seen (and
+/// marks it seen), false when the sender is gone and nothing new remains. borrow() returns a copy of
+/// the current value (T must be copyable); borrow_and_update() also marks it seen. A new receiver
+/// (subscribe(), or the one from channel()) has seen the value current at that moment. Receivers are
+/// copyable (the copy has seen what the original has). changed() is a suspension point (throws
+/// weft::Cancelled; then nothing is marked seen). Works from plain threads too. Usable in a
+/// weft::Select (weft/channel_select.hpp).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
