@@ -75,15 +75,19 @@ std::shared_ptr<Scheduler> current_scheduler(const char* op);
 /// through a Handle whose runtime has shut down throws weft::Error.
 class Handle {
  public:
+  /// Wraps the scheduler `s` (Runtime and Handle::current() make these).
   explicit Handle(std::shared_ptr<detail::Scheduler> s) : s_(std::move(s)) {}
   /// The runtime of the calling fiber; throws weft::Error from a plain thread.
   static Handle current() { return Handle(detail::current_scheduler("Handle::current")); }
 
+  /// Spawns `fn` as a fiber on this runtime, from any thread; as weft::spawn (weft/task.hpp).
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn(F&& fn, const std::source_location& loc = std::source_location::current()) const {
     return spawn(Options{}, std::forward<F>(fn), loc);
   }
+  /// Spawns with `opts` (name, stack size). spawn(f, args...) and spawn(opts, f, args...) bind
+  /// arguments as weft::spawn does.
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) const
@@ -125,10 +129,12 @@ class Handle {
     if constexpr (!std::is_void_v<detail::spawn_result_t<F>>) return std::move(*r);
   }
 
+  /// The number of worker threads.
   std::size_t workers() const { return detail::worker_count(*s_); }
   /// The usable stack of a fiber spawned without Options::stack_size: Builder::stack_size rounded
   /// up to whole pages, as the stacks are actually mapped.
   std::size_t stack_size() const noexcept { return detail::stack_size_of(*s_); }
+  /// A snapshot of the runtime's counters and of each worker's (weft/metrics.hpp).
   RuntimeMetrics metrics() const { return detail::metrics_of(*s_); }
   /// A snapshot of every live fiber (id, name, state, wait, spawn site, counters; backtraces and
   /// stack use on request). Safe while the runtime runs.
@@ -137,6 +143,7 @@ class Handle {
   void dump(std::ostream& os) const { detail::dump_runtime(*s_, os); }
   /// The runtime's number in dumps and deadlock reports ("weft runtime 3", Deadlock::runtime).
   std::uint64_t id() const noexcept { return detail::runtime_id_of(*s_); }
+  /// The runtime's internals: for weft's own tools and tests, not for programs.
   detail::Scheduler& scheduler() const noexcept { return *s_; }
   /// False only for the handle of a moved-from Runtime.
   explicit operator bool() const noexcept { return s_ != nullptr; }
@@ -150,8 +157,11 @@ class Handle {
 /// (kDefaultStackSize, rounded up to whole pages). Never throws.
 std::size_t default_stack_size() noexcept;
 
+/// Owns worker threads that run fibers. Build it with Runtime::Builder (or default-construct it),
+/// enter it with block_on() from main, and let the destructor shut it down (see weft/runtime.hpp).
 class Runtime {
  public:
+  /// Runtime options, set one by one: `Runtime::Builder().workers(4).build()`.
   class Builder {
    public:
     /// Worker threads (default: one per hardware thread).
@@ -170,7 +180,9 @@ class Runtime {
     }
     /// What an unobserved panic in a detached fiber does (see PanicPolicy).
     Builder& panic_policy(PanicPolicy p) { cfg_.panic_policy = p; return *this; }
+    /// Starts a runtime with these options.
     Runtime build() const { return Runtime(cfg_); }
+    /// The options as collected so far (weft's internals read them).
     const detail::Config& config() const noexcept { return cfg_; }
 
    private:
@@ -178,20 +190,26 @@ class Runtime {
   };
 
   Runtime() : Runtime(detail::Config{}) {}
+  /// Starts a runtime with the options of a Builder (Builder::build() calls this).
   explicit Runtime(const detail::Config& cfg) : handle_(detail::make_scheduler(cfg)) {}
+  /// Takes over the running runtime; the moved-from object no longer owns one (its destructor does
+  /// nothing, and its handle() is false).
   Runtime(Runtime&&) noexcept = default;
   Runtime& operator=(Runtime&&) = delete;
   ~Runtime() { shutdown(); }
 
+  /// As Handle::block_on: runs `fn` as a fiber and blocks the calling thread until it returns.
   template <class F>
   auto block_on(F&& fn, const std::source_location& loc = std::source_location::current()) {
     return handle_.block_on(std::forward<F>(fn), loc);
   }
+  /// As Handle::spawn: spawns `fn` as a fiber on this runtime, from any thread.
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn(F&& fn, const std::source_location& loc = std::source_location::current()) {
     return handle_.spawn(std::forward<F>(fn), loc);
   }
+  /// As Handle::spawn with Options.
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) {
@@ -216,12 +234,19 @@ class Runtime {
   WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_RUNTIME_SPAWN)
 #undef WEFT_DETAIL_DEF_RUNTIME_SPAWN
 
+  /// A copyable reference to this runtime, for other threads and for fibers of other runtimes.
   const Handle& handle() const noexcept { return handle_; }
+  /// Handle::workers().
   std::size_t workers() const { return handle_.workers(); }
+  /// Handle::stack_size().
   std::size_t stack_size() const noexcept { return handle_.stack_size(); }
+  /// Handle::metrics().
   RuntimeMetrics metrics() const { return handle_.metrics(); }
+  /// Handle::fibers().
   std::vector<FiberMetrics> fibers(FiberQuery q = {}) const { return handle_.fibers(q); }
+  /// Handle::dump().
   void dump(std::ostream& os) const { handle_.dump(os); }
+  /// Handle::id().
   std::uint64_t id() const noexcept { return handle_.id(); }
 
   /// Cancels every fiber, waits for them to unwind, stops the workers. Idempotent; the destructor

@@ -47,6 +47,8 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// How to spawn a fiber: what to call it and how big a stack to give it. Aggregate, so that
+/// `weft::spawn(weft::Options{.name = "fetch"}, f)` reads at the call site.
 struct Options {
   std::string name;            ///< shown in errors, dumps and traces
   std::size_t stack_size = 0;  ///< bytes; 0 = the runtime's default (Runtime::Builder::stack_size)
@@ -82,11 +84,16 @@ auto make_task(F&& fn) {
 class AbortHandle {
  public:
   AbortHandle() = default;
+  /// Refers to the fiber `f` (null: an empty handle) and keeps its record alive. Used by JoinHandle and
+  /// JoinSet; programs get AbortHandles from them.
   explicit AbortHandle(detail::FiberBase* f) : f_(f) {
     if (f_) f_->add_ref();
   }
+  /// Another handle to the same fiber.
   AbortHandle(const AbortHandle& o) : AbortHandle(o.f_) {}
+  /// Takes over `o`'s fiber; `o` becomes empty.
   AbortHandle(AbortHandle&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  /// Refers to `o`'s fiber instead (copy or move).
   AbortHandle& operator=(AbortHandle o) noexcept {
     std::swap(f_, o.f_);
     return *this;
@@ -94,22 +101,30 @@ class AbortHandle {
   ~AbortHandle() {
     if (f_) f_->release();
   }
+  /// Requests cancellation, as JoinHandle::abort(): the fiber throws weft::Cancelled at its next
+  /// suspension point. Idempotent; does nothing on an empty handle or a finished fiber.
   void abort() const noexcept {
     if (f_) detail::request_cancel(f_, Cancelled::Reason::Aborted);
   }
+  /// Whether the fiber has finished (true for an empty handle).
   bool is_finished() const noexcept { return !f_ || f_->finished(); }
 
  private:
   detail::FiberBase* f_ = nullptr;
 };
 
+/// Owns a spawned fiber's result: join() waits for it, abort() cancels the fiber. Move-only;
+/// destroying it (or detach()) lets the fiber run on unobserved. See weft/task.hpp.
 template <class T>
 class JoinHandle {
  public:
   JoinHandle() = default;
+  /// Takes over one reference to the task `t` (spawn makes these; programs never call it).
   explicit JoinHandle(detail::TaskOf<T>* t) noexcept : t_(t) {}
+  /// Takes over `o`'s fiber; `o` becomes invalid().
   JoinHandle(JoinHandle&& o) noexcept
       : t_(std::exchange(o.t_, nullptr)), id_(o.id_), joined_(std::exchange(o.joined_, false)) {}
+  /// Detaches the fiber this handle held, then takes over `o`'s.
   JoinHandle& operator=(JoinHandle&& o) noexcept {
     if (this != &o) {
       reset();
@@ -143,16 +158,20 @@ class JoinHandle {
   void abort() const noexcept {
     if (t_) detail::request_cancel(t_, Cancelled::Reason::Aborted);
   }
+  /// A copyable handle that can cancel this fiber from elsewhere (it cannot join). Throws weft::Error
+  /// on an invalid handle.
   AbortHandle abort_handle() const {
     if (!t_) detail::throw_bad_handle("abort_handle", id_, joined_);
     return AbortHandle(t_);
   }
+  /// Whether the fiber has finished (join() would not wait). Throws weft::Error on an invalid handle.
   bool is_finished() const {
     if (!t_) detail::throw_bad_handle("is_finished", id_, joined_);
     return t_->finished();
   }
   /// The fiber's id (also after join()).
   FiberId id() const noexcept { return t_ ? t_->id_ : id_; }
+  /// False once joined, detached or moved from.
   bool valid() const noexcept { return t_ != nullptr; }
   /// Explicit form of the destructor's behaviour.
   void detach() noexcept { reset(); }
@@ -182,6 +201,7 @@ auto spawn(F&& fn, const std::source_location& loc = std::source_location::curre
   return h;
 }
 
+/// Spawns with `opts` (name, stack size) on the calling fiber's runtime.
 template <class F>
 [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
 auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current())
