@@ -24,6 +24,7 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// An IPv4 or IPv6 address with a port, as the socket calls take it (a sockaddr_storage).
 class SocketAddr {
  public:
   /// 0.0.0.0:0 (an "unspecified" address; binding to it picks any interface and a free port).
@@ -43,17 +44,24 @@ class SocketAddr {
   /// From a sockaddr of family AF_INET or AF_INET6; throws weft::Error for any other family.
   static SocketAddr from_native(const sockaddr* sa, socklen_t len);
 
+  /// An IPv4 address.
   bool is_v4() const noexcept { return storage_.ss_family == AF_INET; }
+  /// An IPv6 address.
   bool is_v6() const noexcept { return storage_.ss_family == AF_INET6; }
+  /// AF_INET or AF_INET6.
   int family() const noexcept { return storage_.ss_family; }
+  /// The port, in host byte order.
   std::uint16_t port() const noexcept;
+  /// Replaces the port (host byte order).
   void set_port(std::uint16_t port) noexcept;
   /// The address without the port ("127.0.0.1", "::1").
   std::string ip() const;
   /// "127.0.0.1:80", "[::1]:80".
   std::string to_string() const;
 
+  /// The address for the socket calls (bind, connect, sendto), with native_len().
   const sockaddr* native() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }
+  /// The size of native()'s structure: sizeof(sockaddr_in) or sizeof(sockaddr_in6).
   socklen_t native_len() const noexcept;
 
   friend bool operator==(const SocketAddr& a, const SocketAddr& b) noexcept;

@@ -53,8 +53,12 @@ struct SocketIo;
 WEFT_INTERNAL_END
 }
 
+/// Which half of a stream StreamSocket::shutdown() closes: the read half, the write half, or both.
 enum class Shutdown { Read, Write, Both };
 
+/// The operations every connected byte stream shares (TcpStream, UnixStream): reads and writes that
+/// suspend the calling fiber instead of blocking its worker. Owns its descriptor. See
+/// weft/stream_socket.hpp for the cancellation and threading rules.
 class StreamSocket {
  public:
   /// Reads at most `len` bytes into `buf`, waiting until at least one is available. Returns the
@@ -74,6 +78,7 @@ class StreamSocket {
   /// kernel. After a Cancelled or an IoError the peer may have received a prefix: unless you track
   /// `progress`, treat the stream as broken and close it.
   void write_all(const void* buf, std::size_t len, std::size_t* progress = nullptr);
+  /// write_all() for the bytes of `data`.
   void write_all(std::string_view data, std::size_t* progress = nullptr) {
     write_all(data.data(), data.size(), progress);
   }
@@ -88,7 +93,9 @@ class StreamSocket {
 
   /// The descriptor (still owned by this object), or -1 once closed / moved from.
   int fd() const noexcept { return fd_.get(); }
+  /// Whether the object owns a descriptor (false once closed, released or moved from).
   bool is_open() const noexcept { return fd_.valid(); }
+  /// is_open().
   explicit operator bool() const noexcept { return is_open(); }
   /// Gives up ownership of the descriptor (the caller closes it); the object becomes closed.
   int release() noexcept { return fd_.release(); }
@@ -98,15 +105,20 @@ class StreamSocket {
  protected:
   /// A closed socket (no fd) gets no I/O state; every operation on it throws weft::Error.
   StreamSocket(detail::OwnedFd fd, const char* kind);
+  /// Takes over `o`'s descriptor and I/O state; `o` becomes closed.
   StreamSocket(StreamSocket&&) noexcept;
+  /// Closes this socket, then takes over the other's descriptor; the other becomes closed.
   StreamSocket& operator=(StreamSocket&&) noexcept;
   ~StreamSocket();
 
   /// "TcpStream::read (127.0.0.1:5000 -> 127.0.0.1:40000)": names the call for error messages.
   std::string context(const char* op) const;
+  /// The descriptor; throws weft::Error naming the call `op` if the socket is closed.
   int checked_fd(const char* op) const;
 
+  /// The owned descriptor (invalid once closed).
   detail::OwnedFd fd_;
+  /// The class's name for messages ("TcpStream", "UnixStream").
   const char* kind_;
 
  private:

@@ -46,12 +46,14 @@ struct SocketIo;
 WEFT_INTERNAL_END
 }
 
+/// A connected TCP socket: StreamSocket's reads and writes, plus connecting and TCP options.
 class TcpStream : public StreamSocket {
  public:
   /// Connects, suspending the fiber during the handshake. With `timeout`, gives up after it with
   /// IoError ETIMEDOUT. Cancelled: the half-open socket is closed (the peer may see a connection
   /// that is closed at once).
   static TcpStream connect(const SocketAddr& addr);
+  /// As connect(addr), giving up after `timeout` with IoError ETIMEDOUT.
   static TcpStream connect(const SocketAddr& addr, std::chrono::nanoseconds timeout);
   /// Resolves `host` (weft::resolve, on the blocking pool unless it is a numeric address) and tries
   /// each address in turn until one connects; `timeout` bounds the whole attempt. Throws the last
@@ -62,13 +64,18 @@ class TcpStream : public StreamSocket {
   static TcpStream from_fd(int fd);
 
   TcpStream() noexcept : StreamSocket(detail::OwnedFd(), "TcpStream") {}
+  /// Takes over the other stream's socket; the other becomes closed.
   TcpStream(TcpStream&&) noexcept = default;
+  /// Closes this stream, then takes over the other's socket.
   TcpStream& operator=(TcpStream&&) noexcept = default;
 
   /// TCP_NODELAY: send small writes at once instead of coalescing them (Nagle's algorithm).
   void set_nodelay(bool on);
+  /// Whether TCP_NODELAY is set.
   bool nodelay() const;
+  /// The local address and port of the connection.
   SocketAddr local_addr() const;
+  /// The peer's address and port.
   SocketAddr peer_addr() const;
 
  private:
@@ -76,6 +83,7 @@ class TcpStream : public StreamSocket {
   friend class TcpListener;
 };
 
+/// A listening TCP socket: accept() suspends the fiber until a connection arrives.
 class TcpListener {
  public:
   /// Binds (with SO_REUSEADDR, so a restarted server can reuse its port at once) and listens.
@@ -85,7 +93,9 @@ class TcpListener {
   static TcpListener from_fd(int fd);
 
   TcpListener() noexcept;
+  /// Takes over the other listener's socket; the other becomes closed.
   TcpListener(TcpListener&&) noexcept;
+  /// Closes this listener, then takes over the other's socket.
   TcpListener& operator=(TcpListener&&) noexcept;
   ~TcpListener();
 
@@ -98,13 +108,18 @@ class TcpListener {
   /// As accept(), also giving the peer's address.
   TcpStream accept(SocketAddr& peer);
 
+  /// The bound address, with the port the kernel picked for port 0.
   SocketAddr local_addr() const;
   /// How many times accept() backed off because descriptors or memory ran out.
   std::uint64_t fd_exhaustion_backoffs() const noexcept;
 
+  /// The descriptor (still owned by this object), or -1 once closed / moved from.
   int fd() const noexcept { return fd_.get(); }
+  /// Whether the object owns a descriptor.
   bool is_open() const noexcept { return fd_.valid(); }
+  /// is_open().
   explicit operator bool() const noexcept { return is_open(); }
+  /// Gives up ownership of the descriptor (the caller closes it); the object becomes closed.
   int release() noexcept { return fd_.release(); }
   /// Closes the socket. Do not close a listener while a fiber is suspended in its accept(): cancel
   /// that fiber first.

@@ -42,12 +42,14 @@ struct SocketIo;
 WEFT_INTERNAL_END
 }
 
+/// What UdpSocket::recv_from received: the datagram's size, its sender, and whether it was cut.
 struct UdpRecv {
   std::size_t size = 0;    ///< bytes stored in the buffer
   SocketAddr from;         ///< the sender
   bool truncated = false;  ///< the datagram was longer than the buffer; the excess is lost
 };
 
+/// A UDP socket: datagrams sent and received with the calling fiber suspended, never its worker.
 class UdpSocket {
  public:
   /// A socket bound to `addr` (port 0: any free port, see local_addr()).
@@ -56,7 +58,9 @@ class UdpSocket {
   static UdpSocket from_fd(int fd);
 
   UdpSocket() noexcept;
+  /// Takes over the other socket; the other becomes closed.
   UdpSocket(UdpSocket&&) noexcept;
+  /// Closes this socket, then takes over the other's.
   UdpSocket& operator=(UdpSocket&&) noexcept;
   ~UdpSocket();
 
@@ -69,16 +73,24 @@ class UdpSocket {
   void connect(const SocketAddr& peer);
   /// Connected mode.
   std::size_t send(const void* buf, std::size_t len);
+  /// Connected mode: receives one datagram from the peer into `buf`, waiting until one arrives;
+  /// returns how many bytes were stored (the excess of a longer datagram is lost).
   std::size_t recv(void* buf, std::size_t len);
 
+  /// SO_BROADCAST: allows sending to broadcast addresses.
   void set_broadcast(bool on);
+  /// The bound address, with the port the kernel picked for port 0.
   SocketAddr local_addr() const;
   /// The connected peer; IoError ENOTCONN if not connected.
   SocketAddr peer_addr() const;
 
+  /// The descriptor (still owned by this object), or -1 once closed / moved from.
   int fd() const noexcept { return fd_.get(); }
+  /// Whether the object owns a descriptor.
   bool is_open() const noexcept { return fd_.valid(); }
+  /// is_open().
   explicit operator bool() const noexcept { return is_open(); }
+  /// Gives up ownership of the descriptor (the caller closes it); the object becomes closed.
   int release() noexcept { return fd_.release(); }
   /// Do not close while another fiber is suspended in an operation on this socket.
   void close() noexcept { fd_.reset(); }
