@@ -46,26 +46,42 @@ WEFT_API_BEGIN
 namespace weft {
 
 namespace broadcast {
+/// How a receive ended: a value, values lost to overwriting (Lagged), the end of the channel, or
+/// nothing new yet (Empty, try_recv only).
 enum class RecvStatus : std::uint8_t { Value, Lagged, Closed, Empty };
 
+/// What Receiver::recv / try_recv got: a value, or why there is none (status()).
 template <class T>
 class RecvResult {
  public:
+  /// A received value.
   static RecvResult value(T v) { return RecvResult(RecvStatus::Value, std::move(v), 0); }
+  /// The receiver missed `n` values (overwritten before it read them); it continues with the oldest
+  /// value still stored.
   static RecvResult lagged(std::uint64_t n) { return RecvResult(RecvStatus::Lagged, std::nullopt, n); }
+  /// Every sender is gone and this receiver has seen everything.
   static RecvResult closed() { return RecvResult(RecvStatus::Closed, std::nullopt, 0); }
+  /// Nothing new yet (try_recv only).
   static RecvResult empty() { return RecvResult(RecvStatus::Empty, std::nullopt, 0); }
 
+  /// A value was received.
   explicit operator bool() const noexcept { return status_ == RecvStatus::Value; }
+  /// How the receive ended.
   RecvStatus status() const noexcept { return status_; }
+  /// Values were missed: lagged() says how many.
   bool is_lagged() const noexcept { return status_ == RecvStatus::Lagged; }
+  /// The channel is closed and drained for this receiver.
   bool is_closed() const noexcept { return status_ == RecvStatus::Closed; }
   bool is_empty() const noexcept { return status_ == RecvStatus::Empty; }  ///< try_recv only
   /// How many values this receiver missed (is_lagged()).
   std::uint64_t lagged() const noexcept { return lagged_; }
+  /// The value; throws weft::Error if there is none.
   T& operator*() { return checked(); }
+  /// Pointer to the value; throws weft::Error if there is none.
   T* operator->() { return &checked(); }
+  /// The value; throws weft::Error if there is none.
   T& value() & { return checked(); }
+  /// The value, moved out; throws weft::Error if there is none.
   T&& value() && { return std::move(checked()); }
   /// What happened, as a sentence.
   const char* what() const {
@@ -174,25 +190,33 @@ class BroadcastRecvOp final : public SyncOp {
 
 namespace broadcast {
 
+/// The receiving side: one position in the channel's ring (defined below).
 template <class T>
 class Receiver;
 
+/// The sending side. Copy it to get more senders; the receivers see the end (closed) once every
+/// copy is destroyed.
 template <class T>
 class Sender {
  public:
+  /// The type of the values sent.
   using value_type = T;
   Sender() = default;
+  /// Another sender of the same channel.
   Sender(const Sender& o) : ch_(o.ch_) {
     if (ch_) {
       std::lock_guard lk(ch_->lock);
       ++ch_->tx_count;
     }
   }
+  /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&&) noexcept = default;
+  /// Drops this sender, then becomes another sender of `o`'s channel.
   Sender& operator=(const Sender& o) {
     if (this != &o) *this = Sender(o);
     return *this;
   }
+  /// Drops this sender, then takes over `o`'s channel.
   Sender& operator=(Sender&& o) noexcept {
     if (this != &o) {
       release();
@@ -219,11 +243,13 @@ class Sender {
   }
   /// A new receiver that sees the values sent from now on.
   Receiver<T> subscribe() const;
+  /// The receivers alive now.
   std::size_t receiver_count() const {
     auto* c = chan("receiver_count");
     std::lock_guard lk(c->lock);
     return c->rx_count;
   }
+  /// False for a default-constructed or moved-from sender.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -246,6 +272,8 @@ class Sender {
   std::shared_ptr<detail::BroadcastChan<T>> ch_;
 };
 
+/// The receiving side: sees every value sent after it subscribed, unless it falls more than the
+/// channel's capacity behind (then it is told how many it lost). Copyable.
 template <class T>
 class Receiver {
  public:
@@ -258,11 +286,14 @@ class Receiver {
       next_ = o.next_;
     }
   }
+  /// Takes over the other's channel and position; the other becomes empty.
   Receiver(Receiver&& o) noexcept : ch_(std::move(o.ch_)), next_(o.next_) {}
+  /// Drops this receiver, then continues from `o`'s position.
   Receiver& operator=(const Receiver& o) {
     if (this != &o) *this = Receiver(o);
     return *this;
   }
+  /// Drops this receiver, then takes over `o`'s channel and position.
   Receiver& operator=(Receiver&& o) noexcept {
     if (this != &o) {
       release();
@@ -286,6 +317,7 @@ class Receiver {
     if (!op.try_now()) return RecvResult<T>::empty();
     return op.take();
   }
+  /// False for a default-constructed or moved-from receiver.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:

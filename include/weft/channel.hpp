@@ -25,6 +25,8 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// How a send ended: the value was sent, the channel had no room (try_send, or a deadline passed),
+/// or nobody will receive it (the receiver is gone or closed).
 enum class SendStatus : std::uint8_t { Sent, Full, Closed };
 
 /// [[nodiscard]]: a dropped SendResult would hide a value that was never sent (receiver gone,
@@ -32,18 +34,27 @@ enum class SendStatus : std::uint8_t { Sent, Full, Closed };
 template <class T>
 class [[nodiscard("a dropped weft::SendResult hides an unsent value (receiver gone or channel full): check it, or cast to (void)")]] SendResult {
  public:
+  /// A send that delivered its value.
   static SendResult sent() { return SendResult(SendStatus::Sent, std::nullopt); }
+  /// A send that found no room; carries the value back.
   static SendResult full(T&& v) { return SendResult(SendStatus::Full, std::move(v)); }
+  /// A send to a closed channel; carries the value back.
   static SendResult closed(T&& v) { return SendResult(SendStatus::Closed, std::move(v)); }
 
+  /// is_sent().
   explicit operator bool() const noexcept { return status_ == SendStatus::Sent; }
+  /// How the send ended.
   SendStatus status() const noexcept { return status_; }
+  /// The value was delivered.
   bool is_sent() const noexcept { return status_ == SendStatus::Sent; }
+  /// No room (try_send, or the deadline passed first); value() has the value.
   bool is_full() const noexcept { return status_ == SendStatus::Full; }
+  /// Nobody will receive it (receiver gone or closed); value() has the value.
   bool is_closed() const noexcept { return status_ == SendStatus::Closed; }
 
   /// The value that was not sent. Throws weft::Error if it was sent.
   T& value() & { return checked(); }
+  /// The value that was not sent, moved out. Throws weft::Error if it was sent.
   T&& value() && { return std::move(checked()); }
 
   /// A sentence for logs: "sent", or what went wrong and what to do.

@@ -212,19 +212,24 @@ class Receiver;
 template <class T>
 class Sender {
  public:
+  /// The type of the messages.
   using value_type = T;
   Sender() = default;
+  /// Another producer of the same channel.
   Sender(const Sender& o) : ch_(o.ch_) {
     if (ch_) {
       std::lock_guard lk(ch_->lock);
       ++ch_->tx_count;
     }
   }
+  /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&& o) noexcept = default;
+  /// Drops this sender, then becomes another producer of `o`'s channel.
   Sender& operator=(const Sender& o) {
     if (this != &o) *this = Sender(o);
     return *this;
   }
+  /// Drops this sender, then takes over `o`'s channel.
   Sender& operator=(Sender&& o) noexcept {
     if (this != &o) {
       release();
@@ -264,6 +269,7 @@ class Sender {
     std::lock_guard lk(c->lock);
     return c->send_closed();
   }
+  /// False for a default-constructed, moved-from or reset sender.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -297,9 +303,12 @@ class Sender {
 template <class T>
 class Receiver {
  public:
+  /// The type of the messages.
   using value_type = T;
   Receiver() = default;
+  /// Takes over the other's channel; the other becomes empty.
   Receiver(Receiver&&) noexcept = default;
+  /// Drops this receiver (closing the channel), then takes over `o`'s.
   Receiver& operator=(Receiver&& o) noexcept {
     if (this != &o) {
       release();
@@ -326,16 +335,23 @@ class Receiver {
   /// step, so move from it freely. An input range: iterate a receiver once at a time.
   class iterator {
    public:
+    /// The type of the messages.
     using value_type = T;
+    /// Required of an iterator; unused.
     using difference_type = std::ptrdiff_t;
+    /// A single-pass range.
     using iterator_concept = std::input_iterator_tag;
     iterator() = default;
+    /// The current message.
     T& operator*() const { return *cur_; }
+    /// Pointer to the current message.
     T* operator->() const { return &*cur_; }
+    /// Receives the next message (suspends; may throw weft::Cancelled).
     iterator& operator++() {
       cur_ = rx_->recv();
       return *this;
     }
+    /// As ++it.
     void operator++(int) { ++*this; }
     friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return !it.cur_; }
 
@@ -345,7 +361,9 @@ class Receiver {
     const Receiver* rx_ = nullptr;
     mutable std::optional<T> cur_;  // mutable: operator* is const (input iterator) yet hands out T&
   };
+  /// Receives the first message (suspends; may throw weft::Cancelled).
   iterator begin() const { return iterator(this, recv()); }
+  /// Reached once the channel is closed and drained.
   std::default_sentinel_t end() const noexcept { return {}; }
 
   /// A buffered message if there is one right now (never suspends). std::nullopt means "nothing
@@ -376,6 +394,7 @@ class Receiver {
     std::lock_guard lk(c->lock);
     return c->buf.size();
   }
+  /// False for a default-constructed or moved-from receiver.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:

@@ -100,15 +100,21 @@ class OneshotRecvOp final : public SyncOp {
 
 namespace oneshot {
 
+/// The receiving side (defined below).
 template <class T>
 class Receiver;
 
+/// The sending side: send() once. Destroying it unsent tells the receiver no value will come.
+/// Movable, not copyable.
 template <class T>
 class Sender {
  public:
+  /// The type of the value.
   using value_type = T;
   Sender() = default;
+  /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&&) noexcept = default;
+  /// Gives this sender up (as its destructor does), then takes over `o`'s channel.
   Sender& operator=(Sender&& o) noexcept {
     if (this != &o) {
       give_up();
@@ -140,6 +146,7 @@ class Sender {
     std::lock_guard lk(ch_->lock);
     return ch_->rx_gone;
   }
+  /// False once used by send(), moved from, or default-constructed.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -159,11 +166,14 @@ class Sender {
   std::shared_ptr<detail::OneshotChan<T>> ch_;
 };
 
+/// The receiving side: recv() waits for the value. Movable, not copyable.
 template <class T>
 class Receiver {
  public:
   Receiver() = default;
+  /// Takes over the other's channel; the other becomes empty.
   Receiver(Receiver&&) noexcept = default;
+  /// Drops this receiver (as its destructor does), then takes over `o`'s channel.
   Receiver& operator=(Receiver&& o) noexcept {
     if (this != &o) {
       release();
@@ -198,6 +208,7 @@ class Receiver {
     std::lock_guard lk(c->lock);
     c->rx_gone = true;
   }
+  /// False for a default-constructed or moved-from receiver.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -230,14 +241,17 @@ class Receiver {
 template <>
 class Sender<void> {
  public:
+  /// No value: only the signal.
   using value_type = void;
   Sender() = default;
-  // Signals the receiver (never waits) and uses the sender up. False if the receiver is gone or
-  // closed (nobody will see the signal). Throws weft::Error on an empty (used or moved-from) sender.
+  /// Signals the receiver (never waits) and uses the sender up. False if the receiver is gone or
+  /// closed (nobody will see the signal). Throws weft::Error on an empty (used or moved-from) sender.
   [[nodiscard("false means nobody will see the signal: check it, or cast to (void)")]] bool send() {
     return inner_.send(std::monostate{}).is_sent();
   }
+  /// True once the receiver was dropped or closed (a send would fail).
   bool is_closed() const { return inner_.is_closed(); }
+  /// False once used by send(), moved from, or default-constructed.
   explicit operator bool() const noexcept { return static_cast<bool>(inner_); }
 
  private:
@@ -247,18 +261,22 @@ class Sender<void> {
   Sender<std::monostate> inner_;
 };
 
+/// The receiving side of a oneshot::channel<void>(): waits for the signal.
 template <>
 class Receiver<void> {
  public:
   Receiver() = default;
-  // Waits for the signal: true when it was sent, false if the sender was dropped without sending.
-  // A suspension point (weft::Cancelled; the signal then stays for a later recv()). A second recv()
-  // after a received signal is a weft::Error, as for a value.
+  /// Waits for the signal: true when it was sent, false if the sender was dropped without sending.
+  /// A suspension point (weft::Cancelled; the signal then stays for a later recv()). A second recv()
+  /// after a received signal is a weft::Error, as for a value.
   bool recv() const { return inner_.recv().has_value(); }
-  // True if the signal is there now, and takes it (never waits).
+  /// True if the signal is there now, and takes it (never waits).
   bool try_recv() const { return inner_.try_recv().has_value(); }
+  /// Whether recv() would not wait: the signal was sent, or the sender is gone.
   bool is_finished() const { return inner_.is_finished(); }
+  /// Refuses the signal: a later send() returns false.
   void close() const { inner_.close(); }
+  /// False for a default-constructed or moved-from receiver.
   explicit operator bool() const noexcept { return static_cast<bool>(inner_); }
 
  private:
@@ -270,6 +288,7 @@ class Receiver<void> {
   Receiver<std::monostate> inner_;
 };
 
+/// A new oneshot channel: its sender and its receiver. `channel<void>()` makes a signal.
 template <class T>
 std::pair<Sender<T>, Receiver<T>> channel() {
   if constexpr (std::is_void_v<T>) {

@@ -101,6 +101,7 @@ class WatchChangedOp final : public SyncOp {
 
 namespace watch {
 
+/// The receiving side (defined below).
 template <class T>
 class Receiver;
 
@@ -108,9 +109,12 @@ class Receiver;
 template <class T>
 class Sender {
  public:
+  /// The type of the value.
   using value_type = T;
   Sender() = default;
+  /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&&) noexcept = default;
+  /// Drops this sender (the receivers see the end), then takes over `o`'s channel.
   Sender& operator=(Sender&& o) noexcept {
     if (this != &o) {
       release();
@@ -139,11 +143,13 @@ class Sender {
   }
   /// A new receiver that has seen the current value.
   Receiver<T> subscribe() const;
+  /// The receivers alive now.
   std::size_t receiver_count() const {
     auto* c = chan("receiver_count");
     std::lock_guard lk(c->lock);
     return c->rx_count;
   }
+  /// False for a default-constructed or moved-from sender.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -177,10 +183,13 @@ class Sender {
   std::shared_ptr<detail::WatchChan<T>> ch_;
 };
 
+/// The receiving side: reads the current value and waits for changes. Copyable; each copy has
+/// its own idea of what it has seen.
 template <class T>
 class Receiver {
  public:
   Receiver() = default;
+  /// Another receiver that has seen what `o` has seen.
   Receiver(const Receiver& o) : ch_(o.ch_) {
     if (ch_) {
       std::lock_guard lk(ch_->lock);
@@ -188,11 +197,14 @@ class Receiver {
       seen_ = o.seen_;
     }
   }
+  /// Takes over the other's channel and what it has seen; the other becomes empty.
   Receiver(Receiver&& o) noexcept : ch_(std::move(o.ch_)), seen_(o.seen_) {}
+  /// Drops this receiver, then receives as a copy of `o`.
   Receiver& operator=(const Receiver& o) {
     if (this != &o) *this = Receiver(o);
     return *this;
   }
+  /// Drops this receiver, then takes over `o`'s channel and what it has seen.
   Receiver& operator=(Receiver&& o) noexcept {
     if (this != &o) {
       release();
@@ -223,12 +235,14 @@ class Receiver {
     std::lock_guard lk(c->lock);
     return c->value;
   }
+  /// A copy of the current value, marked seen: changed() waits for the next one.
   T borrow_and_update() {
     auto* c = chan("borrow_and_update");
     std::lock_guard lk(c->lock);
     seen_ = c->version;
     return c->value;
   }
+  /// False for a default-constructed or moved-from receiver.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -265,6 +279,8 @@ Receiver<T> Sender<T>::subscribe() const {
   return Receiver<T>(ch_, c->version);
 }
 
+/// A new watch channel holding `initial`: its sender and a first receiver (which has seen
+/// `initial`).
 template <class T>
 std::pair<Sender<T>, Receiver<T>> channel(T initial) {
   auto ch = std::make_shared<detail::WatchChan<T>>(std::move(initial));
