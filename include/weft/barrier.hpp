@@ -32,6 +32,8 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// A reusable barrier: each cycle releases its `n` participants together once all have arrived,
+/// then the next cycle begins (see weft/barrier.hpp).
 class Barrier {
  public:
   /// n >= 1 participants per cycle.
@@ -41,6 +43,7 @@ class Barrier {
 
   /// Arrives and waits for the rest of this cycle; true for the cycle's leader.
   bool wait();
+  /// The `n` it was built with.
   std::size_t participants() const noexcept { return n_; }
 
  private:

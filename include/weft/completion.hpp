@@ -73,6 +73,8 @@ class CompletionWaiter;
 template <class T>
 std::pair<Completion<T>, CompletionWaiter<T>> completion();
 
+/// The delivering side of weft::completion<T>(): a copyable callable whose first call delivers the
+/// value to the CompletionWaiter, from any thread (a callback from a C library, a thread pool).
 template <class T>
 class Completion {
  public:
@@ -89,6 +91,8 @@ class Completion {
     if (!tx) return false;  // another call won
     return tx.send(std::move(v)).is_sent();
   }
+  /// Completion<void>: signals the waiter if no call came first and the waiter is still there; true if
+  /// this call did. Any thread; never waits.
   bool operator()() const
     requires std::is_void_v<T>
   {
@@ -96,6 +100,7 @@ class Completion {
     if (!tx) return false;
     return tx.send();
   }
+  /// False for a default-constructed (empty) Completion.
   explicit operator bool() const noexcept { return s_ != nullptr; }
 
  private:
@@ -108,6 +113,8 @@ class Completion {
   std::shared_ptr<detail::CompletionState<T>> s_;
 };
 
+/// The waiting side of weft::completion<T>(): wait() suspends a fiber (or blocks a thread) until
+/// the first call of a Completion. Movable, not copyable.
 template <class T>
 class CompletionWaiter {
  public:
@@ -126,6 +133,7 @@ class CompletionWaiter {
   }
   /// True once wait() would not wait: a call delivered, or every copy is gone.
   bool is_ready() const { return rx_.is_finished(); }
+  /// False for a default-constructed or moved-from waiter.
   explicit operator bool() const noexcept { return static_cast<bool>(rx_); }
 
  private:
@@ -134,6 +142,8 @@ class CompletionWaiter {
   oneshot::Receiver<T> rx_;
 };
 
+/// A connected pair: the Completion to hand to whatever will deliver the result, and the waiter
+/// that waits for it.
 template <class T>
 std::pair<Completion<T>, CompletionWaiter<T>> completion() {
   auto [tx, rx] = oneshot::channel<T>();

@@ -65,6 +65,8 @@ concept cv_lockable = !std::same_as<L, std::unique_lock<Mutex>> && requires(L& l
 };
 }  // namespace detail
 
+/// A condition variable for weft::Mutex (and, through the templated overloads, any lock) that
+/// suspends fibers instead of blocking their workers (see weft/condvar.hpp).
 class CondVar {
  public:
   CondVar() = default;
@@ -74,20 +76,27 @@ class CondVar {
   /// and aborts: waking them would use freed memory.
   ~CondVar() = default;
 
+  /// Wakes one waiter, if any. Any thread; never waits.
   void notify_one() noexcept;
+  /// Wakes every waiter now. Any thread; never waits.
   void notify_all() noexcept;
 
+  /// Releases `lk`, waits for a notification, and re-locks before returning. A suspension point:
+  /// throws weft::Cancelled (with `lk` locked again). Prefer the predicate forms (weft/condvar.hpp).
   void wait(std::unique_lock<Mutex>& lk) { wait_impl(lk, nullptr); }
+  /// Waits until pred() is true (checked with the lock held; no wait if it already is).
   template <class Pred>
   void wait(std::unique_lock<Mutex>& lk, Pred pred) {
     while (!pred()) wait(lk);
   }
 
+  /// As wait(lk), giving up at `t` (any clock): std::cv_status::timeout then.
   template <class Clock, class Duration>
   std::cv_status wait_until(std::unique_lock<Mutex>& lk, const std::chrono::time_point<Clock, Duration>& t) {
     const auto d = detail::to_steady_deadline(t);
     return wait_impl(lk, &d);
   }
+  /// Waits until pred() is true or `t` passes; returns pred() at the end.
   template <class Clock, class Duration, class Pred>
   bool wait_until(std::unique_lock<Mutex>& lk, const std::chrono::time_point<Clock, Duration>& t, Pred pred) {
     const auto d = detail::to_steady_deadline(t);
@@ -96,10 +105,12 @@ class CondVar {
     }
     return true;
   }
+  /// As wait(lk), giving up after `d` (rounded up): std::cv_status::timeout then.
   template <class Rep, class Period>
   std::cv_status wait_for(std::unique_lock<Mutex>& lk, const std::chrono::duration<Rep, Period>& d) {
     return wait_until(lk, detail::steady_deadline_after(d));
   }
+  /// Waits until pred() is true or `d` has passed; returns pred() at the end.
   template <class Rep, class Period, class Pred>
   bool wait_for(std::unique_lock<Mutex>& lk, const std::chrono::duration<Rep, Period>& d, Pred pred) {
     return wait_until(lk, detail::steady_deadline_after(d), std::move(pred));
@@ -108,15 +119,18 @@ class CondVar {
   /// The same waits over any other lock (std::condition_variable_any's interface).
   template <detail::cv_lockable L>
   void wait(L& lk) { wait_any(lk, nullptr); }
+  /// As wait(lk, pred) for another lock type.
   template <detail::cv_lockable L, class Pred>
   void wait(L& lk, Pred pred) {
     while (!pred()) wait(lk);
   }
+  /// As wait_until(lk, t) for another lock type.
   template <detail::cv_lockable L, class Clock, class Duration>
   std::cv_status wait_until(L& lk, const std::chrono::time_point<Clock, Duration>& t) {
     const auto d = detail::to_steady_deadline(t);
     return wait_any(lk, &d);
   }
+  /// As wait_until(lk, t, pred) for another lock type.
   template <detail::cv_lockable L, class Clock, class Duration, class Pred>
   bool wait_until(L& lk, const std::chrono::time_point<Clock, Duration>& t, Pred pred) {
     const auto d = detail::to_steady_deadline(t);
@@ -125,10 +139,12 @@ class CondVar {
     }
     return true;
   }
+  /// As wait_for(lk, d) for another lock type.
   template <detail::cv_lockable L, class Rep, class Period>
   std::cv_status wait_for(L& lk, const std::chrono::duration<Rep, Period>& d) {
     return wait_until(lk, detail::steady_deadline_after(d));
   }
+  /// As wait_for(lk, d, pred) for another lock type.
   template <detail::cv_lockable L, class Rep, class Period, class Pred>
   bool wait_for(L& lk, const std::chrono::duration<Rep, Period>& d, Pred pred) {
     return wait_until(lk, detail::steady_deadline_after(d), std::move(pred));

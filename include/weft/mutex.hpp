@@ -60,6 +60,8 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// A mutex that suspends a waiting fiber instead of blocking its worker (plain threads block).
+/// Barging by default, FIFO with Mutex::fair; see weft/mutex.hpp for the measurements behind that.
 class Mutex {
  public:
   struct Fair {};
@@ -67,6 +69,7 @@ class Mutex {
   static constexpr Fair fair{};
 
   Mutex() noexcept = default;
+  /// A mutex with strict FIFO hand-off: `weft::Mutex m(weft::Mutex::fair);`.
   explicit Mutex(Fair) noexcept : fair_(true) {}
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
@@ -96,6 +99,7 @@ class Mutex {
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
     return try_lock_until(detail::deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(d)));
   }
+  /// As try_lock_for, until the time point `t` of any clock.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t) {
     detail::sync_cancel_point();
@@ -166,8 +170,11 @@ class Synchronized {
   template <class U>
   class Locked {
    public:
+    /// Locks `m` (suspending until it is free) to reach `v`.
     Locked(Mutex& m, U& v) : lk_(m), v_(&v) {}
+    /// The protected value.
     U* operator->() const noexcept { return v_; }
+    /// The protected value.
     U& operator*() const noexcept { return *v_; }
 
    private:
@@ -176,12 +183,15 @@ class Synchronized {
   };
 
   Synchronized() = default;
+  /// Constructs the value from `a...`.
   template <class... A>
   explicit Synchronized(std::in_place_t, A&&... a) : value_(std::forward<A>(a)...) {}
+  /// Holds `v`.
   explicit Synchronized(T v) : value_(std::move(v)) {}
 
   /// Suspends until locked (throws weft::Cancelled like Mutex::lock).
   Locked<T> lock() { return Locked<T>(mu_, value_); }
+  /// Suspends until locked; read-only access.
   Locked<const T> lock() const { return Locked<const T>(mu_, value_); }
   /// Runs fn(T&) with the lock held and returns its result.
   template <class F>

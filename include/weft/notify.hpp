@@ -54,6 +54,8 @@ class NotifiedOp final : public SyncOp {
 };
 }  // namespace detail
 
+/// Wakes waiting fibers without a value: notify_one() stores a permit when nobody waits, so a
+/// notification that comes first is not lost (see weft/notify.hpp).
 class Notify {
  public:
   Notify() = default;
@@ -64,12 +66,14 @@ class Notify {
   void notified();
   /// As notified(), giving up after `timeout` / at `deadline`; true if notified.
   bool notified_for(std::chrono::nanoseconds timeout);
+  /// As notified(), giving up at `deadline`; true if notified.
   bool notified_until(std::chrono::steady_clock::time_point deadline);
   /// Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
   template <class Rep, class Period>
   bool notified_for(std::chrono::duration<Rep, Period> timeout) {
     return notified_for(detail::ceil_nanos(timeout));
   }
+  /// As notified_until() for a time point of any clock.
   template <class Clock, class Duration>
   bool notified_until(std::chrono::time_point<Clock, Duration> deadline) {
     return notified_until(detail::to_steady_deadline(deadline));

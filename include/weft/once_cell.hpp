@@ -54,6 +54,8 @@ class OnceCore {
 };
 }  // namespace detail
 
+/// A value set at most once, by whichever fiber or thread gets there first; the others wait for it
+/// (see weft/once_cell.hpp).
 template <class T>
 class OnceCell {
  public:
@@ -66,7 +68,9 @@ class OnceCell {
 
   /// The value, or null if not (yet) initialised. Never waits.
   T* get() noexcept { return core_.is_done() ? ptr() : nullptr; }
+  /// The value, or null if not (yet) initialised. Never waits.
   const T* get() const noexcept { return core_.is_done() ? ptr() : nullptr; }
+  /// Whether the value is set. Never waits.
   bool is_initialized() const noexcept { return core_.is_done(); }
 
   /// The value; runs f() (returning something T is constructible from) if the cell is empty.
@@ -100,11 +104,13 @@ class OnceCell {
   alignas(T) unsigned char storage_[sizeof(T)];
 };
 
+/// weft::call_once's flag: the first call runs, concurrent ones wait for it, later ones return.
 class OnceFlag {
  public:
   OnceFlag() = default;
   OnceFlag(const OnceFlag&) = delete;
   OnceFlag& operator=(const OnceFlag&) = delete;
+  /// Whether a call_once with this flag has completed.
   bool is_done() const noexcept { return core_.is_done(); }
 
  private:

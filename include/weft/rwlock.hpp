@@ -39,6 +39,8 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// A reader/writer lock that suspends fibers; FIFO, so neither writers nor readers starve (see
+/// weft/rwlock.hpp).
 class RwLock {
  public:
   RwLock() = default;
@@ -47,32 +49,43 @@ class RwLock {
   /// Destroying a held RwLock, or one with waiters, is undefined.
   ~RwLock() = default;
 
-  /// ---- exclusive (writer)
+  // ---- exclusive (writer)
+  /// Suspends until held exclusively (no reader, no other writer). Throws weft::Cancelled (then
+  /// holds nothing).
   void lock() { acquire(true, nullptr); }
+  /// Takes the lock exclusively if that is possible now without waiting.
   bool try_lock() noexcept;
+  /// As lock(), giving up after `d`; returns whether the lock is held.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
     return try_lock_until(detail::steady_deadline_after(d));
   }
+  /// As lock(), giving up at `t`; returns whether the lock is held.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t) {
     const auto d = detail::to_steady_deadline(t);
     return acquire(true, &d);
   }
+  /// Releases exclusive ownership; wakes whoever is queued next.
   void unlock() noexcept;
 
-  /// ---- shared (reader)
+  // ---- shared (reader)
+  /// Suspends until held shared (with other readers). Throws weft::Cancelled (then holds nothing).
   void lock_shared() { acquire(false, nullptr); }
+  /// Takes the lock shared if that is possible now without waiting.
   bool try_lock_shared() noexcept;
+  /// As lock_shared(), giving up after `d`; returns whether the lock is held.
   template <class Rep, class Period>
   bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& d) {
     return try_lock_shared_until(detail::steady_deadline_after(d));
   }
+  /// As lock_shared(), giving up at `t`; returns whether the lock is held.
   template <class Clock, class Duration>
   bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& t) {
     const auto d = detail::to_steady_deadline(t);
     return acquire(false, &d);
   }
+  /// Releases one shared ownership; the last reader out lets a queued writer in.
   void unlock_shared() noexcept;
 
   /// Who holds it for writing: the fiber's (detail) record, a plain thread's token, or null. A

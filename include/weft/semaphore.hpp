@@ -53,7 +53,9 @@ class Semaphore;
 class Permit {
  public:
   Permit() = default;
+  /// Takes over `o`'s permits; `o` holds none.
   Permit(Permit&& o) noexcept : sem_(std::exchange(o.sem_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  /// Gives back the permits held, then takes over `o`'s.
   Permit& operator=(Permit&& o) noexcept {
     if (this != &o) {
       release();
@@ -63,6 +65,7 @@ class Permit {
     return *this;
   }
   ~Permit() { release(); }
+  /// The permits held.
   std::size_t count() const noexcept { return n_; }
   /// Gives the permits back now.
   void release() noexcept;
@@ -83,7 +86,9 @@ class Permit {
 class OwnedPermit {
  public:
   OwnedPermit() = default;
+  /// Takes over the other's permits; the other holds none.
   OwnedPermit(OwnedPermit&&) noexcept = default;
+  /// Gives back the permits held, then takes over `o`'s.
   OwnedPermit& operator=(OwnedPermit&& o) noexcept {
     if (this != &o) {
       release();
@@ -93,12 +98,16 @@ class OwnedPermit {
     return *this;
   }
   ~OwnedPermit() { release(); }
+  /// The permits held.
   std::size_t count() const noexcept { return n_; }
+  /// Gives the permits back now.
   void release() noexcept;
+  /// Drops the permits without giving them back (the semaphore shrinks by count()).
   void forget() noexcept {
     sem_.reset();
     n_ = 0;
   }
+  /// The semaphore the permits came from (null when none are held).
   const std::shared_ptr<Semaphore>& semaphore() const noexcept { return sem_; }
 
  private:
@@ -108,11 +117,14 @@ class OwnedPermit {
   std::size_t n_ = 0;
 };
 
+/// A counting semaphore that suspends fibers; FIFO, so a large request is not starved by small
+/// ones (see weft/semaphore.hpp).
 class Semaphore : public std::enable_shared_from_this<Semaphore> {
  public:
   /// More than this many permits (in total, or in one request) is a weft::Error.
   static constexpr std::size_t kMaxPermits = ~std::size_t{0} >> 2;
 
+  /// Starts with `permits` free permits (at most kMaxPermits).
   explicit Semaphore(std::size_t permits);
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
@@ -123,15 +135,18 @@ class Semaphore : public std::enable_shared_from_this<Semaphore> {
   /// Suspends until a permit (n permits) is granted. Throws weft::Cancelled (then holds nothing) or
   /// weft::SemaphoreClosed.
   Permit acquire() { return acquire_many(1); }
+  /// As acquire(), for `n` permits at once (granted together, in FIFO order).
   Permit acquire_many(std::size_t n);
   /// As above, giving up at the deadline (std::nullopt).
   std::optional<Permit> try_acquire_for(std::chrono::nanoseconds timeout, std::size_t n = 1);
+  /// As acquire_many(n), giving up at `deadline` (std::nullopt).
   std::optional<Permit> try_acquire_until(std::chrono::steady_clock::time_point deadline, std::size_t n = 1);
   /// Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
   template <class Rep, class Period>
   std::optional<Permit> try_acquire_for(std::chrono::duration<Rep, Period> timeout, std::size_t n = 1) {
     return try_acquire_for(detail::ceil_nanos(timeout), n);
   }
+  /// As above, for a time point of any clock.
   template <class Clock, class Duration>
   std::optional<Permit> try_acquire_until(std::chrono::time_point<Clock, Duration> deadline, std::size_t n = 1) {
     return try_acquire_until(detail::to_steady_deadline(deadline), n);
@@ -143,6 +158,7 @@ class Semaphore : public std::enable_shared_from_this<Semaphore> {
   /// Owned forms: the semaphore must be owned by a std::shared_ptr (std::make_shared), which each
   /// OwnedPermit keeps alive.
   OwnedPermit acquire_owned(std::size_t n = 1);
+  /// As try_acquire(), giving an OwnedPermit.
   std::optional<OwnedPermit> try_acquire_owned(std::size_t n = 1);
 
   /// Adds permits (wakes waiters that can now be served, in FIFO order).
@@ -154,6 +170,7 @@ class Semaphore : public std::enable_shared_from_this<Semaphore> {
   /// Every waiting acquire and every later one throws weft::SemaphoreClosed; permits still held
   /// can be released as usual. Idempotent.
   void close() noexcept;
+  /// Whether close() was called.
   bool is_closed() const noexcept;
 
  private:

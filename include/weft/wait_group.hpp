@@ -33,28 +33,36 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// Waits for a counted set of tasks (Go's sync.WaitGroup): add() before starting each, done() when
+/// each ends, wait() until the count is back at zero.
 class WaitGroup {
  public:
   WaitGroup() = default;
   WaitGroup(const WaitGroup&) = delete;
   WaitGroup& operator=(const WaitGroup&) = delete;
 
+  /// Adds `n` (may be negative) to the count; at zero, wakes the waiters. Throws weft::Error if the
+  /// count would drop below zero.
   void add(std::int64_t n = 1);
+  /// add(-1): one task finished.
   void done() { add(-1); }
   /// Suspends until the count is zero.
   void wait();
   /// As wait(); false if the count was still non-zero at the deadline.
   bool wait_for(std::chrono::nanoseconds timeout);
+  /// As wait(); false if the count was still non-zero at `deadline`.
   bool wait_until(std::chrono::steady_clock::time_point deadline);
   /// Any duration (rounded up) and a time point of any clock (weft/detail/chrono.hpp).
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) {
     return wait_for(detail::ceil_nanos(timeout));
   }
+  /// As wait_until() for a time point of any clock.
   template <class Clock, class Duration>
   bool wait_until(std::chrono::time_point<Clock, Duration> deadline) {
     return wait_until(detail::to_steady_deadline(deadline));
   }
+  /// The count now (a snapshot).
   std::int64_t count() const noexcept;
 
  private:
