@@ -39,15 +39,19 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// Limits of the process-wide pool of threads that runs spawn_blocking tasks
+/// (configure_blocking_pool).
 struct BlockingPoolOptions {
   std::size_t max_threads = 512;                   ///< threads running blocking tasks at most
-  std::chrono::milliseconds keep_alive{10'000};    // an idle thread exits after this long
+  std::chrono::milliseconds keep_alive{10'000};    ///< an idle thread exits after this long
 };
 
+/// A snapshot of the blocking pool (blocking_pool_stats()).
 struct BlockingPoolStats {
   std::size_t threads = 0;       ///< pool threads alive (running a task or idle)
   std::size_t idle_threads = 0;  ///< of those, waiting for work
   std::size_t queue_depth = 0;   ///< tasks submitted and not yet started
+  /// The configured limit (BlockingPoolOptions::max_threads).
   std::size_t max_threads = 0;
   std::uint64_t completed = 0;   ///< tasks finished, including those aborted before they started
 };
@@ -55,6 +59,7 @@ struct BlockingPoolStats {
 /// Changes the limits; applies to threads from now on (a lower max takes effect as running tasks
 /// finish). Throws weft::Error for max_threads == 0.
 void configure_blocking_pool(const BlockingPoolOptions& options);
+/// A snapshot of the blocking pool's threads, queue and completed tasks.
 BlockingPoolStats blocking_pool_stats();
 /// Tasks waiting for a pool thread.
 std::size_t blocking_queue_depth();
@@ -66,6 +71,10 @@ void prepare_blocking(FiberBase* t, Options&& o, const std::source_location& loc
 void submit_blocking(FiberBase* t);
 }  // namespace detail
 
+/// Runs `fn` on a thread of the blocking pool, not on a worker: for blocking calls (file I/O,
+/// getaddrinfo, CPU-heavy work) that would stall every fiber of the worker. Join the handle from a
+/// fiber (it suspends) or a thread (it blocks). A task aborted before it started never runs; once
+/// running it cannot be interrupted. See weft/blocking.hpp.
 template <class F>
 [[nodiscard("dropping a JoinHandle detaches the task; call .detach() to say so")]]
 auto spawn_blocking(Options opts, F&& fn, const std::source_location& loc = std::source_location::current())
@@ -78,6 +87,8 @@ auto spawn_blocking(Options opts, F&& fn, const std::source_location& loc = std:
   return h;
 }
 
+/// spawn_blocking with default Options. spawn_blocking(f, args...) and spawn_blocking(opts, f,
+/// args...) bind arguments as weft::spawn does.
 template <class F>
 [[nodiscard("dropping a JoinHandle detaches the task; call .detach() to say so")]]
 auto spawn_blocking(F&& fn, const std::source_location& loc = std::source_location::current())

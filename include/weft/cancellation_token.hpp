@@ -51,12 +51,17 @@ bool token_register_scope(TokenState& t, FiberBase* f, CancelScope& s, TokenScop
 void token_unregister_scope(TokenState& t, FiberBase* f, CancelScope& s, TokenScopeReg* reg) noexcept;
 }  // namespace detail
 
+/// A shared cancellation flag that several fibers can react to: copies share one state, cancel()
+/// wakes them all (see weft/cancellation_token.hpp).
 class CancellationToken {
  public:
   CancellationToken();
   /// A token cancelled whenever this one is (cancelling the child does not cancel the parent).
   CancellationToken child_token() const;
+  /// Cancels the token and its child tokens: wakes cancelled(), ends run_until_cancelled() calls,
+  /// aborts registered fibers, runs CancelCallbacks. Any thread; idempotent.
   void cancel() const noexcept;
+  /// Whether the token is cancelled (by its own cancel() or a parent's).
   bool is_cancelled() const noexcept;
   /// Suspends the calling fiber until the token is cancelled (blocks a plain thread). A suspension
   /// point: throws weft::Cancelled if the caller itself is cancelled.
@@ -64,6 +69,10 @@ class CancellationToken {
   /// Aborts that fiber when this token is cancelled (immediately if it already is).
   void abort_on_cancel(AbortHandle h) const;
 
+  /// Runs `f` in the calling fiber and returns its value (true for a void `f`). If the token is
+  /// cancelled meanwhile, `f`'s suspension points throw weft::Cancelled (reason Token), `f` unwinds,
+  /// and the call returns std::nullopt (false for a void `f`); so it does at once, without running
+  /// `f`, if the token already is cancelled. Like timeout(), but ended by the token.
   template <class F>
   auto run_until_cancelled(F&& f) const {
     using T = std::invoke_result_t<F&>;

@@ -82,12 +82,17 @@ struct SelectTimeoutBranch {
 };
 }  // namespace detail
 
+/// Waits on several channel operations (and a deadline) at once in the calling fiber; exactly one
+/// takes effect. Built by chaining branches on a temporary, `weft::Select().recv(...).run()`; see
+/// weft/channel_select.hpp for the branches and their handlers.
 template <class... Branches>
 class [[nodiscard("a Select does nothing until run()")]] Select {
  public:
   Select() = default;
+  /// The branches so far (each branch method builds the next Select with this).
   explicit Select(std::tuple<Branches...>&& b) : branches_(std::move(b)) {}
 
+  /// Adds a receive from an mpsc, oneshot or broadcast receiver; `fn` gets the receive's result.
   template <class Rx, class F>
   auto recv(Rx& rx, F fn) && {
     using Op = decltype(select_recv_op(rx));
@@ -96,6 +101,7 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
                   "oneshot receivers, broadcast::RecvResult<T> for broadcast receivers");
     return std::move(*this).append(detail::SelectOpBranch<Op, F>{select_recv_op(rx), std::move(fn)});
   }
+  /// Adds a send of `v` on an mpsc sender; `fn` gets the SendResult (the value back if closed).
   template <class Tx, class V, class F>
   auto send(Tx& tx, V&& v, F fn) && {
     using T = typename Tx::value_type;
@@ -103,6 +109,7 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
     static_assert(std::is_invocable_v<F&, SendResult<T>>, "Select::send: the handler must accept SendResult<T>");
     return std::move(*this).append(detail::SelectOpBranch<Op, F>{select_send_op(tx, T(std::forward<V>(v))), std::move(fn)});
   }
+  /// Adds a wait for a change of a watch receiver; `fn(bool)`, false once the sender is gone.
   template <class Rx, class F>
   auto changed(Rx& rx, F fn) && {
     using Op = decltype(select_changed_op(rx));
@@ -110,16 +117,19 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
                                                  "watch sender is gone)");
     return std::move(*this).append(detail::SelectOpBranch<Op, F>{select_changed_op(rx), std::move(fn)});
   }
+  /// Adds a wait for a weft::Notify; `fn()`.
   template <class N, class F>
   auto notified(N& n, F fn) && {
     using Op = decltype(select_notified_op(n));
     static_assert(std::is_invocable_v<F&>, "Select::notified: the handler takes no arguments");
     return std::move(*this).append(detail::SelectOpBranch<Op, F>{select_notified_op(n), std::move(fn)});
   }
+  /// Adds a timeout: `fn()` runs if nothing else happened within `d`.
   template <class Rep, class Period, class F>
   auto timeout(std::chrono::duration<Rep, Period> d, F fn) && {
     return std::move(*this).deadline(detail::steady_deadline_after(d), std::move(fn));
   }
+  /// Adds a deadline: `fn()` runs if nothing else happened by `t` (any clock).
   template <class Clock, class Duration, class F>
   auto deadline(std::chrono::time_point<Clock, Duration> t, F fn) && {
     static_assert(std::is_invocable_v<F&>, "Select::timeout/deadline: the handler takes no arguments");
@@ -167,6 +177,7 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
   std::tuple<Branches...> branches_;
 };
 
+/// `weft::Select()` starts with no branch.
 Select() -> Select<>;
 
 }  // namespace weft

@@ -35,6 +35,7 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// Budgeted operations a fiber may complete without waiting before one of them yields.
 inline constexpr int kCoopBudget = 128;
 
 namespace detail {

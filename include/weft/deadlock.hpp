@@ -60,6 +60,7 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// What find_deadlocks collects and assumes.
 struct DeadlockQuery {
   /// Collect each member's backtrace (as the dump does) for the report.
   bool backtraces = true;
@@ -70,10 +71,12 @@ struct DeadlockQuery {
 
 /// One deadlock: a cycle or knot of fibers that wait for each other, or a whole runtime asleep.
 struct Deadlock {
+  /// Which kind of deadlock this is.
   enum class Kind {
-    Cycle,     // members wait for each other through mutexes, rwlocks, joins (a cycle or a knot)
-    AllAsleep  // every live fiber of the runtime is parked and none can be woken
+    Cycle,     ///< members wait for each other through mutexes, rwlocks, joins (a cycle or a knot)
+    AllAsleep  ///< every live fiber of the runtime is parked and none can be woken
   };
+  /// A cycle (or knot) of fibers, or a whole runtime asleep.
   Kind kind = Kind::Cycle;
   std::uint64_t runtime = 0;  ///< the runtime's id (as the dump prints it)
   /// Cycle: the members in wait-for order (each waits for the next; the last waits for the first),
@@ -90,9 +93,14 @@ struct Deadlock {
   std::string to_json() const;
 };
 
+/// Every deadlock find_deadlocks found (none: empty()).
 struct DeadlockReport {
+  /// One entry per deadlock.
   std::vector<Deadlock> deadlocks;
+  /// No deadlock was found.
   bool empty() const noexcept { return deadlocks.empty(); }
+  /// Every deadlock as Deadlock::to_string renders it (a fiber in several deadlocks shows its stack
+  /// once); "" when empty.
   std::string to_string() const;
   std::string to_json() const;  ///< {"deadlocks":[Deadlock::to_json()...]}
 };
@@ -106,8 +114,10 @@ DeadlockReport find_deadlocks(const DeadlockQuery& q = {});
 /// on the helper thread) if given. Several may exist at once.
 class DeadlockWatchdog {
  public:
+  /// Reports each new deadlock to `fd` (default stderr) as Deadlock::to_string.
   explicit DeadlockWatchdog(std::chrono::milliseconds period = std::chrono::seconds(1), int fd = 2,
                             DeadlockQuery q = {});
+  /// Hands each new deadlock to `on_report`, called on the helper thread.
   DeadlockWatchdog(std::chrono::milliseconds period, std::function<void(const Deadlock&)> on_report,
                    DeadlockQuery q = {});
   ~DeadlockWatchdog();
@@ -115,6 +125,7 @@ class DeadlockWatchdog {
   DeadlockWatchdog& operator=(const DeadlockWatchdog&) = delete;
   /// Deadlocks reported so far, and checks completed so far.
   unsigned reports() const noexcept;
+  /// Checks completed so far.
   unsigned checks() const noexcept;
 
  private:

@@ -49,6 +49,7 @@ struct DumpOptions {
 
 /// Writes a dump of every live fiber of every runtime in the process; deadlocks come first.
 void dump(std::ostream& os);
+/// The same, filtered and folded as `o` says.
 void dump(std::ostream& os, const DumpOptions& o);
 
 /// While alive, signal `sig` (default SIGUSR1) makes a helper thread write weft::dump to `fd`
@@ -56,6 +57,7 @@ void dump(std::ostream& os, const DumpOptions& o);
 /// itself runs on the helper thread. One at a time; restores the previous handler when destroyed.
 class DumpOnSignal {
  public:
+  /// Installs the handler for `sig` and starts the helper thread that writes to `fd`.
   explicit DumpOnSignal(int sig = SIGUSR1, int fd = 2);
   ~DumpOnSignal();
   DumpOnSignal(const DumpOnSignal&) = delete;

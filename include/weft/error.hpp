@@ -38,8 +38,11 @@ class Cancelled {
   /// shutdown, a sibling's failure in a scope, a CancellationToken.
   enum class Reason : std::uint8_t { Aborted, Timeout, Shutdown, Scope, Token };
 
+  /// A cancellation for reason `r`, raised by the cancellation scope `scope` (0: the whole fiber).
   explicit Cancelled(Reason r, std::uint64_t scope = 0) noexcept : reason_(r), scope_(scope) {}
+  /// Why the fiber (or scope) was cancelled.
   Reason reason() const noexcept { return reason_; }
+  /// The reason as a message ("weft::Cancelled: the fiber was aborted", "...: a deadline expired", ...).
   const char* what() const noexcept;
   /// Which cancellation scope this belongs to: 0 for the whole fiber, else the id of the timeout()
   /// or run_until_cancelled() that raised it (only that call catches it).

@@ -63,9 +63,13 @@ bool token_add_callback(TokenState& t, TokenCallbackNode* n);
 void token_remove_callback(TokenState& t, TokenCallbackNode* n) noexcept;
 }  // namespace detail
 
+/// Runs a callback once when a CancellationToken is cancelled, like std::stop_callback: on the
+/// thread that cancels, or at once in the constructor if the token already is cancelled.
+/// Destroying it first unregisters the callback (waiting if it is running on another thread).
 template <class F>
 class CancelCallback final : private detail::TokenCallbackNode {
  public:
+  /// Registers `f` on `token` (or runs it now, if the token is already cancelled).
   template <class G>
     requires std::is_constructible_v<F, G>
   CancelCallback(const CancellationToken& token, G&& f)
@@ -88,6 +92,7 @@ class CancelCallback final : private detail::TokenCallbackNode {
   std::shared_ptr<detail::TokenState> state_;  // the token's state outlives the registration
   bool registered_ = true;
 };
+/// `weft::CancelCallback cb(token, [&] { ... });` deduces the callback's type.
 template <class F>
 CancelCallback(const CancellationToken&, F) -> CancelCallback<F>;
 
