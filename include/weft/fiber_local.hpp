@@ -46,6 +46,9 @@ void fiber_local_insert(std::size_t key, void* p, LocalDtor d);
 void fiber_local_erase(std::size_t key) noexcept;
 }  // namespace detail
 
+/// A variable with one value per fiber (and per plain thread), like thread_local for fibers: each
+/// fiber's value is made on its first use and destroyed when the fiber ends (see
+/// weft/fiber_local.hpp).
 template <class T>
 class FiberLocal {
  public:
@@ -57,11 +60,14 @@ class FiberLocal {
   FiberLocal(const FiberLocal&) = delete;
   FiberLocal& operator=(const FiberLocal&) = delete;
 
+  /// The calling fiber's value, made by the initializer on first use.
   T& get() {
     if (void* p = detail::fiber_local_find(key_)) return *static_cast<T*>(p);
     return make();
   }
+  /// get().
   T& operator*() { return get(); }
+  /// &get().
   T* operator->() { return &get(); }
   /// Whether the calling fiber (thread) has a value yet; never constructs one.
   bool has_value() const noexcept { return detail::fiber_local_find(key_) != nullptr; }

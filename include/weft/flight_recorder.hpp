@@ -34,6 +34,7 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// Where and when a FlightRecorder writes its file, and how many events it keeps.
 struct FlightRecorderOptions {
   std::string path;                       ///< the file each write replaces (required)
   std::size_t events_per_thread = 8192;   ///< ring size per thread (at least 16)
@@ -43,8 +44,11 @@ struct FlightRecorderOptions {
   bool on_destroy = true;                 ///< writes the file when the recorder is destroyed
 };
 
+/// Keeps the latest trace events of every thread in memory and writes them to a file when
+/// something goes wrong (a signal, SIGINT, a stall) or on request (see weft/flight_recorder.hpp).
 class FlightRecorder {
  public:
+  /// `FlightRecorder::Options{.path = ...}` reads better at the call site.
   using Options = FlightRecorderOptions;
 
   /// Starts recording. Throws weft::Error if the options are invalid, another FlightRecorder is
@@ -59,6 +63,7 @@ class FlightRecorder {
   void write();
   /// Files written so far (by any cause).
   unsigned writes() const noexcept;
+  /// The file it writes (FlightRecorderOptions::path).
   const std::string& path() const noexcept;
 
  private:

@@ -71,6 +71,9 @@ FutureOutcome<T> wait_in_pool(Get&& get, const std::source_location& loc) {
 }
 }  // namespace detail
 
+/// Waits for `fut` from a fiber without blocking its worker (one blocking-pool thread waits
+/// instead) and returns its value or rethrows its exception. A suspension point. See
+/// weft/future.hpp.
 template <class T>
 T wait(std::future<T> fut, const std::source_location& loc = std::source_location::current()) {
   static_assert(!std::is_reference_v<T>, "weft::wait(std::future<T&>): wait for a std::future<T*> or a std::shared_future");

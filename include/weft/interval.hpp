@@ -39,10 +39,16 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// What an Interval does after a tick was missed (tick() called late): Burst catches up one tick
+/// per call, Delay restarts the schedule from now, Skip drops the ticks that passed (see
+/// weft/interval.hpp).
 enum class MissedTickBehavior { Burst, Delay, Skip };
 
+/// Ticks on a fixed schedule: tick() suspends until the next scheduled instant, so the work between
+/// ticks does not shift the schedule (Tokio's interval).
 class Interval {
  public:
+  /// The clock of the schedule.
   using clock = std::chrono::steady_clock;
 
   /// Ticks at now, now + period, ... A period that is zero or negative is a weft::Error.
@@ -69,8 +75,11 @@ class Interval {
     next_ = detail::to_steady_deadline(t);
   }
 
+  /// The time between ticks.
   std::chrono::nanoseconds period() const noexcept { return period_; }
+  /// What happens after a missed tick.
   MissedTickBehavior missed_tick_behavior() const noexcept { return behavior_; }
+  /// Changes what happens after a missed tick, from the next tick on.
   void set_missed_tick_behavior(MissedTickBehavior b) noexcept { behavior_ = b; }
 
  private:

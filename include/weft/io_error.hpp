@@ -40,12 +40,15 @@ struct std::is_error_code_enum<weft::IoErrc> : std::true_type {};
 
 namespace weft {
 
+/// The category of weft::IoErrc codes ("weft.io").
 const std::error_category& io_category() noexcept;
 /// getaddrinfo's EAI_* codes (negative ints on glibc), with gai_strerror messages.
 const std::error_category& resolve_category() noexcept;
 
+/// Lets an IoErrc convert to std::error_code (`code == IoErrc::unexpected_eof`).
 inline std::error_code make_error_code(IoErrc e) noexcept { return {static_cast<int>(e), io_category()}; }
 
+/// A failed socket, file or resolver operation: the error code, and the operation that failed.
 class IoError : public Error {
  public:
   /// `operation` names the call and its object, e.g. "TcpStream::connect 127.0.0.1:9".
@@ -53,9 +56,11 @@ class IoError : public Error {
   /// An errno value (system_category).
   IoError(int errno_value, std::string operation);
 
+  /// The error: an errno value (system_category), an IoErrc, or a resolver error.
   const std::error_code& code() const noexcept { return code_; }
   /// The errno value if code() is in system_category, else 0.
   int errno_value() const noexcept;
+  /// The call and its object, e.g. "TcpStream::connect 127.0.0.1:9".
   const std::string& operation() const noexcept { return operation_; }
   /// read_exact hit EOF first.
   bool is_eof() const noexcept { return code_ == IoErrc::unexpected_eof; }

@@ -30,11 +30,16 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// Owns a set of child fibers that all return T: join_next() hands back their results in
+/// completion order, and destroying the set aborts and waits for those still running (see
+/// weft/join_set.hpp).
 template <class T>
 class JoinSet {
  public:
   JoinSet() : core_(std::make_unique<detail::JoinSetCore>()) {}
+  /// Takes over the other set's children; using the moved-from set further is a weft::Error.
   JoinSet(JoinSet&&) noexcept = default;
+  /// Shuts down this set's children (as shutdown() does), then takes over `o`'s.
   JoinSet& operator=(JoinSet&& o) noexcept {
     if (this != &o) {
       if (core_) core_->shutdown();
@@ -52,6 +57,8 @@ class JoinSet {
   AbortHandle spawn(F&& fn, const std::source_location& loc = std::source_location::current()) {
     return spawn(Options{}, std::forward<F>(fn), loc);
   }
+  /// Spawns a child with `opts` (name, stack size). spawn(f, args...) and spawn(opts, f, args...)
+  /// bind arguments as weft::spawn does.
   template <class F>
   AbortHandle spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) {
     static_assert(std::is_same_v<detail::spawn_result_t<F>, T>, "JoinSet<T>::spawn: the function must return T");
@@ -84,12 +91,16 @@ class JoinSet {
   /// As join_next, without waiting: nullopt if no child has finished yet.
   [[nodiscard]] std::optional<Result<T>> try_join_next() { return take(core().next(false)); }
 
+  /// Requests cancellation of every child still running; their results (cancelled, or a value if
+  /// they finished first) still come out of join_next().
   void abort_all() noexcept { core().abort_all(); }
   /// Aborts all children and waits until every one has finished; their results are dropped.
   void shutdown() noexcept { core().shutdown(); }
   /// Lets every child run on, detached; the set becomes empty.
   void detach_all() noexcept { core().detach_all(); }
+  /// Children not yet taken by join_next() (running or finished).
   std::size_t size() const noexcept { return core_ ? core_->size() : 0; }
+  /// size() == 0.
   bool empty() const noexcept { return size() == 0; }
 
  private:

@@ -54,6 +54,9 @@ struct LocalSetDeleter {
 };
 }  // namespace detail
 
+/// Pins fibers to one worker: run_until(f) keeps the calling fiber on its worker while `f` runs,
+/// and spawn_local() inside it starts fibers that never leave that worker (see
+/// weft/local_set.hpp).
 class LocalSet {
  public:
   LocalSet();
@@ -61,6 +64,8 @@ class LocalSet {
   LocalSet(const LocalSet&) = delete;
   LocalSet& operator=(const LocalSet&) = delete;
 
+  /// Runs `f` in the calling fiber, which stays on its current worker until `f` returns; returns
+  /// what `f` returns. spawn_local() inside `f` spawns into this set. Must be called from a fiber.
   template <class F>
   decltype(auto) run_until(F&& f) {
     struct Unbind {
@@ -88,6 +93,8 @@ auto spawn_local(Options opts, F&& fn, const std::source_location& loc = std::so
   return h;
 }
 
+/// spawn_local with default Options. spawn_local(f, args...) and spawn_local(opts, f, args...)
+/// bind arguments as weft::spawn does.
 template <class F>
 [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
 auto spawn_local(F&& fn, const std::source_location& loc = std::source_location::current())

@@ -21,7 +21,9 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// One worker thread's counters (RuntimeMetrics::workers).
 struct WorkerMetrics {
+  /// The worker's number (0..workers-1; its thread is named "<prefix>-<index>").
   unsigned index = 0;
   std::uint64_t fibers_run = 0;    ///< times a fiber was resumed on this worker
   std::uint64_t steals = 0;        ///< successful steal operations by this worker
@@ -41,13 +43,19 @@ struct FiberQuery {
   bool stack_usage = false;  ///< scan each stack for its high-water mark
 };
 
+/// A fiber's state: Created (not yet scheduled), Runnable (queued), Running, Suspended (waiting),
+/// Finished.
 enum class FiberStatus { Created, Runnable, Running, Suspended, Finished };
+/// "created", "runnable", "running", "suspended", "finished".
 const char* to_string(FiberStatus s) noexcept;
 
 /// One live fiber, as the registry sees it (weft::Handle::fibers(), dumps, tools/weft-top).
 struct FiberMetrics {
+  /// The fiber's id (FiberId).
   std::uint64_t id = 0;
+  /// Options::name ("" if none was given).
   std::string name;
+  /// Its state when the snapshot was taken.
   FiberStatus status = FiberStatus::Created;
   std::string wait;                ///< what it waits on while Suspended ("sleep, wakes in 12.0 ms", ...)
   /// While it waits on a weft::Mutex held by a live fiber of the same runtime: that fiber's id
@@ -60,7 +68,9 @@ struct FiberMetrics {
   /// or RwLock writer's holder, the joined fiber, a JoinSet's or scope's unfinished children.
   std::vector<std::uint64_t> waits_for;
   std::string spawn_file;          ///< spawn site (std::source_location of the spawn call)
+  /// The spawn site's line.
   unsigned spawn_line = 0;
+  /// The function that spawned it.
   std::string spawn_function;
   std::uint64_t age_ns = 0;        ///< since spawn (coarse clock: ms resolution)
   int worker = -1;                 ///< worker it last ran on (-1: never ran)
@@ -70,6 +80,7 @@ struct FiberMetrics {
   std::uint64_t run_ns = 0;        ///< total running time
   std::uint64_t max_slice_ns = 0;  ///< longest single run without suspending
   std::uint64_t delay_ns = 0;      ///< total scheduling delay (runnable -> running)
+  /// Longest scheduling delay.
   std::uint64_t max_delay_ns = 0;
   std::size_t stack_size = 0;      ///< usable bytes of its stack (0: no stack yet)
   /// Deepest stack use seen on its stack (on demand: FiberQuery::stack_usage). Stacks are reused,
@@ -80,17 +91,21 @@ struct FiberMetrics {
   std::vector<std::string> backtrace;
 };
 
+/// A snapshot of a runtime's counters (Handle::metrics()), with one WorkerMetrics per worker.
 struct RuntimeMetrics {
   std::size_t live_fibers = 0;       ///< spawned and not yet finished
+  /// Fibers spawned on this runtime since it started.
   std::uint64_t spawned_total = 0;
   long live_stacks = 0;              ///< fiber stacks in use (returns to 0 when all fibers ended)
   std::size_t mapped_stacks = 0;     ///< stacks ever mapped by the process (reused, never unmapped)
   std::size_t guarded_stacks = 0;    ///< of those, how many have a guard page
+  /// Fibers in the global (inject) queue now, not yet taken by a worker.
   std::size_t inject_queue_depth = 0;
   /// The spawn_blocking pool (process-wide, shared by every runtime; see weft/blocking.hpp).
   std::size_t blocking_queue_depth = 0;  // blocking tasks waiting for a pool thread
   std::size_t blocking_threads = 0;      ///< pool threads alive (running a task or idle)
   std::uint64_t reactor_watchers = 0;  ///< sum over workers
+  /// One entry per worker, in index order.
   std::vector<WorkerMetrics> workers;
 };
 

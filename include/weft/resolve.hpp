@@ -30,6 +30,7 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// Which addresses resolve() returns: IPv4 and IPv6 (Any), or only one family.
 enum class AddressFamily { Any, V4, V6 };
 
 /// Addresses for `host` (a name or a numeric address) with `port`, for stream sockets.

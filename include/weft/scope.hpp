@@ -39,9 +39,12 @@ namespace weft {
 /// Thrown by scope() when children failed: every failure, the first one first.
 class ScopeError : public Error {
  public:
+  /// `what` summarises the failures; `errors` holds them, the first one first.
   ScopeError(std::string what, std::vector<std::exception_ptr> errors)
       : Error(std::move(what)), errors_(std::move(errors)) {}
+  /// Every child's failure, the first one first.
   const std::vector<std::exception_ptr>& errors() const noexcept { return errors_; }
+  /// The first failure (null if there was none).
   std::exception_ptr first() const noexcept { return errors_.empty() ? nullptr : errors_.front(); }
   /// Rethrows the first child's original exception.
   [[noreturn]] void rethrow_first() const { std::rethrow_exception(first()); }
@@ -50,6 +53,8 @@ class ScopeError : public Error {
   std::vector<std::exception_ptr> errors_;
 };
 
+/// The children of one weft::scope() call: spawn() starts them, and scope() waits for all of them
+/// before it returns, so they may borrow the caller's locals (see weft/scope.hpp).
 class Scope {
  public:
   Scope(const Scope&) = delete;
@@ -60,6 +65,8 @@ class Scope {
   void spawn(F&& fn, const std::source_location& loc = std::source_location::current()) {
     spawn(Options{}, std::forward<F>(fn), loc);
   }
+  /// Starts a child with `opts` (name, stack size). spawn(f, args...) and spawn(opts, f, args...)
+  /// bind arguments as weft::spawn does.
   template <class F>
   void spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) {
     core_.spawn(detail::make_task(std::forward<F>(fn)), std::move(opts), loc);
@@ -80,6 +87,7 @@ class Scope {
   }
   WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_SCOPE_SPAWN)
 #undef WEFT_DETAIL_DEF_SCOPE_SPAWN
+  /// Children not yet collected (running, or finished and not yet joined by scope()).
   std::size_t size() const noexcept { return core_.size(); }
 
  private:
@@ -98,6 +106,9 @@ void scope_join_all(JoinSetCore& core);
 
 inline void Scope::join_all() { detail::scope_join_all(core_); }
 
+/// Structured concurrency: runs body(Scope&) in the calling fiber, then waits for every child it
+/// spawned. The first failure cancels the siblings; the failures are thrown together as a
+/// ScopeError once all children have finished (see weft/scope.hpp).
 template <class Body>
 void scope(Body&& body) {
   Scope s;  // on any exception, its destructor aborts the children and waits for them

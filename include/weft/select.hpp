@@ -77,6 +77,9 @@ auto select_impl(const std::source_location& loc, std::index_sequence<I...>, F&&
 }
 }  // namespace detail
 
+/// Races the alternatives, each in its own child fiber: the first to finish wins, the others are
+/// cancelled and waited for. Returns a std::variant holding the winner's value at the winner's
+/// index (std::monostate for a void alternative). See weft/select.hpp.
 template <class... F>
 auto select(F&&... fs) {
   static_assert(sizeof...(F) >= 1, "weft::select needs at least one alternative");

@@ -29,6 +29,8 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// Runs `f` in the calling fiber with cancellation from outside deferred until `f` returns, and
+/// returns what `f` returns. For cleanup that must not be interrupted (see weft/shield.hpp).
 template <class F>
 decltype(auto) shield(F&& f) {
   detail::ShieldGuard guard;

@@ -39,12 +39,17 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// Receives POSIX signals in a fiber: recv() waits for one of the signals it was built with (see
+/// weft/signal.hpp).
 class SignalStream {
  public:
   /// Throws weft::Error for a signal that cannot be waited for (see above).
   explicit SignalStream(int signum);
+  /// As SignalStream(signum), for several signals.
   explicit SignalStream(std::initializer_list<int> signums);
+  /// Takes over the other stream's subscription; the moved-from stream's recv() throws weft::Error.
   SignalStream(SignalStream&&) noexcept;
+  /// Ends this stream's subscription, then takes over the other's.
   SignalStream& operator=(SignalStream&&) noexcept;
   ~SignalStream();
 
@@ -61,6 +66,7 @@ class SignalStream {
 
 /// SignalStream(signums).recv(): a signal that arrived before this call is not seen.
 int wait_for_signal(int signum);
+/// As wait_for_signal(signum), for the first of several signals.
 int wait_for_signal(std::initializer_list<int> signums);
 
 /// Blocks `signums` in the calling thread; threads it starts afterwards (a Runtime's workers)

@@ -36,10 +36,14 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// One stall: a fiber that ran without suspending for longer than StallOptions::threshold.
 struct StallReport {
+  /// The stalling fiber's id.
   std::uint64_t fiber_id = 0;
+  /// Its Options::name.
   std::string name;
   std::string spawn_site;          ///< "file:line (function)"
+  /// The worker it is blocking.
   unsigned worker = 0;
   /// Still running: at least this long (sampled). `ended`: its whole length, sampled: no shorter
   /// than the truth, and at most two sampling periods (threshold/2) longer.
@@ -49,7 +53,9 @@ struct StallReport {
   std::vector<std::string> backtrace;       ///< empty if the worker did not answer the signal, or `ended`
 };
 
+/// What counts as a stall, and where reports go.
 struct StallOptions {
+  /// A fiber running longer than this without suspending is reported.
   std::chrono::nanoseconds threshold = std::chrono::milliseconds(100);
   /// Called on the watchdog thread; default: print the report to stderr.
   std::function<void(const StallReport&)> on_stall;
@@ -60,15 +66,20 @@ struct StallOptions {
   int signal = 0;
 };
 
+/// While alive, a watchdog thread reports fibers that hold a worker for too long without
+/// suspending, with their backtrace (see weft/stall.hpp).
 class StallDetector {
  public:
+  /// `StallDetector::Options{.threshold = ...}` reads better at the call site.
   using Options = StallOptions;
 
+  /// Starts watching the workers of `rt`'s runtime.
   explicit StallDetector(const Handle& rt, StallOptions o = {});
   ~StallDetector();
   StallDetector(const StallDetector&) = delete;
   StallDetector& operator=(const StallDetector&) = delete;
 
+  /// Reports delivered so far.
   std::uint64_t reports() const noexcept;
 
  private:

@@ -49,7 +49,9 @@ class TaskTracker;
 class TrackerToken {
  public:
   TrackerToken() = default;
+  /// Takes over `o`'s count; `o` no longer counts.
   TrackerToken(TrackerToken&& o) noexcept : s_(std::move(o.s_)) {}
+  /// Stops counting this token (reset()), then takes over `o`'s count.
   TrackerToken& operator=(TrackerToken&& o) noexcept {
     if (this != &o) {
       reset();
@@ -60,6 +62,7 @@ class TrackerToken {
   ~TrackerToken() { reset(); }
   /// Stops counting now (idempotent).
   void reset() noexcept;
+  /// Whether the token still counts.
   explicit operator bool() const noexcept { return s_ != nullptr; }
 
  private:
@@ -73,7 +76,9 @@ class TrackerToken {
 /// zero exactly when the tracker is closed and empty, and wait() is WaitGroup::wait().
 struct TrackerToken::State {
   WaitGroup wg;                     ///< starts at 1: the "open" unit
+  /// Whether close() was called (and not undone by reopen()).
   std::atomic<bool> closed{false};
+  /// Fibers and tokens counted now.
   std::atomic<std::size_t> tasks{0};
   State() { wg.add(1); }
 };
@@ -89,6 +94,9 @@ struct TrackedFn {
 };
 }  // namespace detail
 
+/// Counts fibers (and tokens) so that a shutdown can wait for all of them, without owning them
+/// (tokio-util's TaskTracker): close() and wait() return once every tracked task is done (see
+/// weft/task_tracker.hpp). Copies share one count.
 class TaskTracker {
  public:
   TaskTracker() : s_(std::make_shared<TrackerToken::State>()) {}
@@ -100,6 +108,7 @@ class TaskTracker {
   auto spawn(F&& fn, const std::source_location& loc = std::source_location::current()) const {
     return weft::spawn(track(std::forward<F>(fn)), loc);
   }
+  /// spawn() with `opts` (name, stack size).
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) const {
@@ -111,6 +120,8 @@ class TaskTracker {
   auto spawn_on(const Handle& h, F&& fn, const std::source_location& loc = std::source_location::current()) const {
     return h.spawn(track(std::forward<F>(fn)), loc);
   }
+  /// spawn_on() with `opts` (name, stack size). spawn(f, args...) and spawn_on(h, f, args...) with
+  /// or without Options bind arguments as weft::spawn does.
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn_on(const Handle& h, Options opts, F&& fn,
@@ -141,9 +152,11 @@ class TaskTracker {
   bool close() const noexcept;
   /// Undoes close(). True if it was closed.
   bool reopen() const noexcept;
+  /// Whether close() was called (and not undone by reopen()).
   bool is_closed() const noexcept { return s_->closed.load(std::memory_order_acquire); }
   /// Tasks (fibers and tokens) still counted: a snapshot.
   std::size_t len() const noexcept { return s_->tasks.load(std::memory_order_acquire); }
+  /// len() == 0.
   bool is_empty() const noexcept { return len() == 0; }
 
   /// Suspends (blocks a plain thread) until the tracker is closed and empty.
@@ -153,6 +166,7 @@ class TaskTracker {
   bool wait_for(std::chrono::duration<Rep, Period> d) const {
     return s_->wg.wait_for(detail::ceil_nanos(d));
   }
+  /// As wait(); false if it was not closed and empty at `t` (any clock).
   template <class Clock, class Duration>
   bool wait_until(std::chrono::time_point<Clock, Duration> t) const {
     return s_->wg.wait_until(detail::to_steady_deadline(t));

@@ -65,6 +65,9 @@ auto timeout_at(std::chrono::time_point<Clock, Duration> t, F&& f) {
   return R{};
 }
 
+/// Runs `f` in the calling fiber with a deadline `d` from now: returns `f`'s value (true for a void
+/// `f`), or std::nullopt (false) if the deadline passed and `f` was cancelled. See
+/// weft/timeout.hpp.
 template <class Rep, class Period, class F>
 auto timeout(std::chrono::duration<Rep, Period> d, F&& f) {
   return timeout_at(detail::steady_deadline_after(d), std::forward<F>(f));

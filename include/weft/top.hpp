@@ -22,6 +22,8 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// While alive, serves JSON snapshots of a runtime on a Unix socket, for tools/weft-top (see
+/// weft/top.hpp).
 class TopServer {
  public:
   /// Throws weft::Error if the socket cannot be created (path too long, exists and is live, ...).
@@ -29,6 +31,7 @@ class TopServer {
   ~TopServer();
   TopServer(const TopServer&) = delete;
   TopServer& operator=(const TopServer&) = delete;
+  /// The socket's path.
   const std::string& path() const noexcept;
 
  private:

@@ -36,6 +36,7 @@ namespace weft {
 void trace_start(std::size_t events_per_thread = std::size_t{1} << 17);
 /// Stops recording; the events stay available to trace_write_json until the next trace_start.
 void trace_stop();
+/// Whether trace events are being recorded (between trace_start and trace_stop).
 bool tracing() noexcept;
 /// Writes the recorded events as Chrome Trace Event JSON. Best called after trace_stop (while
 /// recording it writes a consistent prefix of each thread's events).
@@ -47,6 +48,7 @@ void trace_write_json(const std::string& path);
 /// default because it costs two clock reads per fiber run; process-wide. Also on while tracing,
 /// and at start-up when the environment has WEFT_FIBER_TIMING=1.
 void set_fiber_timing(bool on) noexcept;
+/// Whether per-fiber timing is on (set_fiber_timing, tracing, or WEFT_FIBER_TIMING=1).
 bool fiber_timing() noexcept;
 
 }  // namespace weft
