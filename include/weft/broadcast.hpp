@@ -1,26 +1,29 @@
-// weft/broadcast.hpp — every receiver sees every value (a bounded, lossy-with-notice fan-out).
-//
-//   auto [tx, rx1] = weft::broadcast::channel<std::string>(16);
-//   weft::broadcast::Receiver<std::string> rx2 = tx.subscribe();   // sees values sent from now on
-//   (void)tx.send("hello");
-//   auto a = rx1.recv();                        // both receive "hello"
-//   auto b = rx2.recv();
-//   if (a && b) std::printf("%s %s\n", a->c_str(), b->c_str());
-//
-//   // A receiver that fell more than `capacity` values behind is told so, never silently skipped:
-//   for (int i = 0; i < 20; ++i) (void)tx.send(std::to_string(i));  // rx1 is now 20 behind, 16 kept
-//   auto r = rx1.recv();
-//   if (r.is_lagged()) std::printf("%s\n", r.what());   // "lagged by 4 values ..."; the next
-//                                                        // recv() continues with the oldest kept
-//
-// The channel keeps the last `capacity` values; send() never waits (it overwrites the oldest).
-// recv() returns a RecvResult: a value (operator bool), is_lagged() with lagged() = how many values
-// this receiver missed, or is_closed() once every sender is gone and it has read everything.
-// Receivers are copyable (a copy continues from the same position); T must be copyable (each
-// receiver gets its own copy, made under the channel's spin lock — for large values send a
-// std::shared_ptr<const T>). recv() is a suspension point (throws weft::Cancelled; then this
-// receiver's position is unchanged). send() returns the value back if no receiver exists. Works
-// from plain threads too. Usable in a weft::Select (weft/channel_select.hpp).
+/// @file
+/// weft/broadcast.hpp — every receiver sees every value (a bounded, lossy-with-notice fan-out).
+///
+/// @verbatim
+///   auto [tx, rx1] = weft::broadcast::channel<std::string>(16);
+///   weft::broadcast::Receiver<std::string> rx2 = tx.subscribe();   // sees values sent from now on
+///   (void)tx.send("hello");
+///   auto a = rx1.recv();                        // both receive "hello"
+///   auto b = rx2.recv();
+///   if (a && b) std::printf("%s %s\n", a->c_str(), b->c_str());
+///
+///   // A receiver that fell more than `capacity` values behind is told so, never silently skipped:
+///   for (int i = 0; i < 20; ++i) (void)tx.send(std::to_string(i));  // rx1 is now 20 behind, 16 kept
+///   auto r = rx1.recv();
+///   if (r.is_lagged()) std::printf("%s\n", r.what());   // "lagged by 4 values ..."; the next
+///                                                        // recv() continues with the oldest kept
+///
+/// The channel keeps the last `capacity` values; send() never waits (it overwrites the oldest).
+/// recv() returns a RecvResult: a value (operator bool), is_lagged() with lagged() = how many values
+/// this receiver missed, or is_closed() once every sender is gone and it has read everything.
+/// Receivers are copyable (a copy continues from the same position); T must be copyable (each
+/// receiver gets its own copy, made under the channel's spin lock — for large values send a
+/// std::shared_ptr<const T>). recv() is a suspension point (throws weft::Cancelled; then this
+/// receiver's position is unchanged). send() returns the value back if no receiver exists. Works
+/// from plain threads too. Usable in a weft::Select (weft/channel_select.hpp).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -43,28 +46,44 @@ WEFT_API_BEGIN
 namespace weft {
 
 namespace broadcast {
+/// How a receive ended: a value, values lost to overwriting (Lagged), the end of the channel, or
+/// nothing new yet (Empty, try_recv only).
 enum class RecvStatus : std::uint8_t { Value, Lagged, Closed, Empty };
 
+/// What Receiver::recv / try_recv got: a value, or why there is none (status()).
 template <class T>
 class RecvResult {
  public:
+  /// A received value.
   static RecvResult value(T v) { return RecvResult(RecvStatus::Value, std::move(v), 0); }
+  /// The receiver missed `n` values (overwritten before it read them); it continues with the oldest
+  /// value still stored.
   static RecvResult lagged(std::uint64_t n) { return RecvResult(RecvStatus::Lagged, std::nullopt, n); }
+  /// Every sender is gone and this receiver has seen everything.
   static RecvResult closed() { return RecvResult(RecvStatus::Closed, std::nullopt, 0); }
+  /// Nothing new yet (try_recv only).
   static RecvResult empty() { return RecvResult(RecvStatus::Empty, std::nullopt, 0); }
 
+  /// A value was received.
   explicit operator bool() const noexcept { return status_ == RecvStatus::Value; }
+  /// How the receive ended.
   RecvStatus status() const noexcept { return status_; }
+  /// Values were missed: lagged() says how many.
   bool is_lagged() const noexcept { return status_ == RecvStatus::Lagged; }
+  /// The channel is closed and drained for this receiver.
   bool is_closed() const noexcept { return status_ == RecvStatus::Closed; }
-  bool is_empty() const noexcept { return status_ == RecvStatus::Empty; }  // try_recv only
-  // How many values this receiver missed (is_lagged()).
+  bool is_empty() const noexcept { return status_ == RecvStatus::Empty; }  ///< try_recv only
+  /// How many values this receiver missed (is_lagged()).
   std::uint64_t lagged() const noexcept { return lagged_; }
+  /// The value; throws weft::Error if there is none.
   T& operator*() { return checked(); }
+  /// Pointer to the value; throws weft::Error if there is none.
   T* operator->() { return &checked(); }
+  /// The value; throws weft::Error if there is none.
   T& value() & { return checked(); }
+  /// The value, moved out; throws weft::Error if there is none.
   T&& value() && { return std::move(checked()); }
-  // What happened, as a sentence.
+  /// What happened, as a sentence.
   const char* what() const {
     if (msg_.empty()) msg_ = describe();
     return msg_.c_str();
@@ -171,25 +190,33 @@ class BroadcastRecvOp final : public SyncOp {
 
 namespace broadcast {
 
+/// The receiving side: one position in the channel's ring (defined below).
 template <class T>
 class Receiver;
 
+/// The sending side. Copy it to get more senders; the receivers see the end (closed) once every
+/// copy is destroyed.
 template <class T>
 class Sender {
  public:
+  /// The type of the values sent.
   using value_type = T;
   Sender() = default;
+  /// Another sender of the same channel.
   Sender(const Sender& o) : ch_(o.ch_) {
     if (ch_) {
       std::lock_guard lk(ch_->lock);
       ++ch_->tx_count;
     }
   }
+  /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&&) noexcept = default;
+  /// Drops this sender, then becomes another sender of `o`'s channel.
   Sender& operator=(const Sender& o) {
     if (this != &o) *this = Sender(o);
     return *this;
   }
+  /// Drops this sender, then takes over `o`'s channel.
   Sender& operator=(Sender&& o) noexcept {
     if (this != &o) {
       release();
@@ -199,8 +226,8 @@ class Sender {
   }
   ~Sender() { release(); }
 
-  // Stores `v` for every current receiver (overwriting the oldest value) and wakes them. Never
-  // waits. Returns the value back (is_closed()) if there is no receiver.
+  /// Stores `v` for every current receiver (overwriting the oldest value) and wakes them. Never
+  /// waits. Returns the value back (is_closed()) if there is no receiver.
   SendResult<T> send(T v) const {
     auto* c = chan("send");
     std::optional<T> old;  // the overwritten value dies after the unlock
@@ -214,13 +241,15 @@ class Sender {
     c->receivers.wake_all(detail::WakeReason::Notify, wq);
     return SendResult<T>::sent();
   }
-  // A new receiver that sees the values sent from now on.
+  /// A new receiver that sees the values sent from now on.
   Receiver<T> subscribe() const;
+  /// The receivers alive now.
   std::size_t receiver_count() const {
     auto* c = chan("receiver_count");
     std::lock_guard lk(c->lock);
     return c->rx_count;
   }
+  /// False for a default-constructed or moved-from sender.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -243,11 +272,13 @@ class Sender {
   std::shared_ptr<detail::BroadcastChan<T>> ch_;
 };
 
+/// The receiving side: sees every value sent after it subscribed, unless it falls more than the
+/// channel's capacity behind (then it is told how many it lost). Copyable.
 template <class T>
 class Receiver {
  public:
   Receiver() = default;
-  // A copy continues from the same position.
+  /// A copy continues from the same position.
   Receiver(const Receiver& o) : ch_(o.ch_) {
     if (ch_) {
       std::lock_guard lk(ch_->lock);
@@ -255,11 +286,14 @@ class Receiver {
       next_ = o.next_;
     }
   }
+  /// Takes over the other's channel and position; the other becomes empty.
   Receiver(Receiver&& o) noexcept : ch_(std::move(o.ch_)), next_(o.next_) {}
+  /// Drops this receiver, then continues from `o`'s position.
   Receiver& operator=(const Receiver& o) {
     if (this != &o) *this = Receiver(o);
     return *this;
   }
+  /// Drops this receiver, then takes over `o`'s channel and position.
   Receiver& operator=(Receiver&& o) noexcept {
     if (this != &o) {
       release();
@@ -270,19 +304,20 @@ class Receiver {
   }
   ~Receiver() { release(); }
 
-  // The next value, or lagged / closed. Suspends (blocks a thread) while there is nothing new.
+  /// The next value, or lagged / closed. Suspends (blocks a thread) while there is nothing new.
   RecvResult<T> recv() {
     detail::coop_proceed();  // before a value is taken: cancel-safe
     detail::BroadcastRecvOp<T> op(chan("recv"), &next_);
     detail::wait_one(op);
     return op.take();
   }
-  // As recv() without waiting: RecvResult::is_empty() if nothing new.
+  /// As recv() without waiting: RecvResult::is_empty() if nothing new.
   RecvResult<T> try_recv() {
     detail::BroadcastRecvOp<T> op(chan("try_recv"), &next_);
     if (!op.try_now()) return RecvResult<T>::empty();
     return op.take();
   }
+  /// False for a default-constructed or moved-from receiver.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -319,7 +354,7 @@ Receiver<T> Sender<T>::subscribe() const {
   return Receiver<T>(ch_, c->tail);
 }
 
-// A channel keeping the last `capacity` (>= 1) values.
+/// A channel keeping the last `capacity` (>= 1) values.
 template <class T>
 std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
   if (capacity == 0) detail::broadcast_throw_bad_capacity();

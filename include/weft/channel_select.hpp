@@ -1,34 +1,37 @@
-// weft/channel_select.hpp — wait on several channel operations (and a deadline) at once, in the
-// calling fiber, without spawning: exactly one of them takes effect (Go's select).
-//
-//   auto [jobs_tx, jobs] = weft::mpsc::channel<int>(8);
-//   auto [quit_tx, quit] = weft::oneshot::channel<bool>();
-//   auto [out, results] = weft::mpsc::channel<int>(8);
-//   (void)jobs_tx.send(5);
-//   std::size_t fired = weft::Select()
-//       .recv(jobs, [&](std::optional<int> job) { std::printf("job %d\n", job.value_or(-1)); })
-//       .recv(quit, [&](std::optional<bool>) { std::puts("quit"); })
-//       .send(out, 42, [&](weft::SendResult<int> r) { std::printf("sent: %d\n", bool(r)); })
-//       .timeout(100ms, [&] { std::puts("idle for 100 ms"); })
-//       .run();                                  // the index of the branch that ran (0..3)
-//
-// Branches:
-//   .recv(rx, fn)      mpsc::Receiver / oneshot::Receiver: fn(std::optional<T>) — nullopt: closed
-//                      broadcast::Receiver:                fn(broadcast::RecvResult<T>)
-//   .send(tx, v, fn)   mpsc::Sender:                       fn(SendResult<T>) — value back if closed
-//   .changed(rx, fn)   watch::Receiver:                    fn(bool) — false: the sender is gone
-//   .notified(n, fn)   weft::Notify:                       fn()
-//   .timeout(d, fn) / .deadline(t, fn):                    fn() — if nothing else happened first
-// run() waits until one branch's operation completes, runs that branch's handler in the calling
-// fiber (or thread) and returns its index in the order the branches were added. Exactly one
-// operation takes effect: a losing recv consumed nothing, a losing send sent nothing (its value is
-// destroyed with the Select). If several are ready at once, a random one of them wins, so no branch
-// can starve the others. run() is a suspension point: it throws weft::Cancelled, and then no
-// branch took effect. A closed channel counts as ready (its handler gets nullopt / is_closed()), so
-// drop a branch once its channel is closed or it will win every time.
-//
-// (weft::select in weft/select.hpp is the other kind of select: it races *functions*, each in its
-// own child fiber, and cancels the losers.)
+/// @file
+/// weft/channel_select.hpp — wait on several channel operations (and a deadline) at once, in the
+/// calling fiber, without spawning: exactly one of them takes effect (Go's select).
+///
+/// @verbatim
+///   auto [jobs_tx, jobs] = weft::mpsc::channel<int>(8);
+///   auto [quit_tx, quit] = weft::oneshot::channel<bool>();
+///   auto [out, results] = weft::mpsc::channel<int>(8);
+///   (void)jobs_tx.send(5);
+///   std::size_t fired = weft::Select()
+///       .recv(jobs, [&](std::optional<int> job) { std::printf("job %d\n", job.value_or(-1)); })
+///       .recv(quit, [&](std::optional<bool>) { std::puts("quit"); })
+///       .send(out, 42, [&](weft::SendResult<int> r) { std::printf("sent: %d\n", bool(r)); })
+///       .timeout(100ms, [&] { std::puts("idle for 100 ms"); })
+///       .run();                                  // the index of the branch that ran (0..3)
+///
+/// Branches:
+///   .recv(rx, fn)      mpsc::Receiver / oneshot::Receiver: fn(std::optional<T>) — nullopt: closed
+///                      broadcast::Receiver:                fn(broadcast::RecvResult<T>)
+///   .send(tx, v, fn)   mpsc::Sender:                       fn(SendResult<T>) — value back if closed
+///   .changed(rx, fn)   watch::Receiver:                    fn(bool) — false: the sender is gone
+///   .notified(n, fn)   weft::Notify:                       fn()
+///   .timeout(d, fn) / .deadline(t, fn):                    fn() — if nothing else happened first
+/// run() waits until one branch's operation completes, runs that branch's handler in the calling
+/// fiber (or thread) and returns its index in the order the branches were added. Exactly one
+/// operation takes effect: a losing recv consumed nothing, a losing send sent nothing (its value is
+/// destroyed with the Select). If several are ready at once, a random one of them wins, so no branch
+/// can starve the others. run() is a suspension point: it throws weft::Cancelled, and then no
+/// branch took effect. A closed channel counts as ready (its handler gets nullopt / is_closed()), so
+/// drop a branch once its channel is closed or it will win every time.
+///
+/// (weft::select in weft/select.hpp is the other kind of select: it races *functions*, each in its
+/// own child fiber, and cancels the losers.)
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -79,12 +82,17 @@ struct SelectTimeoutBranch {
 };
 }  // namespace detail
 
+/// Waits on several channel operations (and a deadline) at once in the calling fiber; exactly one
+/// takes effect. Built by chaining branches on a temporary, `weft::Select().recv(...).run()`; see
+/// weft/channel_select.hpp for the branches and their handlers.
 template <class... Branches>
 class [[nodiscard("a Select does nothing until run()")]] Select {
  public:
   Select() = default;
+  /// The branches so far (each branch method builds the next Select with this).
   explicit Select(std::tuple<Branches...>&& b) : branches_(std::move(b)) {}
 
+  /// Adds a receive from an mpsc, oneshot or broadcast receiver; `fn` gets the receive's result.
   template <class Rx, class F>
   auto recv(Rx& rx, F fn) && {
     using Op = decltype(select_recv_op(rx));
@@ -93,6 +101,7 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
                   "oneshot receivers, broadcast::RecvResult<T> for broadcast receivers");
     return std::move(*this).append(detail::SelectOpBranch<Op, F>{select_recv_op(rx), std::move(fn)});
   }
+  /// Adds a send of `v` on an mpsc sender; `fn` gets the SendResult (the value back if closed).
   template <class Tx, class V, class F>
   auto send(Tx& tx, V&& v, F fn) && {
     using T = typename Tx::value_type;
@@ -100,6 +109,7 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
     static_assert(std::is_invocable_v<F&, SendResult<T>>, "Select::send: the handler must accept SendResult<T>");
     return std::move(*this).append(detail::SelectOpBranch<Op, F>{select_send_op(tx, T(std::forward<V>(v))), std::move(fn)});
   }
+  /// Adds a wait for a change of a watch receiver; `fn(bool)`, false once the sender is gone.
   template <class Rx, class F>
   auto changed(Rx& rx, F fn) && {
     using Op = decltype(select_changed_op(rx));
@@ -107,23 +117,26 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
                                                  "watch sender is gone)");
     return std::move(*this).append(detail::SelectOpBranch<Op, F>{select_changed_op(rx), std::move(fn)});
   }
+  /// Adds a wait for a weft::Notify; `fn()`.
   template <class N, class F>
   auto notified(N& n, F fn) && {
     using Op = decltype(select_notified_op(n));
     static_assert(std::is_invocable_v<F&>, "Select::notified: the handler takes no arguments");
     return std::move(*this).append(detail::SelectOpBranch<Op, F>{select_notified_op(n), std::move(fn)});
   }
+  /// Adds a timeout: `fn()` runs if nothing else happened within `d`.
   template <class Rep, class Period, class F>
   auto timeout(std::chrono::duration<Rep, Period> d, F fn) && {
     return std::move(*this).deadline(detail::steady_deadline_after(d), std::move(fn));
   }
+  /// Adds a deadline: `fn()` runs if nothing else happened by `t` (any clock).
   template <class Clock, class Duration, class F>
   auto deadline(std::chrono::time_point<Clock, Duration> t, F fn) && {
     static_assert(std::is_invocable_v<F&>, "Select::timeout/deadline: the handler takes no arguments");
     return std::move(*this).append(detail::SelectTimeoutBranch<F>{detail::to_steady_deadline(t), std::move(fn)});
   }
 
-  // Waits for the first branch, runs its handler, returns its index. See the header comment.
+  /// Waits for the first branch, runs its handler, returns its index. See the header comment.
   std::size_t run() { return run_impl(std::index_sequence_for<Branches...>{}); }
 
  private:
@@ -164,6 +177,7 @@ class [[nodiscard("a Select does nothing until run()")]] Select {
   std::tuple<Branches...> branches_;
 };
 
+/// `weft::Select()` starts with no branch.
 Select() -> Select<>;
 
 }  // namespace weft

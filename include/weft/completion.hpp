@@ -1,27 +1,30 @@
-// weft/completion.hpp — finish a fiber's wait from a callback on any thread (a C library's
-// completion callback, another event loop, a thread pool).
-//
-//   auto [done, waiter] = weft::completion<int>();
-//   std::function<void(int)> cb = done;                  // copyable: store it anywhere
-//   legacy_async_read(fd, buf, cb);                      // calls cb(n) later, on its own thread
-//   int n = waiter.wait();                               // suspends this fiber until cb(n) ran
-//
-// Completion<T> is a copyable handle to one shared state (a shared_ptr), so it fits in a
-// std::function and in every callback slot of a foreign API. Call it from any thread, fiber or
-// not; it never waits. The first call, from any copy, delivers its value and returns true; every
-// later call does nothing and returns false (false too if the waiter is gone). If every copy is
-// destroyed without being called — the foreign side dropped its callback — the waiter wakes with
-// weft::NeverCompleted (a weft::Error), so a lost callback is an error at the wait, never a hang.
-//
-// CompletionWaiter<T>::wait() is a suspension point (weft::Cancelled; a value delivered meanwhile
-// stays for a later wait()) and blocks a plain thread. Bound it with weft::timeout. It returns the
-// value once: a second wait() after a value is a weft::Error. completion<void>() signals without a
-// value: `done()`, `waiter.wait()`.
-//
-// Built on weft::oneshot (the channel carries the value and does the waking); what this adds is
-// the copyable, first-call-wins sender and the error for a lost callback. T must be nothrow move
-// constructible (as for oneshot). To report a failure through it, make T say so (std::expected,
-// a variant, an error code).
+/// @file
+/// weft/completion.hpp — finish a fiber's wait from a callback on any thread (a C library's
+/// completion callback, another event loop, a thread pool).
+///
+/// @verbatim
+///   auto [done, waiter] = weft::completion<int>();
+///   std::function<void(int)> cb = done;                  // copyable: store it anywhere
+///   legacy_async_read(fd, buf, cb);                      // calls cb(n) later, on its own thread
+///   int n = waiter.wait();                               // suspends this fiber until cb(n) ran
+///
+/// Completion<T> is a copyable handle to one shared state (a shared_ptr), so it fits in a
+/// std::function and in every callback slot of a foreign API. Call it from any thread, fiber or
+/// not; it never waits. The first call, from any copy, delivers its value and returns true; every
+/// later call does nothing and returns false (false too if the waiter is gone). If every copy is
+/// destroyed without being called — the foreign side dropped its callback — the waiter wakes with
+/// weft::NeverCompleted (a weft::Error), so a lost callback is an error at the wait, never a hang.
+///
+/// CompletionWaiter<T>::wait() is a suspension point (weft::Cancelled; a value delivered meanwhile
+/// stays for a later wait()) and blocks a plain thread. Bound it with weft::timeout. It returns the
+/// value once: a second wait() after a value is a weft::Error. completion<void>() signals without a
+/// value: `done()`, `waiter.wait()`.
+///
+/// Built on weft::oneshot (the channel carries the value and does the waking); what this adds is
+/// the copyable, first-call-wins sender and the error for a lost callback. T must be nothrow move
+/// constructible (as for oneshot). To report a failure through it, make T say so (std::expected,
+/// a variant, an error code).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -38,7 +41,7 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// The waiter's error when every Completion copy was destroyed without being called.
+/// The waiter's error when every Completion copy was destroyed without being called.
 class NeverCompleted : public Error {
  public:
   using Error::Error;
@@ -70,15 +73,17 @@ class CompletionWaiter;
 template <class T>
 std::pair<Completion<T>, CompletionWaiter<T>> completion();
 
+/// The delivering side of weft::completion<T>(): a copyable callable whose first call delivers the
+/// value to the CompletionWaiter, from any thread (a callback from a C library, a thread pool).
 template <class T>
 class Completion {
  public:
-  // Empty: calling it is a weft::Error. Get a connected pair from weft::completion<T>().
+  /// Empty: calling it is a weft::Error. Get a connected pair from weft::completion<T>().
   Completion() = default;
 
-  // Delivers `v` if no call came first and the waiter is still there; true if this call did. Any
-  // thread; never waits.
-  // (A template only so that Completion<void> can exist: `void` cannot be a parameter type.)
+  /// Delivers `v` if no call came first and the waiter is still there; true if this call did. Any
+  /// thread; never waits.
+  /// (A template only so that Completion<void> can exist: `void` cannot be a parameter type.)
   template <class U = T>
     requires(!std::is_void_v<U>)
   bool operator()(std::type_identity_t<U> v) const {
@@ -86,6 +91,8 @@ class Completion {
     if (!tx) return false;  // another call won
     return tx.send(std::move(v)).is_sent();
   }
+  /// Completion<void>: signals the waiter if no call came first and the waiter is still there; true if
+  /// this call did. Any thread; never waits.
   bool operator()() const
     requires std::is_void_v<T>
   {
@@ -93,6 +100,7 @@ class Completion {
     if (!tx) return false;
     return tx.send();
   }
+  /// False for a default-constructed (empty) Completion.
   explicit operator bool() const noexcept { return s_ != nullptr; }
 
  private:
@@ -105,13 +113,15 @@ class Completion {
   std::shared_ptr<detail::CompletionState<T>> s_;
 };
 
+/// The waiting side of weft::completion<T>(): wait() suspends a fiber (or blocks a thread) until
+/// the first call of a Completion. Movable, not copyable.
 template <class T>
 class CompletionWaiter {
  public:
   CompletionWaiter() = default;
 
-  // Waits for the first call of a Completion and returns its value. Throws weft::NeverCompleted if
-  // every copy was destroyed without a call (at once if that already happened).
+  /// Waits for the first call of a Completion and returns its value. Throws weft::NeverCompleted if
+  /// every copy was destroyed without a call (at once if that already happened).
   T wait() const {
     if constexpr (std::is_void_v<T>) {
       if (!rx_.recv()) detail::completion_throw_never_completed();
@@ -121,8 +131,9 @@ class CompletionWaiter {
       return std::move(*v);
     }
   }
-  // True once wait() would not wait: a call delivered, or every copy is gone.
+  /// True once wait() would not wait: a call delivered, or every copy is gone.
   bool is_ready() const { return rx_.is_finished(); }
+  /// False for a default-constructed or moved-from waiter.
   explicit operator bool() const noexcept { return static_cast<bool>(rx_); }
 
  private:
@@ -131,6 +142,8 @@ class CompletionWaiter {
   oneshot::Receiver<T> rx_;
 };
 
+/// A connected pair: the Completion to hand to whatever will deliver the result, and the waiter
+/// that waits for it.
 template <class T>
 std::pair<Completion<T>, CompletionWaiter<T>> completion() {
   auto [tx, rx] = oneshot::channel<T>();

@@ -1,24 +1,27 @@
-// weft/future.hpp — wait for a std::future or std::shared_future from a fiber.
-//
-//   std::future<int> f = legacy_pool.submit(compute);       // any std::future
-//   int v = weft::wait(std::move(f));                      // suspends this fiber, not its worker
-//   std::shared_future<Config> cfg = ...;
-//   const Config& c = weft::wait(cfg);                     // many fibers may wait on copies
-//
-// How it waits, honestly: std::future has no completion callback, so the only way to learn that
-// it is ready without polling is a thread blocked in it. Each wait() call therefore occupies one
-// thread of the blocking pool (weft/blocking.hpp) until the future is ready, and the fiber waits
-// for that task. Many concurrent waits mean as many pool threads (up to its max_threads; beyond
-// that they queue). If you control the producer, hand it a weft::Completion (weft/completion.hpp)
-// instead: no thread per wait.
-//
-// wait(std::move(fut)) returns the value or rethrows the future's exception (std::future_error
-// with broken_promise for an abandoned promise). It is a suspension point: if the calling fiber is
-// cancelled, it throws weft::Cancelled at once — but the pool thread stays blocked until the
-// future is ready (nothing can wake a std::future), and its value is then dropped. Also works on a
-// plain thread (there it just blocks). An invalid future (default-constructed, moved-from, already
-// waited) is a weft::Error. std::future<T&> is not supported (a blocking task cannot return a
-// reference): wait for a std::future<T*> or a shared_future.
+/// @file
+/// weft/future.hpp — wait for a std::future or std::shared_future from a fiber.
+///
+/// @verbatim
+///   std::future<int> f = legacy_pool.submit(compute);       // any std::future
+///   int v = weft::wait(std::move(f));                      // suspends this fiber, not its worker
+///   std::shared_future<Config> cfg = ...;
+///   const Config& c = weft::wait(cfg);                     // many fibers may wait on copies
+///
+/// How it waits, honestly: std::future has no completion callback, so the only way to learn that
+/// it is ready without polling is a thread blocked in it. Each wait() call therefore occupies one
+/// thread of the blocking pool (weft/blocking.hpp) until the future is ready, and the fiber waits
+/// for that task. Many concurrent waits mean as many pool threads (up to its max_threads; beyond
+/// that they queue). If you control the producer, hand it a weft::Completion (weft/completion.hpp)
+/// instead: no thread per wait.
+///
+/// wait(std::move(fut)) returns the value or rethrows the future's exception (std::future_error
+/// with broken_promise for an abandoned promise). It is a suspension point: if the calling fiber is
+/// cancelled, it throws weft::Cancelled at once — but the pool thread stays blocked until the
+/// future is ready (nothing can wake a std::future), and its value is then dropped. Also works on a
+/// plain thread (there it just blocks). An invalid future (default-constructed, moved-from, already
+/// waited) is a weft::Error. std::future<T&> is not supported (a blocking task cannot return a
+/// reference): wait for a std::future<T*> or a shared_future.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -68,6 +71,9 @@ FutureOutcome<T> wait_in_pool(Get&& get, const std::source_location& loc) {
 }
 }  // namespace detail
 
+/// Waits for `fut` from a fiber without blocking its worker (one blocking-pool thread waits
+/// instead) and returns its value or rethrows its exception. A suspension point. See
+/// weft/future.hpp.
 template <class T>
 T wait(std::future<T> fut, const std::source_location& loc = std::source_location::current()) {
   static_assert(!std::is_reference_v<T>, "weft::wait(std::future<T&>): wait for a std::future<T*> or a std::shared_future");
@@ -77,8 +83,8 @@ T wait(std::future<T> fut, const std::source_location& loc = std::source_locatio
   if constexpr (!std::is_void_v<T>) return std::move(std::get<0>(out));
 }
 
-// Waits until `fut` is ready, then returns fut.get() (a reference into the shared state, or the
-// exception rethrown). The pool thread waits on a copy, so `fut` itself is only read here.
+/// Waits until `fut` is ready, then returns fut.get() (a reference into the shared state, or the
+/// exception rethrown). The pool thread waits on a copy, so `fut` itself is only read here.
 template <class T>
 decltype(auto) wait(const std::shared_future<T>& fut, const std::source_location& loc = std::source_location::current()) {
   if (!fut.valid()) detail::future_throw_invalid("std::shared_future");

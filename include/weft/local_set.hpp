@@ -1,22 +1,25 @@
-// weft/local_set.hpp — fibers that never leave their thread.
-//
-//   weft::LocalSet local;
-//   local.run_until([&] {                     // the calling fiber stays on its worker meanwhile
-//     auto h = weft::spawn_local([] {         // so does this one, for its whole life
-//       thread_affine_api();                  // safe: always the same OS thread
-//       weft::sleep(10ms);
-//       thread_affine_api();
-//     });
-//     h.join().value();
-//   });
-//
-// Ordinary fibers may run on any worker after any suspension point. A LocalSet pins work to one
-// worker: run_until(f) runs `f` in the calling fiber, which stays on its current worker until `f`
-// returns, and inside it spawn_local(g) starts fibers that run on that same worker for their whole
-// lives (they may spawn_local further ones). Use them for thread-affine objects. Destroying the
-// LocalSet aborts its local fibers that are still running and waits for them. spawn_local outside
-// a LocalSet throws weft::Error. run_until must be called from a fiber; from a plain thread use
-// `rt.block_on([&] { weft::LocalSet ls; return ls.run_until(f); })`.
+/// @file
+/// weft/local_set.hpp — fibers that never leave their thread.
+///
+/// @verbatim
+///   weft::LocalSet local;
+///   local.run_until([&] {                     // the calling fiber stays on its worker meanwhile
+///     auto h = weft::spawn_local([] {         // so does this one, for its whole life
+///       thread_affine_api();                  // safe: always the same OS thread
+///       weft::sleep(10ms);
+///       thread_affine_api();
+///     });
+///     h.join().value();
+///   });
+///
+/// Ordinary fibers may run on any worker after any suspension point. A LocalSet pins work to one
+/// worker: run_until(f) runs `f` in the calling fiber, which stays on its current worker until `f`
+/// returns, and inside it spawn_local(g) starts fibers that run on that same worker for their whole
+/// lives (they may spawn_local further ones). Use them for thread-affine objects. Destroying the
+/// LocalSet aborts its local fibers that are still running and waits for them. spawn_local outside
+/// a LocalSet throws weft::Error. run_until must be called from a fiber; from a plain thread use
+/// `rt.block_on([&] { weft::LocalSet ls; return ls.run_until(f); })`.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -51,6 +54,9 @@ struct LocalSetDeleter {
 };
 }  // namespace detail
 
+/// Pins fibers to one worker: run_until(f) keeps the calling fiber on its worker while `f` runs,
+/// and spawn_local() inside it starts fibers that never leave that worker (see
+/// weft/local_set.hpp).
 class LocalSet {
  public:
   LocalSet();
@@ -58,6 +64,8 @@ class LocalSet {
   LocalSet(const LocalSet&) = delete;
   LocalSet& operator=(const LocalSet&) = delete;
 
+  /// Runs `f` in the calling fiber, which stays on its current worker until `f` returns; returns
+  /// what `f` returns. spawn_local() inside `f` spawns into this set. Must be called from a fiber.
   template <class F>
   decltype(auto) run_until(F&& f) {
     struct Unbind {
@@ -66,14 +74,14 @@ class LocalSet {
     } unbind{detail::bind_local(core_.get())};
     return std::forward<F>(f)();
   }
-  // Local fibers still alive.
+  /// Local fibers still alive.
   std::size_t size() const noexcept { return detail::local_set_size(core_.get()); }
 
  private:
   std::unique_ptr<detail::LocalSetCore, detail::LocalSetDeleter> core_;
 };
 
-// Spawns a fiber pinned to the calling fiber's worker, in its LocalSet.
+/// Spawns a fiber pinned to the calling fiber's worker, in its LocalSet.
 template <class F>
 [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
 auto spawn_local(Options opts, F&& fn, const std::source_location& loc = std::source_location::current())
@@ -85,6 +93,8 @@ auto spawn_local(Options opts, F&& fn, const std::source_location& loc = std::so
   return h;
 }
 
+/// spawn_local with default Options. spawn_local(f, args...) and spawn_local(opts, f, args...)
+/// bind arguments as weft::spawn does.
 template <class F>
 [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
 auto spawn_local(F&& fn, const std::source_location& loc = std::source_location::current())

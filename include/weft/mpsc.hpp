@@ -1,25 +1,28 @@
-// weft/mpsc.hpp — multi-producer, single-consumer channels (bounded and unbounded).
-//
-//   auto [tx, rx] = weft::mpsc::channel<int>(32);            // bounded: send waits while full
-//   for (int id = 0; id < 3; ++id) {
-//     weft::spawn([tx = tx, id] {                            // Sender is copyable
-//       for (int i = 0; i < 5; ++i) (void)tx.send(id * 100 + i);  // suspends while full
-//     }).detach();
-//   }
-//   tx = {};                                                 // drop ours: the channel closes when
-//                                                            // the last sender is gone
-//   while (std::optional<int> v = rx.recv()) std::printf("got %d\n", *v);   // nullopt: closed
-//
-//   auto [utx, urx] = weft::mpsc::unbounded_channel<std::string>();   // send never waits
-//
-// Sender and Receiver are handles to a shared channel: their operations are const and thread-safe.
-// Messages from one sender arrive in the order it sent them. recv() and send() are suspension
-// points (they throw weft::Cancelled); both work from plain threads too (they block), so threads
-// can feed fibers and the other way round. Cancel-safe: a recv() that throws consumed no message,
-// a send() that throws sent nothing. When the receiver is dropped or closed, send() returns the
-// value back (SendResult::is_closed()); buffered messages are destroyed with the receiver.
-//
-// To wait on several channels (or with a timeout) in one fiber, see weft/channel_select.hpp.
+/// @file
+/// weft/mpsc.hpp — multi-producer, single-consumer channels (bounded and unbounded).
+///
+/// @verbatim
+///   auto [tx, rx] = weft::mpsc::channel<int>(32);            // bounded: send waits while full
+///   for (int id = 0; id < 3; ++id) {
+///     weft::spawn([tx = tx, id] {                            // Sender is copyable
+///       for (int i = 0; i < 5; ++i) (void)tx.send(id * 100 + i);  // suspends while full
+///     }).detach();
+///   }
+///   tx = {};                                                 // drop ours: the channel closes when
+///                                                            // the last sender is gone
+///   while (std::optional<int> v = rx.recv()) std::printf("got %d\n", *v);   // nullopt: closed
+///
+///   auto [utx, urx] = weft::mpsc::unbounded_channel<std::string>();   // send never waits
+///
+/// Sender and Receiver are handles to a shared channel: their operations are const and thread-safe.
+/// Messages from one sender arrive in the order it sent them. recv() and send() are suspension
+/// points (they throw weft::Cancelled); both work from plain threads too (they block), so threads
+/// can feed fibers and the other way round. Cancel-safe: a recv() that throws consumed no message,
+/// a send() that throws sent nothing. When the receiver is dropped or closed, send() returns the
+/// value back (SendResult::is_closed()); buffered messages are destroyed with the receiver.
+///
+/// To wait on several channels (or with a timeout) in one fiber, see weft/channel_select.hpp.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -204,24 +207,29 @@ namespace mpsc {
 template <class T>
 class Receiver;
 
-// The sending side. Copy it to get more producers; the channel closes for the receiver when the
-// last copy is destroyed (or reset with `tx = {}`).
+/// The sending side. Copy it to get more producers; the channel closes for the receiver when the
+/// last copy is destroyed (or reset with `tx = {}`).
 template <class T>
 class Sender {
  public:
+  /// The type of the messages.
   using value_type = T;
   Sender() = default;
+  /// Another producer of the same channel.
   Sender(const Sender& o) : ch_(o.ch_) {
     if (ch_) {
       std::lock_guard lk(ch_->lock);
       ++ch_->tx_count;
     }
   }
+  /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&& o) noexcept = default;
+  /// Drops this sender, then becomes another producer of `o`'s channel.
   Sender& operator=(const Sender& o) {
     if (this != &o) *this = Sender(o);
     return *this;
   }
+  /// Drops this sender, then takes over `o`'s channel.
   Sender& operator=(Sender&& o) noexcept {
     if (this != &o) {
       release();
@@ -231,16 +239,16 @@ class Sender {
   }
   ~Sender() { release(); }
 
-  // Sends `v`, suspending (blocking a thread) while a bounded channel is full. Returns the value
-  // back if the receiver is gone. Throws weft::Cancelled; then nothing was sent.
+  /// Sends `v`, suspending (blocking a thread) while a bounded channel is full. Returns the value
+  /// back if the receiver is gone. Throws weft::Cancelled; then nothing was sent.
   SendResult<T> send(T v) const {
     detail::coop_proceed();  // before the send takes effect: cancel-safe
     detail::MpscSendOp<T> op(chan("send"), std::move(v));
     detail::wait_one(op);
     return op.take();
   }
-  // As send(), but gives up at the deadline (SendResult::is_full()).
-  // Any duration, rounded up (never gives up early).
+  /// As send(), but gives up at the deadline (SendResult::is_full()).
+  /// Any duration, rounded up (never gives up early).
   template <class Rep, class Period>
   SendResult<T> send_for(T v, std::chrono::duration<Rep, Period> timeout) const {
     const auto d = detail::steady_deadline_after(timeout);
@@ -249,18 +257,19 @@ class Sender {
     detail::wait_one(op, &d);
     return op.take();
   }
-  // Sends only if there is room right now (never suspends, never throws Cancelled).
+  /// Sends only if there is room right now (never suspends, never throws Cancelled).
   SendResult<T> try_send(T v) const {
     detail::MpscSendOp<T> op(chan("try_send"), std::move(v));
     op.try_now();
     return op.take();
   }
-  // True once the receiver was dropped or closed: every send fails from then on.
+  /// True once the receiver was dropped or closed: every send fails from then on.
   bool is_closed() const {
     auto* c = chan("is_closed");
     std::lock_guard lk(c->lock);
     return c->send_closed();
   }
+  /// False for a default-constructed, moved-from or reset sender.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -290,13 +299,16 @@ class Sender {
   std::shared_ptr<detail::MpscChan<T>> ch_;
 };
 
-// The receiving side (one per channel; movable, not copyable).
+/// The receiving side (one per channel; movable, not copyable).
 template <class T>
 class Receiver {
  public:
+  /// The type of the messages.
   using value_type = T;
   Receiver() = default;
+  /// Takes over the other's channel; the other becomes empty.
   Receiver(Receiver&&) noexcept = default;
+  /// Drops this receiver (closing the channel), then takes over `o`'s.
   Receiver& operator=(Receiver&& o) noexcept {
     if (this != &o) {
       release();
@@ -308,31 +320,38 @@ class Receiver {
   Receiver& operator=(const Receiver&) = delete;
   ~Receiver() { release(); }
 
-  // The next message, suspending (blocking a thread) while there is none; std::nullopt once the
-  // channel is closed (every sender gone, or close() called) and drained. Throws weft::Cancelled;
-  // then no message was consumed.
+  /// The next message, suspending (blocking a thread) while there is none; std::nullopt once the
+  /// channel is closed (every sender gone, or close() called) and drained. Throws weft::Cancelled;
+  /// then no message was consumed.
   std::optional<T> recv() const {
     detail::coop_proceed();  // before a message is taken: cancel-safe
     detail::MpscRecvOp<T> op(chan("recv"));
     detail::wait_one(op);
     return op.take();
   }
-  // Range-for: `for (T& msg : rx)` receives until the channel is closed and drained. Each step is
-  // a recv(): it suspends, and throws weft::Cancelled with no message consumed (the loop ends by
-  // the exception; the channel keeps the rest). The message lives in the iterator until the next
-  // step, so move from it freely. An input range: iterate a receiver once at a time.
+  /// Range-for: `for (T& msg : rx)` receives until the channel is closed and drained. Each step is
+  /// a recv(): it suspends, and throws weft::Cancelled with no message consumed (the loop ends by
+  /// the exception; the channel keeps the rest). The message lives in the iterator until the next
+  /// step, so move from it freely. An input range: iterate a receiver once at a time.
   class iterator {
    public:
+    /// The type of the messages.
     using value_type = T;
+    /// Required of an iterator; unused.
     using difference_type = std::ptrdiff_t;
+    /// A single-pass range.
     using iterator_concept = std::input_iterator_tag;
     iterator() = default;
+    /// The current message.
     T& operator*() const { return *cur_; }
+    /// Pointer to the current message.
     T* operator->() const { return &*cur_; }
+    /// Receives the next message (suspends; may throw weft::Cancelled).
     iterator& operator++() {
       cur_ = rx_->recv();
       return *this;
     }
+    /// As ++it.
     void operator++(int) { ++*this; }
     friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return !it.cur_; }
 
@@ -342,17 +361,19 @@ class Receiver {
     const Receiver* rx_ = nullptr;
     mutable std::optional<T> cur_;  // mutable: operator* is const (input iterator) yet hands out T&
   };
+  /// Receives the first message (suspends; may throw weft::Cancelled).
   iterator begin() const { return iterator(this, recv()); }
+  /// Reached once the channel is closed and drained.
   std::default_sentinel_t end() const noexcept { return {}; }
 
-  // A buffered message if there is one right now (never suspends). std::nullopt means "nothing
-  // now"; is_closed() tells whether anything can still come.
+  /// A buffered message if there is one right now (never suspends). std::nullopt means "nothing
+  /// now"; is_closed() tells whether anything can still come.
   std::optional<T> try_recv() const {
     detail::MpscRecvOp<T> op(chan("try_recv"));
     op.try_now();
     return op.take();
   }
-  // Stops the senders (their sends fail from now on) but keeps what is buffered for recv().
+  /// Stops the senders (their sends fail from now on) but keeps what is buffered for recv().
   void close() const {
     auto* c = chan("close");
     detail::WakeQueue wq;
@@ -361,18 +382,19 @@ class Receiver {
     c->senders.wake_all(detail::WakeReason::Notify, wq);    // their sends fail with the value back
     c->receivers.wake_all(detail::WakeReason::Notify, wq);  // other fibers sharing this receiver see the end
   }
-  // True when recv() would return std::nullopt at once: closed and nothing buffered.
+  /// True when recv() would return std::nullopt at once: closed and nothing buffered.
   bool is_closed() const {
     auto* c = chan("is_closed");
     std::lock_guard lk(c->lock);
     return c->recv_closed() && c->buf.empty();
   }
-  // Messages buffered now.
+  /// Messages buffered now.
   std::size_t size() const {
     auto* c = chan("size");
     std::lock_guard lk(c->lock);
     return c->buf.size();
   }
+  /// False for a default-constructed or moved-from receiver.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -403,7 +425,7 @@ class Receiver {
   std::shared_ptr<detail::MpscChan<T>> ch_;
 };
 
-// A channel holding at most `capacity` (>= 1) messages; send() waits while it is full.
+/// A channel holding at most `capacity` (>= 1) messages; send() waits while it is full.
 template <class T>
 std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
   static_assert(std::is_nothrow_move_constructible_v<T>,
@@ -413,7 +435,7 @@ std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
   return {Sender<T>(ch), Receiver<T>(ch)};
 }
 
-// A channel without a bound: send() never waits (memory is the limit).
+/// A channel without a bound: send() never waits (memory is the limit).
 template <class T>
 std::pair<Sender<T>, Receiver<T>> unbounded_channel() {
   static_assert(std::is_nothrow_move_constructible_v<T>,

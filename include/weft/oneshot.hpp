@@ -1,16 +1,19 @@
-// weft/oneshot.hpp — a channel for exactly one value (a reply, a result, a "done" signal).
-//
-//   auto [tx, rx] = weft::oneshot::channel<int>();
-//   weft::spawn([tx = std::move(tx)]() mutable { (void)tx.send(42); }).detach();
-//   std::optional<int> v = rx.recv();      // suspends until sent; nullopt if the sender was
-//   std::printf("%d\n", *v);               // dropped without sending
-//
-// Sender::send(v) delivers the value (it never waits) and uses the sender up; it returns the value
-// back (SendResult::is_closed()) if the receiver is gone or closed. Receiver::recv() waits for the
-// value: std::nullopt means the sender was destroyed without sending. A second recv() after the
-// value was received is a weft::Error. recv() is a suspension point (throws weft::Cancelled, and
-// then the value — if any — stays in the channel for a later recv()). Works from plain threads too.
-// Usable in a weft::Select (weft/channel_select.hpp).
+/// @file
+/// weft/oneshot.hpp — a channel for exactly one value (a reply, a result, a "done" signal).
+///
+/// @verbatim
+///   auto [tx, rx] = weft::oneshot::channel<int>();
+///   weft::spawn([tx = std::move(tx)]() mutable { (void)tx.send(42); }).detach();
+///   std::optional<int> v = rx.recv();      // suspends until sent; nullopt if the sender was
+///   std::printf("%d\n", *v);               // dropped without sending
+///
+/// Sender::send(v) delivers the value (it never waits) and uses the sender up; it returns the value
+/// back (SendResult::is_closed()) if the receiver is gone or closed. Receiver::recv() waits for the
+/// value: std::nullopt means the sender was destroyed without sending. A second recv() after the
+/// value was received is a weft::Error. recv() is a suspension point (throws weft::Cancelled, and
+/// then the value — if any — stays in the channel for a later recv()). Works from plain threads too.
+/// Usable in a weft::Select (weft/channel_select.hpp).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -97,15 +100,21 @@ class OneshotRecvOp final : public SyncOp {
 
 namespace oneshot {
 
+/// The receiving side (defined below).
 template <class T>
 class Receiver;
 
+/// The sending side: send() once. Destroying it unsent tells the receiver no value will come.
+/// Movable, not copyable.
 template <class T>
 class Sender {
  public:
+  /// The type of the value.
   using value_type = T;
   Sender() = default;
+  /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&&) noexcept = default;
+  /// Gives this sender up (as its destructor does), then takes over `o`'s channel.
   Sender& operator=(Sender&& o) noexcept {
     if (this != &o) {
       give_up();
@@ -115,8 +124,8 @@ class Sender {
   }
   ~Sender() { give_up(); }
 
-  // Delivers `v` (never waits). Afterwards this Sender is empty. Returns the value back if the
-  // receiver is gone.
+  /// Delivers `v` (never waits). Afterwards this Sender is empty. Returns the value back if the
+  /// receiver is gone.
   SendResult<T> send(T v) {
     if (!ch_) detail::oneshot_throw_no_channel("Sender::send (a oneshot sender sends once)");
     auto ch = std::move(ch_);
@@ -131,12 +140,13 @@ class Sender {
     }
     return SendResult<T>::sent();
   }
-  // True once the receiver was dropped or closed (a send would fail).
+  /// True once the receiver was dropped or closed (a send would fail).
   bool is_closed() const {
     if (!ch_) return true;
     std::lock_guard lk(ch_->lock);
     return ch_->rx_gone;
   }
+  /// False once used by send(), moved from, or default-constructed.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -156,11 +166,14 @@ class Sender {
   std::shared_ptr<detail::OneshotChan<T>> ch_;
 };
 
+/// The receiving side: recv() waits for the value. Movable, not copyable.
 template <class T>
 class Receiver {
  public:
   Receiver() = default;
+  /// Takes over the other's channel; the other becomes empty.
   Receiver(Receiver&&) noexcept = default;
+  /// Drops this receiver (as its destructor does), then takes over `o`'s channel.
   Receiver& operator=(Receiver&& o) noexcept {
     if (this != &o) {
       release();
@@ -170,31 +183,32 @@ class Receiver {
   }
   ~Receiver() { release(); }
 
-  // Waits for the value; std::nullopt if the sender was dropped without sending.
+  /// Waits for the value; std::nullopt if the sender was dropped without sending.
   std::optional<T> recv() const {
     detail::coop_proceed();
     detail::OneshotRecvOp<T> op(chan("recv"));
     detail::wait_one(op);
     return op.take();
   }
-  // The value if it is there now (never waits); std::nullopt otherwise (see is_finished()).
+  /// The value if it is there now (never waits); std::nullopt otherwise (see is_finished()).
   std::optional<T> try_recv() const {
     detail::OneshotRecvOp<T> op(chan("try_recv"));
     op.try_now();
     return op.take();
   }
-  // True once recv() would not wait: the value arrived, or the sender gave up.
+  /// True once recv() would not wait: the value arrived, or the sender gave up.
   bool is_finished() const {
     auto* c = chan("is_finished");
     std::lock_guard lk(c->lock);
     return c->tx_done;
   }
-  // Refuses the value: a later send() fails and returns it. A value sent already stays receivable.
+  /// Refuses the value: a later send() fails and returns it. A value sent already stays receivable.
   void close() const {
     auto* c = chan("close");
     std::lock_guard lk(c->lock);
     c->rx_gone = true;
   }
+  /// False for a default-constructed or moved-from receiver.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -222,19 +236,22 @@ class Receiver {
   std::shared_ptr<detail::OneshotChan<T>> ch_;
 };
 
-// oneshot::channel<void>(): a one-time "done" signal with no value. Built on the std::monostate
-// channel, so it has the same guarantees; only the interface differs where a value would appear.
+/// oneshot::channel<void>(): a one-time "done" signal with no value. Built on the std::monostate
+/// channel, so it has the same guarantees; only the interface differs where a value would appear.
 template <>
 class Sender<void> {
  public:
+  /// No value: only the signal.
   using value_type = void;
   Sender() = default;
-  // Signals the receiver (never waits) and uses the sender up. False if the receiver is gone or
-  // closed (nobody will see the signal). Throws weft::Error on an empty (used or moved-from) sender.
+  /// Signals the receiver (never waits) and uses the sender up. False if the receiver is gone or
+  /// closed (nobody will see the signal). Throws weft::Error on an empty (used or moved-from) sender.
   [[nodiscard("false means nobody will see the signal: check it, or cast to (void)")]] bool send() {
     return inner_.send(std::monostate{}).is_sent();
   }
+  /// True once the receiver was dropped or closed (a send would fail).
   bool is_closed() const { return inner_.is_closed(); }
+  /// False once used by send(), moved from, or default-constructed.
   explicit operator bool() const noexcept { return static_cast<bool>(inner_); }
 
  private:
@@ -244,18 +261,22 @@ class Sender<void> {
   Sender<std::monostate> inner_;
 };
 
+/// The receiving side of a oneshot::channel<void>(): waits for the signal.
 template <>
 class Receiver<void> {
  public:
   Receiver() = default;
-  // Waits for the signal: true when it was sent, false if the sender was dropped without sending.
-  // A suspension point (weft::Cancelled; the signal then stays for a later recv()). A second recv()
-  // after a received signal is a weft::Error, as for a value.
+  /// Waits for the signal: true when it was sent, false if the sender was dropped without sending.
+  /// A suspension point (weft::Cancelled; the signal then stays for a later recv()). A second recv()
+  /// after a received signal is a weft::Error, as for a value.
   bool recv() const { return inner_.recv().has_value(); }
-  // True if the signal is there now, and takes it (never waits).
+  /// True if the signal is there now, and takes it (never waits).
   bool try_recv() const { return inner_.try_recv().has_value(); }
+  /// Whether recv() would not wait: the signal was sent, or the sender is gone.
   bool is_finished() const { return inner_.is_finished(); }
+  /// Refuses the signal: a later send() returns false.
   void close() const { inner_.close(); }
+  /// False for a default-constructed or moved-from receiver.
   explicit operator bool() const noexcept { return static_cast<bool>(inner_); }
 
  private:
@@ -267,6 +288,7 @@ class Receiver<void> {
   Receiver<std::monostate> inner_;
 };
 
+/// A new oneshot channel: its sender and its receiver. `channel<void>()` makes a signal.
 template <class T>
 std::pair<Sender<T>, Receiver<T>> channel() {
   if constexpr (std::is_void_v<T>) {

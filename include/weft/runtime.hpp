@@ -1,19 +1,22 @@
-// weft/runtime.hpp — the runtime: worker threads that run fibers.
-//
-//   int main() {
-//     weft::Runtime rt;                                   // one worker per core
-//     return rt.block_on([] {                             // runs as a fiber; blocks main
-//       auto h = weft::spawn([] { return 6 * 7; });
-//       return *h.join() == 42 ? 0 : 1;
-//     });
-//   }
-//
-//   weft::Runtime rt = weft::Runtime::Builder().workers(2).stack_size(128 * 1024).build();
-//
-// Destroying the runtime shuts it down: every remaining fiber is cancelled (it unwinds from its
-// suspension point, running its RAII guards), the destructor waits for all of them, then stops the
-// workers. Builder::shutdown_timeout bounds that wait; fibers still alive then are reported on
-// stderr and their stacks deliberately leaked (never freed under a live frame).
+/// @file
+/// weft/runtime.hpp — the runtime: worker threads that run fibers.
+///
+/// @verbatim
+///   int main() {
+///     weft::Runtime rt;                                   // one worker per core
+///     return rt.block_on([] {                             // runs as a fiber; blocks main
+///       auto h = weft::spawn([] { return 6 * 7; });
+///       return *h.join() == 42 ? 0 : 1;
+///     });
+///   }
+///
+///   weft::Runtime rt = weft::Runtime::Builder().workers(2).stack_size(128 * 1024).build();
+///
+/// Destroying the runtime shuts it down: every remaining fiber is cancelled (it unwinds from its
+/// suspension point, running its RAII guards), the destructor waits for all of them, then stops the
+/// workers. Builder::shutdown_timeout bounds that wait; fibers still alive then are reported on
+/// stderr and their stacks deliberately leaked (never freed under a live frame).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -36,15 +39,15 @@ WEFT_API_BEGIN
 
 namespace weft {
 
-// What happens when a fiber panics (an exception escapes it) and nobody observes the panic — its
-// JoinHandle was dropped (detached) without join(). Either way it is reported on stderr with the
-// fiber's name and spawn site.
+/// What happens when a fiber panics (an exception escapes it) and nobody observes the panic — its
+/// JoinHandle was dropped (detached) without join(). Either way it is reported on stderr with the
+/// fiber's name and spawn site.
 enum class PanicPolicy {
   KeepGoing,  // report and continue (default; like Tokio)
   Abort,      // report and std::abort() the process
 };
 
-// What Runtime::Builder::stack_size is unless set: the usable bytes of a fiber's stack.
+/// What Runtime::Builder::stack_size is unless set: the usable bytes of a fiber's stack.
 inline constexpr std::size_t kDefaultStackSize = 64 * 1024;
 
 namespace detail {
@@ -68,19 +71,23 @@ std::shared_ptr<Scheduler> current_scheduler(const char* op);
 [[noreturn]] void rethrow_root(const JoinError& e);
 }  // namespace detail
 
-// A cheap, copyable reference to a runtime, usable from any thread to spawn onto it. Spawning
-// through a Handle whose runtime has shut down throws weft::Error.
+/// A cheap, copyable reference to a runtime, usable from any thread to spawn onto it. Spawning
+/// through a Handle whose runtime has shut down throws weft::Error.
 class Handle {
  public:
+  /// Wraps the scheduler `s` (Runtime and Handle::current() make these).
   explicit Handle(std::shared_ptr<detail::Scheduler> s) : s_(std::move(s)) {}
-  // The runtime of the calling fiber; throws weft::Error from a plain thread.
+  /// The runtime of the calling fiber; throws weft::Error from a plain thread.
   static Handle current() { return Handle(detail::current_scheduler("Handle::current")); }
 
+  /// Spawns `fn` as a fiber on this runtime, from any thread; as weft::spawn (weft/task.hpp).
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn(F&& fn, const std::source_location& loc = std::source_location::current()) const {
     return spawn(Options{}, std::forward<F>(fn), loc);
   }
+  /// Spawns with `opts` (name, stack size). spawn(f, args...) and spawn(opts, f, args...) bind
+  /// arguments as weft::spawn does.
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) const
@@ -110,9 +117,9 @@ class Handle {
   WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_HANDLE_SPAWN)
 #undef WEFT_DETAIL_DEF_HANDLE_SPAWN
 
-  // Runs `fn` as a fiber and blocks the calling (non-fiber) thread until it returns; returns its
-  // value or rethrows its exception. Calling it from inside a fiber throws weft::Error (it would
-  // block a worker): spawn and join instead.
+  /// Runs `fn` as a fiber and blocks the calling (non-fiber) thread until it returns; returns its
+  /// value or rethrows its exception. Calling it from inside a fiber throws weft::Error (it would
+  /// block a worker): spawn and join instead.
   template <class F>
   auto block_on(F&& fn, const std::source_location& loc = std::source_location::current())
       -> detail::spawn_result_t<F> {
@@ -122,52 +129,60 @@ class Handle {
     if constexpr (!std::is_void_v<detail::spawn_result_t<F>>) return std::move(*r);
   }
 
+  /// The number of worker threads.
   std::size_t workers() const { return detail::worker_count(*s_); }
-  // The usable stack of a fiber spawned without Options::stack_size: Builder::stack_size rounded
-  // up to whole pages, as the stacks are actually mapped.
+  /// The usable stack of a fiber spawned without Options::stack_size: Builder::stack_size rounded
+  /// up to whole pages, as the stacks are actually mapped.
   std::size_t stack_size() const noexcept { return detail::stack_size_of(*s_); }
+  /// A snapshot of the runtime's counters and of each worker's (weft/metrics.hpp).
   RuntimeMetrics metrics() const { return detail::metrics_of(*s_); }
-  // A snapshot of every live fiber (id, name, state, wait, spawn site, counters; backtraces and
-  // stack use on request). Safe while the runtime runs.
+  /// A snapshot of every live fiber (id, name, state, wait, spawn site, counters; backtraces and
+  /// stack use on request). Safe while the runtime runs.
   std::vector<FiberMetrics> fibers(FiberQuery q = {}) const { return detail::fibers_of(*s_, q); }
-  // Writes this runtime's workers and fibers, with backtraces (see weft/dump.hpp).
+  /// Writes this runtime's workers and fibers, with backtraces (see weft/dump.hpp).
   void dump(std::ostream& os) const { detail::dump_runtime(*s_, os); }
-  // The runtime's number in dumps and deadlock reports ("weft runtime 3", Deadlock::runtime).
+  /// The runtime's number in dumps and deadlock reports ("weft runtime 3", Deadlock::runtime).
   std::uint64_t id() const noexcept { return detail::runtime_id_of(*s_); }
+  /// The runtime's internals: for weft's own tools and tests, not for programs.
   detail::Scheduler& scheduler() const noexcept { return *s_; }
-  // False only for the handle of a moved-from Runtime.
+  /// False only for the handle of a moved-from Runtime.
   explicit operator bool() const noexcept { return s_ != nullptr; }
 
  private:
   std::shared_ptr<detail::Scheduler> s_;
 };
 
-// The usable stack a fiber gets without Options::stack_size: in a fiber, its runtime's
-// (Handle::stack_size()); from a plain thread, what a Runtime built with default options gives
-// (kDefaultStackSize, rounded up to whole pages). Never throws.
+/// The usable stack a fiber gets without Options::stack_size: in a fiber, its runtime's
+/// (Handle::stack_size()); from a plain thread, what a Runtime built with default options gives
+/// (kDefaultStackSize, rounded up to whole pages). Never throws.
 std::size_t default_stack_size() noexcept;
 
+/// Owns worker threads that run fibers. Build it with Runtime::Builder (or default-construct it),
+/// enter it with block_on() from main, and let the destructor shut it down (see weft/runtime.hpp).
 class Runtime {
  public:
+  /// Runtime options, set one by one: `Runtime::Builder().workers(4).build()`.
   class Builder {
    public:
-    // Worker threads (default: one per hardware thread).
+    /// Worker threads (default: one per hardware thread).
     Builder& workers(std::size_t n) { cfg_.workers = n; return *this; }
-    // Default usable stack size of a fiber (default 64 KiB; rounded up to whole pages).
+    /// Default usable stack size of a fiber (default 64 KiB; rounded up to whole pages).
     Builder& stack_size(std::size_t bytes) { cfg_.stack_size = bytes; return *this; }
-    // Worker threads are named "<prefix>-<index>" (default: "weft-w0", "weft-w1", ...). Linux keeps
-    // 15 characters of a thread's name: the prefix is cut so that the index always fits.
+    /// Worker threads are named "<prefix>-<index>" (default: "weft-w0", "weft-w1", ...). Linux keeps
+    /// 15 characters of a thread's name: the prefix is cut so that the index always fits.
     Builder& thread_name(std::string prefix) { cfg_.thread_name = std::move(prefix); return *this; }
-    // Bound on how long shutdown waits for cancelled fibers to finish unwinding.
-    // Any duration, rounded up to whole nanoseconds.
+    /// Bound on how long shutdown waits for cancelled fibers to finish unwinding.
+    /// Any duration, rounded up to whole nanoseconds.
     template <class Rep, class Period>
     Builder& shutdown_timeout(std::chrono::duration<Rep, Period> d) {
       cfg_.shutdown_timeout = detail::ceil_nanos(d);
       return *this;
     }
-    // What an unobserved panic in a detached fiber does (see PanicPolicy).
+    /// What an unobserved panic in a detached fiber does (see PanicPolicy).
     Builder& panic_policy(PanicPolicy p) { cfg_.panic_policy = p; return *this; }
+    /// Starts a runtime with these options.
     Runtime build() const { return Runtime(cfg_); }
+    /// The options as collected so far (weft's internals read them).
     const detail::Config& config() const noexcept { return cfg_; }
 
    private:
@@ -175,20 +190,26 @@ class Runtime {
   };
 
   Runtime() : Runtime(detail::Config{}) {}
+  /// Starts a runtime with the options of a Builder (Builder::build() calls this).
   explicit Runtime(const detail::Config& cfg) : handle_(detail::make_scheduler(cfg)) {}
+  /// Takes over the running runtime; the moved-from object no longer owns one (its destructor does
+  /// nothing, and its handle() is false).
   Runtime(Runtime&&) noexcept = default;
   Runtime& operator=(Runtime&&) = delete;
   ~Runtime() { shutdown(); }
 
+  /// As Handle::block_on: runs `fn` as a fiber and blocks the calling thread until it returns.
   template <class F>
   auto block_on(F&& fn, const std::source_location& loc = std::source_location::current()) {
     return handle_.block_on(std::forward<F>(fn), loc);
   }
+  /// As Handle::spawn: spawns `fn` as a fiber on this runtime, from any thread.
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn(F&& fn, const std::source_location& loc = std::source_location::current()) {
     return handle_.spawn(std::forward<F>(fn), loc);
   }
+  /// As Handle::spawn with Options.
   template <class F>
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) {
@@ -213,16 +234,23 @@ class Runtime {
   WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_RUNTIME_SPAWN)
 #undef WEFT_DETAIL_DEF_RUNTIME_SPAWN
 
+  /// A copyable reference to this runtime, for other threads and for fibers of other runtimes.
   const Handle& handle() const noexcept { return handle_; }
+  /// Handle::workers().
   std::size_t workers() const { return handle_.workers(); }
+  /// Handle::stack_size().
   std::size_t stack_size() const noexcept { return handle_.stack_size(); }
+  /// Handle::metrics().
   RuntimeMetrics metrics() const { return handle_.metrics(); }
+  /// Handle::fibers().
   std::vector<FiberMetrics> fibers(FiberQuery q = {}) const { return handle_.fibers(q); }
+  /// Handle::dump().
   void dump(std::ostream& os) const { handle_.dump(os); }
+  /// Handle::id().
   std::uint64_t id() const noexcept { return handle_.id(); }
 
-  // Cancels every fiber, waits for them to unwind, stops the workers. Idempotent; the destructor
-  // calls it. Must not be called from one of this runtime's fibers.
+  /// Cancels every fiber, waits for them to unwind, stops the workers. Idempotent; the destructor
+  /// calls it. Must not be called from one of this runtime's fibers.
   void shutdown() {
     if (moved_from()) return;
     detail::shutdown_scheduler(handle_.scheduler());

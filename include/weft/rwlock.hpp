@@ -1,28 +1,31 @@
-// weft/rwlock.hpp — a reader/writer lock that suspends fibers; FIFO, so writers are not starved.
-//
-//   weft::RwLock lock;
-//   std::map<std::string, int> table;
-//   auto reader = weft::spawn([&] {
-//     std::shared_lock lk(lock);                 // many readers at once
-//     return table.count("a");
-//   });
-//   {
-//     std::unique_lock lk(lock);                 // one writer, no readers
-//     table["a"] = 1;
-//   }
-//   reader.join();
-//
-// Meets Lockable/TimedLockable (lock, try_lock, try_lock_for/until, unlock) for writers and
-// SharedLockable/SharedTimedLockable (lock_shared, ...) for readers, so std::unique_lock,
-// std::shared_lock and std::scoped_lock work.
-//
-// Fairness: requests are served in arrival order. A reader gets in at once only if no writer
-// holds the lock and nobody is queued; once a writer waits, later readers queue behind it (so a
-// stream of readers cannot starve writers), and when the writer is done every reader queued
-// behind it up to the next writer gets in together (so writers cannot starve readers either).
-// lock()/lock_shared() and the timed forms are suspension points (throw weft::Cancelled); one that
-// throws or times out holds nothing, and a waiter that leaves lets the requests behind it proceed.
-// Works from plain threads too (they block).
+/// @file
+/// weft/rwlock.hpp — a reader/writer lock that suspends fibers; FIFO, so writers are not starved.
+///
+/// @verbatim
+///   weft::RwLock lock;
+///   std::map<std::string, int> table;
+///   auto reader = weft::spawn([&] {
+///     std::shared_lock lk(lock);                 // many readers at once
+///     return table.count("a");
+///   });
+///   {
+///     std::unique_lock lk(lock);                 // one writer, no readers
+///     table["a"] = 1;
+///   }
+///   reader.join();
+///
+/// Meets Lockable/TimedLockable (lock, try_lock, try_lock_for/until, unlock) for writers and
+/// SharedLockable/SharedTimedLockable (lock_shared, ...) for readers, so std::unique_lock,
+/// std::shared_lock and std::scoped_lock work.
+///
+/// Fairness: requests are served in arrival order. A reader gets in at once only if no writer
+/// holds the lock and nobody is queued; once a writer waits, later readers queue behind it (so a
+/// stream of readers cannot starve writers), and when the writer is done every reader queued
+/// behind it up to the next writer gets in together (so writers cannot starve readers either).
+/// lock()/lock_shared() and the timed forms are suspension points (throw weft::Cancelled); one that
+/// throws or times out holds nothing, and a waiter that leaves lets the requests behind it proceed.
+/// Works from plain threads too (they block).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -36,44 +39,57 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// A reader/writer lock that suspends fibers; FIFO, so neither writers nor readers starve (see
+/// weft/rwlock.hpp).
 class RwLock {
  public:
   RwLock() = default;
   RwLock(const RwLock&) = delete;
   RwLock& operator=(const RwLock&) = delete;
-  // Destroying a held RwLock, or one with waiters, is undefined.
+  /// Destroying a held RwLock, or one with waiters, is undefined.
   ~RwLock() = default;
 
   // ---- exclusive (writer)
+  /// Suspends until held exclusively (no reader, no other writer). Throws weft::Cancelled (then
+  /// holds nothing).
   void lock() { acquire(true, nullptr); }
+  /// Takes the lock exclusively if that is possible now without waiting.
   bool try_lock() noexcept;
+  /// As lock(), giving up after `d`; returns whether the lock is held.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
     return try_lock_until(detail::steady_deadline_after(d));
   }
+  /// As lock(), giving up at `t`; returns whether the lock is held.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t) {
     const auto d = detail::to_steady_deadline(t);
     return acquire(true, &d);
   }
+  /// Releases exclusive ownership; wakes whoever is queued next.
   void unlock() noexcept;
 
   // ---- shared (reader)
+  /// Suspends until held shared (with other readers). Throws weft::Cancelled (then holds nothing).
   void lock_shared() { acquire(false, nullptr); }
+  /// Takes the lock shared if that is possible now without waiting.
   bool try_lock_shared() noexcept;
+  /// As lock_shared(), giving up after `d`; returns whether the lock is held.
   template <class Rep, class Period>
   bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& d) {
     return try_lock_shared_until(detail::steady_deadline_after(d));
   }
+  /// As lock_shared(), giving up at `t`; returns whether the lock is held.
   template <class Clock, class Duration>
   bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& t) {
     const auto d = detail::to_steady_deadline(t);
     return acquire(false, &d);
   }
+  /// Releases one shared ownership; the last reader out lets a queued writer in.
   void unlock_shared() noexcept;
 
-  // Who holds it for writing: the fiber's (detail) record, a plain thread's token, or null. A
-  // snapshot for diagnostics; it may change at once.
+  /// Who holds it for writing: the fiber's (detail) record, a plain thread's token, or null. A
+  /// snapshot for diagnostics; it may change at once.
   const void* writer() const noexcept { return __atomic_load_n(&writer_owner_, __ATOMIC_RELAXED); }
 
  private:

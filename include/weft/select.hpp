@@ -1,16 +1,19 @@
-// weft/select.hpp — race alternatives; the first to finish wins, the others are cancelled.
-//
-//   auto r = weft::select(
-//       [&] { return fetch(primary); },                  // alternative 0 -> std::string
-//       [&] { weft::sleep(100ms); });                     // alternative 1 -> void (monostate)
-//   if (r.index() == 0) use(std::get<0>(r)); else std::puts("timed out");
-//
-// select(f0, f1, ...) runs each alternative in its own child fiber, waits for the first to finish,
-// cancels the others **and waits until they have unwound** (so alternatives may borrow the
-// caller's locals, and every guard they hold is released before select returns). It returns a
-// std::variant whose index is the winner's position, holding its value (std::monostate for a
-// void alternative). If the winner panicked, its exception is rethrown (after the losers are
-// gone). Cancelling the caller cancels every alternative. Must be called from a fiber.
+/// @file
+/// weft/select.hpp — race alternatives; the first to finish wins, the others are cancelled.
+///
+/// @verbatim
+///   auto r = weft::select(
+///       [&] { return fetch(primary); },                  // alternative 0 -> std::string
+///       [&] { weft::sleep(100ms); });                     // alternative 1 -> void (monostate)
+///   if (r.index() == 0) use(std::get<0>(r)); else std::puts("timed out");
+///
+/// select(f0, f1, ...) runs each alternative in its own child fiber, waits for the first to finish,
+/// cancels the others **and waits until they have unwound** (so alternatives may borrow the
+/// caller's locals, and every guard they hold is released before select returns). It returns a
+/// std::variant whose index is the winner's position, holding its value (std::monostate for a
+/// void alternative). If the winner panicked, its exception is rethrown (after the losers are
+/// gone). Cancelling the caller cancels every alternative. Must be called from a fiber.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -74,6 +77,9 @@ auto select_impl(const std::source_location& loc, std::index_sequence<I...>, F&&
 }
 }  // namespace detail
 
+/// Races the alternatives, each in its own child fiber: the first to finish wins, the others are
+/// cancelled and waited for. Returns a std::variant holding the winner's value at the winner's
+/// index (std::monostate for a void alternative). See weft/select.hpp.
 template <class... F>
 auto select(F&&... fs) {
   static_assert(sizeof...(F) >= 1, "weft::select needs at least one alternative");

@@ -1,23 +1,26 @@
-// weft/stop_token.hpp — CancellationToken callbacks, and bridges to std::stop_token both ways.
-//
-//   void legacy(std::stop_token st);                       // an API that speaks std::stop_token
-//   weft::CancellationToken token;
-//   std::jthread t(legacy, ...);                           // ...or hand it weft's cancellation:
-//   legacy(weft::to_stop_token(token));                    // stop requested when token is cancelled
-//
-//   std::jthread worker([](std::stop_token st) {           // the other way round:
-//     weft::CancellationToken t = weft::cancel_on_stop(st);   // cancelled on st's request_stop()
-//     ... t.run_until_cancelled(...) ...
-//   });
-//
-//   weft::CancelCallback cb(token, [&] { wake_the_poller(); });  // like std::stop_callback
-//
-// CancelCallback(token, f) runs f() once when the token is cancelled — on the thread (or fiber)
-// that calls cancel(), after the token's cancellation is complete — or at once, in the
-// constructor, if the token already is cancelled. Destroying the CancelCallback first unregisters
-// it; if f() is running on another thread at that moment, the destructor waits for it to return
-// (std::stop_callback's rule), so whatever f uses may be destroyed right after. f must not throw
-// (std::terminate) and must not suspend: keep it short, e.g. notify something.
+/// @file
+/// weft/stop_token.hpp — CancellationToken callbacks, and bridges to std::stop_token both ways.
+///
+/// @verbatim
+///   void legacy(std::stop_token st);                       // an API that speaks std::stop_token
+///   weft::CancellationToken token;
+///   std::jthread t(legacy, ...);                           // ...or hand it weft's cancellation:
+///   legacy(weft::to_stop_token(token));                    // stop requested when token is cancelled
+///
+///   std::jthread worker([](std::stop_token st) {           // the other way round:
+///     weft::CancellationToken t = weft::cancel_on_stop(st);   // cancelled on st's request_stop()
+///     ... t.run_until_cancelled(...) ...
+///   });
+///
+///   weft::CancelCallback cb(token, [&] { wake_the_poller(); });  // like std::stop_callback
+///
+/// CancelCallback(token, f) runs f() once when the token is cancelled — on the thread (or fiber)
+/// that calls cancel(), after the token's cancellation is complete — or at once, in the
+/// constructor, if the token already is cancelled. Destroying the CancelCallback first unregisters
+/// it; if f() is running on another thread at that moment, the destructor waits for it to return
+/// (std::stop_callback's rule), so whatever f uses may be destroyed right after. f must not throw
+/// (std::terminate) and must not suspend: keep it short, e.g. notify something.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -60,9 +63,13 @@ bool token_add_callback(TokenState& t, TokenCallbackNode* n);
 void token_remove_callback(TokenState& t, TokenCallbackNode* n) noexcept;
 }  // namespace detail
 
+/// Runs a callback once when a CancellationToken is cancelled, like std::stop_callback: on the
+/// thread that cancels, or at once in the constructor if the token already is cancelled.
+/// Destroying it first unregisters the callback (waiting if it is running on another thread).
 template <class F>
 class CancelCallback final : private detail::TokenCallbackNode {
  public:
+  /// Registers `f` on `token` (or runs it now, if the token is already cancelled).
   template <class G>
     requires std::is_constructible_v<F, G>
   CancelCallback(const CancellationToken& token, G&& f)
@@ -85,16 +92,17 @@ class CancelCallback final : private detail::TokenCallbackNode {
   std::shared_ptr<detail::TokenState> state_;  // the token's state outlives the registration
   bool registered_ = true;
 };
+/// `weft::CancelCallback cb(token, [&] { ... });` deduces the callback's type.
 template <class F>
 CancelCallback(const CancellationToken&, F) -> CancelCallback<F>;
 
-// A std::stop_token whose stop is requested when `token` is cancelled (at once if it already is).
-// Every call for one token shares one std::stop_source, kept alive by the token.
+/// A std::stop_token whose stop is requested when `token` is cancelled (at once if it already is).
+/// Every call for one token shares one std::stop_source, kept alive by the token.
 std::stop_token to_stop_token(const CancellationToken& token);
 
-// A new CancellationToken that is cancelled when stop is requested on `st` (at once if it already
-// is), through a std::stop_callback that lives as long as the token. A token cancelled directly
-// does not request stop on `st` (a stop_token cannot); use to_stop_token for that direction.
+/// A new CancellationToken that is cancelled when stop is requested on `st` (at once if it already
+/// is), through a std::stop_callback that lives as long as the token. A token cancelled directly
+/// does not request stop on `st` (a stop_token cannot); use to_stop_token for that direction.
 CancellationToken cancel_on_stop(std::stop_token st);
 
 }  // namespace weft

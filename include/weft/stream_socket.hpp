@@ -1,31 +1,34 @@
-// weft/stream_socket.hpp — the byte-stream operations shared by TcpStream and UnixStream.
-//
-//   void greet(weft::StreamSocket& s) {                // works for TCP and Unix streams alike
-//     s.write_all("hello\n");
-//     char buf[64];
-//     std::size_t n = s.read(buf, sizeof buf);         // 0 = the peer closed its side (EOF)
-//     if (n == 0) return;
-//     std::optional<std::size_t> m = weft::timeout(std::chrono::seconds(1), [&] { return s.read(buf, sizeof buf); });
-//     if (!m) std::puts("no reply within 1 s");        // the read was cancelled; nothing was consumed
-//   }
-//
-// Every operation suspends the calling fiber, never the thread, while the socket is not ready
-// (from a plain thread it blocks that thread instead). Each is a suspension point: if the fiber
-// is cancelled (abort, timeout, shutdown) it throws weft::Cancelled — on entry, or while
-// waiting. What a cancelled call did is stated per call below: single calls (read, write, their
-// vectored forms) guarantee that *nothing* was transferred; the looping ones (read_exact,
-// write_all) report through `progress` how much was. Failures throw weft::IoError; EOF is not an
-// error for read (it returns 0); writing to a closed peer is an IoError (EPIPE/ECONNRESET), never
-// a SIGPIPE.
-//
-// Threads: one fiber may read while another writes (a common split); two fibers reading (or two
-// writing) at once interleave their data unpredictably. However many fibers wait on one socket,
-// at most one per direction holds a watcher on a libev loop; the others queue behind it. Never close or destroy a socket while
-// another fiber is suspended in an operation on it: cancel and join that fiber first, or wake it
-// with shutdown(Shutdown::Read) (its read returns 0).
-//
-// Fairness: a fiber whose reads and writes never have to wait (a fast peer) yields to other
-// fibers every 64 operations, so one busy connection cannot starve a worker.
+/// @file
+/// weft/stream_socket.hpp — the byte-stream operations shared by TcpStream and UnixStream.
+///
+/// @verbatim
+///   void greet(weft::StreamSocket& s) {                // works for TCP and Unix streams alike
+///     s.write_all("hello\n");
+///     char buf[64];
+///     std::size_t n = s.read(buf, sizeof buf);         // 0 = the peer closed its side (EOF)
+///     if (n == 0) return;
+///     std::optional<std::size_t> m = weft::timeout(std::chrono::seconds(1), [&] { return s.read(buf, sizeof buf); });
+///     if (!m) std::puts("no reply within 1 s");        // the read was cancelled; nothing was consumed
+///   }
+///
+/// Every operation suspends the calling fiber, never the thread, while the socket is not ready
+/// (from a plain thread it blocks that thread instead). Each is a suspension point: if the fiber
+/// is cancelled (abort, timeout, shutdown) it throws weft::Cancelled — on entry, or while
+/// waiting. What a cancelled call did is stated per call below: single calls (read, write, their
+/// vectored forms) guarantee that *nothing* was transferred; the looping ones (read_exact,
+/// write_all) report through `progress` how much was. Failures throw weft::IoError; EOF is not an
+/// error for read (it returns 0); writing to a closed peer is an IoError (EPIPE/ECONNRESET), never
+/// a SIGPIPE.
+///
+/// Threads: one fiber may read while another writes (a common split); two fibers reading (or two
+/// writing) at once interleave their data unpredictably. However many fibers wait on one socket,
+/// at most one per direction holds a watcher on a libev loop; the others queue behind it. Never close or destroy a socket while
+/// another fiber is suspended in an operation on it: cancel and join that fiber first, or wake it
+/// with shutdown(Shutdown::Read) (its read returns 0).
+///
+/// Fairness: a fiber whose reads and writes never have to wait (a fast peer) yields to other
+/// fibers every 64 operations, so one busy connection cannot starve a worker.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -50,60 +53,72 @@ struct SocketIo;
 WEFT_INTERNAL_END
 }
 
+/// Which half of a stream StreamSocket::shutdown() closes: the read half, the write half, or both.
 enum class Shutdown { Read, Write, Both };
 
+/// The operations every connected byte stream shares (TcpStream, UnixStream): reads and writes that
+/// suspend the calling fiber instead of blocking its worker. Owns its descriptor. See
+/// weft/stream_socket.hpp for the cancellation and threading rules.
 class StreamSocket {
  public:
-  // Reads at most `len` bytes into `buf`, waiting until at least one is available. Returns the
-  // count, or 0 at EOF (or if `len` is 0). Cancelled: no byte was consumed.
+  /// Reads at most `len` bytes into `buf`, waiting until at least one is available. Returns the
+  /// count, or 0 at EOF (or if `len` is 0). Cancelled: no byte was consumed.
   std::size_t read(void* buf, std::size_t len);
-  // Reads exactly `len` bytes. Throws IoError (is_eof()) if the stream ends first. On every exit
-  // — return, IoError, Cancelled — `*progress` (if given) holds the bytes stored in `buf` so far;
-  // those are consumed from the stream.
+  /// Reads exactly `len` bytes. Throws IoError (is_eof()) if the stream ends first. On every exit
+  /// — return, IoError, Cancelled — `*progress` (if given) holds the bytes stored in `buf` so far;
+  /// those are consumed from the stream.
   void read_exact(void* buf, std::size_t len, std::size_t* progress = nullptr);
-  // As read, scattering into several buffers (readv). Cancelled: nothing consumed.
+  /// As read, scattering into several buffers (readv). Cancelled: nothing consumed.
   std::size_t read_vectored(std::span<const iovec> bufs);
 
-  // Writes at most `len` bytes, waiting until the socket can take at least one. Returns the count
-  // (may be less than len). Cancelled: nothing was sent.
+  /// Writes at most `len` bytes, waiting until the socket can take at least one. Returns the count
+  /// (may be less than len). Cancelled: nothing was sent.
   std::size_t write(const void* buf, std::size_t len);
-  // Writes all `len` bytes. On every exit `*progress` (if given) holds how many were handed to the
-  // kernel. After a Cancelled or an IoError the peer may have received a prefix: unless you track
-  // `progress`, treat the stream as broken and close it.
+  /// Writes all `len` bytes. On every exit `*progress` (if given) holds how many were handed to the
+  /// kernel. After a Cancelled or an IoError the peer may have received a prefix: unless you track
+  /// `progress`, treat the stream as broken and close it.
   void write_all(const void* buf, std::size_t len, std::size_t* progress = nullptr);
+  /// write_all() for the bytes of `data`.
   void write_all(std::string_view data, std::size_t* progress = nullptr) {
     write_all(data.data(), data.size(), progress);
   }
-  // As write, gathering from several buffers (sendmsg). Cancelled: nothing was sent.
+  /// As write, gathering from several buffers (sendmsg). Cancelled: nothing was sent.
   std::size_t write_vectored(std::span<const iovec> bufs);
-  // All bytes of all buffers, in order; `progress` as for write_all (a total over the buffers).
+  /// All bytes of all buffers, in order; `progress` as for write_all (a total over the buffers).
   void write_all_vectored(std::span<const iovec> bufs, std::size_t* progress = nullptr);
 
-  // Closes the read half (a suspended read returns 0, later reads return 0), the write half (the
-  // peer reads EOF once it has everything sent so far), or both. Never suspends.
+  /// Closes the read half (a suspended read returns 0, later reads return 0), the write half (the
+  /// peer reads EOF once it has everything sent so far), or both. Never suspends.
   void shutdown(Shutdown how);
 
-  // The descriptor (still owned by this object), or -1 once closed / moved from.
+  /// The descriptor (still owned by this object), or -1 once closed / moved from.
   int fd() const noexcept { return fd_.get(); }
+  /// Whether the object owns a descriptor (false once closed, released or moved from).
   bool is_open() const noexcept { return fd_.valid(); }
+  /// is_open().
   explicit operator bool() const noexcept { return is_open(); }
-  // Gives up ownership of the descriptor (the caller closes it); the object becomes closed.
+  /// Gives up ownership of the descriptor (the caller closes it); the object becomes closed.
   int release() noexcept { return fd_.release(); }
-  // Closes the socket now (the destructor does it otherwise). Idempotent.
+  /// Closes the socket now (the destructor does it otherwise). Idempotent.
   void close() noexcept { fd_.reset(); }
 
  protected:
-  // A closed socket (no fd) gets no I/O state; every operation on it throws weft::Error.
+  /// A closed socket (no fd) gets no I/O state; every operation on it throws weft::Error.
   StreamSocket(detail::OwnedFd fd, const char* kind);
+  /// Takes over `o`'s descriptor and I/O state; `o` becomes closed.
   StreamSocket(StreamSocket&&) noexcept;
+  /// Closes this socket, then takes over the other's descriptor; the other becomes closed.
   StreamSocket& operator=(StreamSocket&&) noexcept;
   ~StreamSocket();
 
-  // "TcpStream::read (127.0.0.1:5000 -> 127.0.0.1:40000)": names the call for error messages.
+  /// "TcpStream::read (127.0.0.1:5000 -> 127.0.0.1:40000)": names the call for error messages.
   std::string context(const char* op) const;
+  /// The descriptor; throws weft::Error naming the call `op` if the socket is closed.
   int checked_fd(const char* op) const;
 
+  /// The owned descriptor (invalid once closed).
   detail::OwnedFd fd_;
+  /// The class's name for messages ("TcpStream", "UnixStream").
   const char* kind_;
 
  private:

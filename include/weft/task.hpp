@@ -1,30 +1,33 @@
-// weft/task.hpp — spawning fibers and joining them.
-//
-//   weft::JoinHandle<int> h = weft::spawn([] { weft::sleep(10ms); return 42; });
-//   weft::Result<int> r = h.join();            // suspends this fiber (or blocks a plain thread)
-//   assert(r && *r == 42);
-//
-//   auto named = weft::spawn(weft::Options{.name = "fetch", .stack_size = 256 * 1024}, [] { ... });
-//
-//   auto worker = weft::spawn([](std::stop_token st) {     // like std::jthread
-//     while (!st.stop_requested()) crunch();                // stops without a suspension point
-//   });
-//   worker.abort();                                         // requests stop on st
-//
-// Destroying a JoinHandle *detaches*: the fiber runs on and its result is discarded. Cancelling
-// is explicit: abort().
-//
-// A function taking a std::stop_token (spawn(f) with f(std::stop_token), or spawn(f, args...) with
-// f(std::stop_token, args...)) gets a token whose stop is requested whenever the fiber itself is
-// cancelled: abort(), its JoinSet or LocalSet dropped, a failing sibling in its scope, runtime
-// shutdown — not a timeout() or token scope inside the fiber, which cancel only that scope. The
-// token is chosen only when f cannot be called without it, so other callables are unaffected
-// (unlike std::jthread, `[](auto...) {}` is called without a token). std::stop_callbacks on the
-// token run on the cancelling thread, inside abort() and the like (std's rule): keep them short,
-// never suspend, spawn or throw in them. Outcome: if the fiber's cancellation was requested before
-// it finished, join() reports it cancelled — also when the function noticed the stop through the
-// token and returned normally (returning is how a jthread-style function acknowledges stop); the
-// fiber still throws weft::Cancelled at its suspension points as any fiber does.
+/// @file
+/// weft/task.hpp — spawning fibers and joining them.
+///
+/// @verbatim
+///   weft::JoinHandle<int> h = weft::spawn([] { weft::sleep(10ms); return 42; });
+///   weft::Result<int> r = h.join();            // suspends this fiber (or blocks a plain thread)
+///   assert(r && *r == 42);
+///
+///   auto named = weft::spawn(weft::Options{.name = "fetch", .stack_size = 256 * 1024}, [] { ... });
+///
+///   auto worker = weft::spawn([](std::stop_token st) {     // like std::jthread
+///     while (!st.stop_requested()) crunch();                // stops without a suspension point
+///   });
+///   worker.abort();                                         // requests stop on st
+///
+/// Destroying a JoinHandle *detaches*: the fiber runs on and its result is discarded. Cancelling
+/// is explicit: abort().
+///
+/// A function taking a std::stop_token (spawn(f) with f(std::stop_token), or spawn(f, args...) with
+/// f(std::stop_token, args...)) gets a token whose stop is requested whenever the fiber itself is
+/// cancelled: abort(), its JoinSet or LocalSet dropped, a failing sibling in its scope, runtime
+/// shutdown — not a timeout() or token scope inside the fiber, which cancel only that scope. The
+/// token is chosen only when f cannot be called without it, so other callables are unaffected
+/// (unlike std::jthread, `[](auto...) {}` is called without a token). std::stop_callbacks on the
+/// token run on the cancelling thread, inside abort() and the like (std's rule): keep them short,
+/// never suspend, spawn or throw in them. Outcome: if the fiber's cancellation was requested before
+/// it finished, join() reports it cancelled — also when the function noticed the stop through the
+/// token and returned normally (returning is how a jthread-style function acknowledges stop); the
+/// fiber still throws weft::Cancelled at its suspension points as any fiber does.
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -44,9 +47,11 @@ WEFT_API_BEGIN
 
 namespace weft {
 
+/// How to spawn a fiber: what to call it and how big a stack to give it. Aggregate, so that
+/// `weft::spawn(weft::Options{.name = "fetch"}, f)` reads at the call site.
 struct Options {
-  std::string name;            // shown in errors, dumps and traces
-  std::size_t stack_size = 0;  // bytes; 0 = the runtime's default (Runtime::Builder::stack_size)
+  std::string name;            ///< shown in errors, dumps and traces
+  std::size_t stack_size = 0;  ///< bytes; 0 = the runtime's default (Runtime::Builder::stack_size)
 };
 
 namespace detail {
@@ -75,15 +80,20 @@ auto make_task(F&& fn) {
 }
 }  // namespace detail
 
-// Cancels a fiber without being able to join it. Copyable; outliving the fiber is fine.
+/// Cancels a fiber without being able to join it. Copyable; outliving the fiber is fine.
 class AbortHandle {
  public:
   AbortHandle() = default;
+  /// Refers to the fiber `f` (null: an empty handle) and keeps its record alive. Used by JoinHandle and
+  /// JoinSet; programs get AbortHandles from them.
   explicit AbortHandle(detail::FiberBase* f) : f_(f) {
     if (f_) f_->add_ref();
   }
+  /// Another handle to the same fiber.
   AbortHandle(const AbortHandle& o) : AbortHandle(o.f_) {}
+  /// Takes over `o`'s fiber; `o` becomes empty.
   AbortHandle(AbortHandle&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  /// Refers to `o`'s fiber instead (copy or move).
   AbortHandle& operator=(AbortHandle o) noexcept {
     std::swap(f_, o.f_);
     return *this;
@@ -91,22 +101,30 @@ class AbortHandle {
   ~AbortHandle() {
     if (f_) f_->release();
   }
+  /// Requests cancellation, as JoinHandle::abort(): the fiber throws weft::Cancelled at its next
+  /// suspension point. Idempotent; does nothing on an empty handle or a finished fiber.
   void abort() const noexcept {
     if (f_) detail::request_cancel(f_, Cancelled::Reason::Aborted);
   }
+  /// Whether the fiber has finished (true for an empty handle).
   bool is_finished() const noexcept { return !f_ || f_->finished(); }
 
  private:
   detail::FiberBase* f_ = nullptr;
 };
 
+/// Owns a spawned fiber's result: join() waits for it, abort() cancels the fiber. Move-only;
+/// destroying it (or detach()) lets the fiber run on unobserved. See weft/task.hpp.
 template <class T>
 class JoinHandle {
  public:
   JoinHandle() = default;
+  /// Takes over one reference to the task `t` (spawn makes these; programs never call it).
   explicit JoinHandle(detail::TaskOf<T>* t) noexcept : t_(t) {}
+  /// Takes over `o`'s fiber; `o` becomes invalid().
   JoinHandle(JoinHandle&& o) noexcept
       : t_(std::exchange(o.t_, nullptr)), id_(o.id_), joined_(std::exchange(o.joined_, false)) {}
+  /// Detaches the fiber this handle held, then takes over `o`'s.
   JoinHandle& operator=(JoinHandle&& o) noexcept {
     if (this != &o) {
       reset();
@@ -118,12 +136,12 @@ class JoinHandle {
   }
   JoinHandle(const JoinHandle&) = delete;
   JoinHandle& operator=(const JoinHandle&) = delete;
-  // Detaches: the fiber keeps running; nobody will see its result.
+  /// Detaches: the fiber keeps running; nobody will see its result.
   ~JoinHandle() { reset(); }
 
-  // Waits for the fiber and returns its value, its panic, or that it was cancelled. Suspends a
-  // fiber; blocks a plain thread. Can be called once. Throws weft::Cancelled if the *caller* is
-  // cancelled while waiting (the handle stays joinable then).
+  /// Waits for the fiber and returns its value, its panic, or that it was cancelled. Suspends a
+  /// fiber; blocks a plain thread. Can be called once. Throws weft::Cancelled if the *caller* is
+  /// cancelled while waiting (the handle stays joinable then).
   Result<T> join() {
     if (!t_) detail::throw_bad_handle("join", id_, joined_);
     detail::join_wait(t_);
@@ -135,23 +153,27 @@ class JoinHandle {
     return r;
   }
 
-  // Requests cancellation: the fiber throws weft::Cancelled at its next suspension point (at once
-  // if it is suspended). A fiber that finishes first keeps its result. Idempotent.
+  /// Requests cancellation: the fiber throws weft::Cancelled at its next suspension point (at once
+  /// if it is suspended). A fiber that finishes first keeps its result. Idempotent.
   void abort() const noexcept {
     if (t_) detail::request_cancel(t_, Cancelled::Reason::Aborted);
   }
+  /// A copyable handle that can cancel this fiber from elsewhere (it cannot join). Throws weft::Error
+  /// on an invalid handle.
   AbortHandle abort_handle() const {
     if (!t_) detail::throw_bad_handle("abort_handle", id_, joined_);
     return AbortHandle(t_);
   }
+  /// Whether the fiber has finished (join() would not wait). Throws weft::Error on an invalid handle.
   bool is_finished() const {
     if (!t_) detail::throw_bad_handle("is_finished", id_, joined_);
     return t_->finished();
   }
-  // The fiber's id (also after join()).
+  /// The fiber's id (also after join()).
   FiberId id() const noexcept { return t_ ? t_->id_ : id_; }
+  /// False once joined, detached or moved from.
   bool valid() const noexcept { return t_ != nullptr; }
-  // Explicit form of the destructor's behaviour.
+  /// Explicit form of the destructor's behaviour.
   void detach() noexcept { reset(); }
 
  private:
@@ -167,7 +189,7 @@ class JoinHandle {
   bool joined_ = false;
 };
 
-// Spawns on the calling fiber's runtime. From a plain thread use Runtime::spawn or Handle::spawn.
+/// Spawns on the calling fiber's runtime. From a plain thread use Runtime::spawn or Handle::spawn.
 template <class F>
 [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
 auto spawn(F&& fn, const std::source_location& loc = std::source_location::current())
@@ -179,6 +201,7 @@ auto spawn(F&& fn, const std::source_location& loc = std::source_location::curre
   return h;
 }
 
+/// Spawns with `opts` (name, stack size) on the calling fiber's runtime.
 template <class F>
 [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
 auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current())

@@ -1,24 +1,27 @@
-// weft/watch.hpp — the latest value of something, and a way to wait until it changes.
-//
-//   auto [tx, rx] = weft::watch::channel<std::string>("starting");
-//   auto watcher = weft::spawn([rx = rx]() mutable {
-//     while (rx.changed()) {                             // suspends until a newer value is sent;
-//       std::printf("state: %s\n", rx.borrow_and_update().c_str());   // false: sender is gone
-//     }
-//   });
-//   tx.send("running");
-//   tx.send("stopped");                                 // a slow watcher may only see the last
-//   tx = {};                                            // one: watch keeps the latest value only
-//   watcher.join();
-//
-// Sender::send(v) replaces the value and wakes every waiting receiver; it never waits.
-// Receiver::changed() returns true once there is a value this receiver has not marked seen (and
-// marks it seen), false when the sender is gone and nothing new remains. borrow() returns a copy of
-// the current value (T must be copyable); borrow_and_update() also marks it seen. A new receiver
-// (subscribe(), or the one from channel()) has seen the value current at that moment. Receivers are
-// copyable (the copy has seen what the original has). changed() is a suspension point (throws
-// weft::Cancelled; then nothing is marked seen). Works from plain threads too. Usable in a
-// weft::Select (weft/channel_select.hpp).
+/// @file
+/// weft/watch.hpp — the latest value of something, and a way to wait until it changes.
+///
+/// @verbatim
+///   auto [tx, rx] = weft::watch::channel<std::string>("starting");
+///   auto watcher = weft::spawn([rx = rx]() mutable {
+///     while (rx.changed()) {                             // suspends until a newer value is sent;
+///       std::printf("state: %s\n", rx.borrow_and_update().c_str());   // false: sender is gone
+///     }
+///   });
+///   tx.send("running");
+///   tx.send("stopped");                                 // a slow watcher may only see the last
+///   tx = {};                                            // one: watch keeps the latest value only
+///   watcher.join();
+///
+/// Sender::send(v) replaces the value and wakes every waiting receiver; it never waits.
+/// Receiver::changed() returns true once there is a value this receiver has not marked seen (and
+/// marks it seen), false when the sender is gone and nothing new remains. borrow() returns a copy of
+/// the current value (T must be copyable); borrow_and_update() also marks it seen. A new receiver
+/// (subscribe(), or the one from channel()) has seen the value current at that moment. Receivers are
+/// copyable (the copy has seen what the original has). changed() is a suspension point (throws
+/// weft::Cancelled; then nothing is marked seen). Works from plain threads too. Usable in a
+/// weft::Select (weft/channel_select.hpp).
+/// @endverbatim
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -98,16 +101,20 @@ class WatchChangedOp final : public SyncOp {
 
 namespace watch {
 
+/// The receiving side (defined below).
 template <class T>
 class Receiver;
 
-// The one sending side (movable, not copyable); the receivers see the end when it is destroyed.
+/// The one sending side (movable, not copyable); the receivers see the end when it is destroyed.
 template <class T>
 class Sender {
  public:
+  /// The type of the value.
   using value_type = T;
   Sender() = default;
+  /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&&) noexcept = default;
+  /// Drops this sender (the receivers see the end), then takes over `o`'s channel.
   Sender& operator=(Sender&& o) noexcept {
     if (this != &o) {
       release();
@@ -117,30 +124,32 @@ class Sender {
   }
   ~Sender() { release(); }
 
-  // Replaces the value and wakes the waiting receivers (never waits). Returns false if there is
-  // no receiver left (the value is stored anyway).
+  /// Replaces the value and wakes the waiting receivers (never waits). Returns false if there is
+  /// no receiver left (the value is stored anyway).
   bool send(T v) const {
     return modify([&v](T& cur) { cur = std::move(v); });
   }
-  // Changes the value in place (fn(T&) runs under the channel's spin lock: keep it short and do
-  // not suspend in it), then wakes the receivers like send().
+  /// Changes the value in place (fn(T&) runs under the channel's spin lock: keep it short and do
+  /// not suspend in it), then wakes the receivers like send().
   template <class F>
   bool send_modify(F&& fn) const {
     return modify(std::forward<F>(fn));
   }
-  // A copy of the current value.
+  /// A copy of the current value.
   T borrow() const {
     auto* c = chan("borrow");
     std::lock_guard lk(c->lock);
     return c->value;
   }
-  // A new receiver that has seen the current value.
+  /// A new receiver that has seen the current value.
   Receiver<T> subscribe() const;
+  /// The receivers alive now.
   std::size_t receiver_count() const {
     auto* c = chan("receiver_count");
     std::lock_guard lk(c->lock);
     return c->rx_count;
   }
+  /// False for a default-constructed or moved-from sender.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -174,10 +183,13 @@ class Sender {
   std::shared_ptr<detail::WatchChan<T>> ch_;
 };
 
+/// The receiving side: reads the current value and waits for changes. Copyable; each copy has
+/// its own idea of what it has seen.
 template <class T>
 class Receiver {
  public:
   Receiver() = default;
+  /// Another receiver that has seen what `o` has seen.
   Receiver(const Receiver& o) : ch_(o.ch_) {
     if (ch_) {
       std::lock_guard lk(ch_->lock);
@@ -185,11 +197,14 @@ class Receiver {
       seen_ = o.seen_;
     }
   }
+  /// Takes over the other's channel and what it has seen; the other becomes empty.
   Receiver(Receiver&& o) noexcept : ch_(std::move(o.ch_)), seen_(o.seen_) {}
+  /// Drops this receiver, then receives as a copy of `o`.
   Receiver& operator=(const Receiver& o) {
     if (this != &o) *this = Receiver(o);
     return *this;
   }
+  /// Drops this receiver, then takes over `o`'s channel and what it has seen.
   Receiver& operator=(Receiver&& o) noexcept {
     if (this != &o) {
       release();
@@ -200,32 +215,34 @@ class Receiver {
   }
   ~Receiver() { release(); }
 
-  // Waits until there is a value this receiver has not seen, marks it seen and returns true;
-  // returns false if the sender is gone and nothing new remains.
+  /// Waits until there is a value this receiver has not seen, marks it seen and returns true;
+  /// returns false if the sender is gone and nothing new remains.
   bool changed() {
     detail::WatchChangedOp<T> op(chan("changed"), &seen_);
     detail::coop_proceed();  // before a version is marked seen: cancel-safe
     detail::wait_one(op);
     return op.take();
   }
-  // Whether a value not yet seen is there (never waits).
+  /// Whether a value not yet seen is there (never waits).
   bool has_changed() const {
     auto* c = chan("has_changed");
     std::lock_guard lk(c->lock);
     return c->version != seen_;
   }
-  // A copy of the current value; borrow_and_update() also marks it seen.
+  /// A copy of the current value; borrow_and_update() also marks it seen.
   T borrow() const {
     auto* c = chan("borrow");
     std::lock_guard lk(c->lock);
     return c->value;
   }
+  /// A copy of the current value, marked seen: changed() waits for the next one.
   T borrow_and_update() {
     auto* c = chan("borrow_and_update");
     std::lock_guard lk(c->lock);
     seen_ = c->version;
     return c->value;
   }
+  /// False for a default-constructed or moved-from receiver.
   explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
@@ -262,6 +279,8 @@ Receiver<T> Sender<T>::subscribe() const {
   return Receiver<T>(ch_, c->version);
 }
 
+/// A new watch channel holding `initial`: its sender and a first receiver (which has seen
+/// `initial`).
 template <class T>
 std::pair<Sender<T>, Receiver<T>> channel(T initial) {
   auto ch = std::make_shared<detail::WatchChan<T>>(std::move(initial));

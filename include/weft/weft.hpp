@@ -1,4 +1,5 @@
-// weft/weft.hpp — everything. Include this, or the one header per concept it lists.
+/// @file
+/// weft/weft.hpp — everything. Include this, or the one header per concept it lists.
 #pragma once
 
 #include <weft/detail/config.hpp>
@@ -52,6 +53,28 @@
 #include <weft/tcp.hpp>
 #include <weft/udp.hpp>
 #include <weft/unix_socket.hpp>
+
+/// @namespace weft
+/// Stackful fibers for C++: Tokio-style tasks on Boost.Context and libev. A weft::Runtime runs
+/// fibers on its worker threads; the rest of the namespace is what a fiber uses: spawning and
+/// joining, cancellation, synchronisation primitives and channels, sockets, timers, and the
+/// introspection tools (dumps, stall and deadlock reports, metrics, traces).
+///
+/// @namespace weft::this_fiber
+/// What a fiber can do to itself: yield, sleep, ask who it is (weft/this_fiber.hpp).
+///
+/// @namespace weft::mpsc
+/// Multi-producer, single-consumer channels, bounded and unbounded (weft/mpsc.hpp).
+///
+/// @namespace weft::oneshot
+/// A channel for exactly one value: a reply, a result, a "done" signal (weft/oneshot.hpp).
+///
+/// @namespace weft::broadcast
+/// Every receiver sees every value: a bounded fan-out that tells a slow receiver how many values it
+/// lost (weft/broadcast.hpp).
+///
+/// @namespace weft::watch
+/// The latest value of something, and a way to wait until it changes (weft/watch.hpp).
 
 WEFT_API_BEGIN
 
