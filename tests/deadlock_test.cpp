@@ -417,6 +417,82 @@ TEST_CASE("SignalStream::recv and RwLock writers are recorded in the graph") {
   CHECK(sig.join());
 }
 
+TEST_CASE("a writer waiting for readers names them, and a cycle through a read lock is a deadlock") {
+  for (unsigned workers : {1u, 2u, 4u}) {
+    CAPTURE(workers);
+    weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
+    ShutdownChecked stop{rt};
+    weft::RwLock rw;
+    weft::Mutex m;
+    weft::Barrier both_hold(2);
+    // reader: holds rw shared, then wants m. writer: holds m, then wants rw exclusively.
+    auto reader = rt.spawn(weft::Options{.name = "reader"}, [&] {
+      std::shared_lock g(rw);
+      both_hold.wait();
+      lock_second(m);
+    });
+    auto writer = rt.spawn(weft::Options{.name = "writer"}, [&] {
+      std::lock_guard g(m);
+      both_hold.wait();
+      std::lock_guard w(rw);
+    });
+    auto found = wait_for_deadlock(rt, weft::Deadlock::Kind::Cycle);
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].members == 2);
+    CHECK(names_of(found[0], 0, 2) == std::set<std::string>{"reader", "writer"});
+    const std::string text = found[0].to_string();
+    INFO(text);
+    CHECK(contains(text, "'writer' waiting on: rwlock at 0x"));
+    CHECK(contains(text, "(held shared by fiber " + std::to_string(reader.id()) + " 'reader')"));
+    for (auto& f : rt.fibers()) {
+      if (f.name != "writer") continue;
+      CHECK(f.waits_for == std::vector<std::uint64_t>{reader.id()});
+      CHECK(contains(f.wait, "(held shared by fiber " + std::to_string(reader.id()) + " 'reader')"));
+    }
+    reader.abort();  // its read lock unwinds; the writer gets rw
+    CHECK(reader.join().error().is_cancelled());
+    CHECK(writer.join());
+  }
+}
+
+TEST_CASE("a writer behind readers that can still finish is no deadlock; unrecorded readers are counted") {
+  weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
+  ShutdownChecked stop{rt};
+  weft::RwLock rw;
+  weft::Notify release;
+  // Six fiber readers (four recorded, two beyond the slots) and one plain-thread reader.
+  std::vector<weft::JoinHandle<void>> readers;
+  std::atomic<int> reading{0};
+  for (int i = 0; i < 6; ++i) {
+    readers.push_back(rt.spawn(weft::Options{.name = "reader"}, [&] {
+      std::shared_lock g(rw);
+      reading.fetch_add(1);
+      release.notified();
+    }));
+  }
+  while (reading.load() != 6) std::this_thread::yield();
+  rw.lock_shared();  // the main thread
+  auto writer = rt.spawn(weft::Options{.name = "writer"}, [&] { std::lock_guard w(rw); });
+  wait_suspended(rt, {"writer"});
+  for (auto& f : rt.fibers()) {
+    if (f.name != "writer") continue;
+    CAPTURE(f.wait);
+    CHECK(f.waits_for.size() == 4);  // the recorded fiber readers
+    CHECK(contains(f.wait, "(held shared by fiber "));
+    CHECK(contains(f.wait, " and 3 other readers)"));  // two beyond the slots, one plain thread
+  }
+  // Readers wait on a Notify a plain thread could notify: nothing is reported.
+  for (auto& d : weft::find_deadlocks().deadlocks) CHECK_FALSE(ours(d, rt));
+  rw.unlock_shared();
+  for (int i = 0; i < 6; ++i) release.notify_one();
+  for (auto& h : readers) CHECK(h.join());
+  CHECK(writer.join());
+  const void* out[weft::RwLock::kRecordedReaders];
+  std::size_t unrecorded = 99;
+  CHECK(rw.readers(out, &unrecorded) == 0);
+  CHECK(unrecorded == 0);
+}
+
 TEST_CASE("a scope whose child waits for a mutex its parent holds is a deadlock") {
   for (unsigned workers : {1u, 2u, 4u}) {
     CAPTURE(workers);

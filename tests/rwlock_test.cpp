@@ -6,6 +6,7 @@
 #include <weft/rwlock.hpp>
 
 #include <atomic>
+#include <latch>
 #include <map>
 #include <shared_mutex>
 #include <string>
@@ -221,6 +222,41 @@ TEST_CASE("rwlock: cancel-safety under random aborts and timeouts") {
       CHECK(occ.violations.load() == 0);
     });
   });
+}
+
+TEST_CASE("rwlock: readers() names the readers; an unlock by a non-reader drops the record, never the count") {
+  weft::RwLock rw;
+  const void* out[weft::RwLock::kRecordedReaders];
+  std::size_t unrecorded = 99;
+  CHECK(rw.readers(out, &unrecorded) == 0);
+  CHECK(unrecorded == 0);
+  // Two plain threads hold it shared: both recorded, with distinct tokens.
+  std::latch locked(2), release(1);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 2; ++i) {
+    ts.emplace_back([&] {
+      rw.lock_shared();
+      locked.count_down();
+      release.wait();  // and leaves without unlocking: this test does it for them
+    });
+  }
+  locked.wait();
+  REQUIRE(rw.readers(out, &unrecorded) == 2);
+  CHECK(out[0] != out[1]);
+  CHECK(unrecorded == 0);
+  // This thread, which holds nothing, unlocks one of them (std forbids it; weft must not lie).
+  rw.unlock_shared();
+  CHECK(rw.readers(out, &unrecorded) == 0);  // nobody can say which one is left
+  CHECK(unrecorded == 1);
+  release.count_down();
+  for (auto& t : ts) t.join();
+  // The two threads never unlocked; one shared hold is left, unrecorded. Release it, then the
+  // lock is free and exclusive locking works again.
+  rw.unlock_shared();
+  CHECK(rw.readers(out, &unrecorded) == 0);
+  CHECK(unrecorded == 0);
+  CHECK(rw.try_lock());
+  rw.unlock();
 }
 
 }  // namespace

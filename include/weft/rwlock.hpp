@@ -91,17 +91,31 @@ class RwLock {
   /// Who holds it for writing: the fiber's (detail) record, a plain thread's token, or null. A
   /// snapshot for diagnostics; it may change at once.
   const void* writer() const noexcept { return __atomic_load_n(&writer_owner_, __ATOMIC_RELAXED); }
+  /// How many readers hold it, and who the first ones are: copies up to kRecordedReaders reader
+  /// tokens (as writer() gives them) into `out` and returns that count; `*unrecorded` gets the
+  /// number of readers not among them (beyond the slots, or unknown after an unlock_shared() by a
+  /// fiber or thread that was not recorded as a reader). A snapshot for diagnostics (dumps and the
+  /// deadlock detector name the readers a writer waits for); it may change at once.
+  static constexpr std::size_t kRecordedReaders = 4;
+  /// See kRecordedReaders.
+  std::size_t readers(const void* (&out)[kRecordedReaders], std::size_t* unrecorded) const noexcept;
 
  private:
   bool acquire(bool write, const detail::SyncClock::time_point* deadline);
   bool try_acquire_locked(bool write) noexcept;  // under lock_
   void dispatch(detail::WakeQueue& wq) noexcept;  // under lock_
+  void record_reader(const void* token) noexcept;  // under lock_, after ++readers_
+  void forget_reader(const void* token) noexcept;  // under lock_, before --readers_
 
   detail::SpinLock lock_;
   std::size_t readers_ = 0;  // readers holding the lock
   bool writer_ = false;      // a writer holds it
   // The writer's lock_owner_token() while writer_ (dumps and the deadlock detector name it).
   const void* writer_owner_ = nullptr;
+  // Readers' tokens, for the same purpose. Invariant (under lock_): readers_ == the non-null
+  // slots + unrecorded_readers_. Written under lock_, read racily by readers() (atomics, relaxed).
+  const void* reader_owner_[kRecordedReaders] = {};
+  std::size_t unrecorded_readers_ = 0;
   detail::WaitList queue_;   // FIFO of waiting readers and writers
 };
 

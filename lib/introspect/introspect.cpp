@@ -335,6 +335,22 @@ std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q) {
         out[i].wait += " (held by " + label(it->second) + ")";
         break;
       }
+      case WaitEdge::Readers: {
+        std::string s;
+        std::size_t others = edge.unrecorded;
+        for (std::size_t k = 0; k < edge.nreaders; ++k) {
+          const auto it = index_of.find(edge.readers[k]);
+          if (it == index_of.end()) {
+            ++others;  // a plain thread, or a fiber of another runtime
+            continue;
+          }
+          out[i].waits_for.push_back(out[it->second].id);
+          s += (s.empty() ? "" : ", ") + label(it->second);
+        }
+        if (others) s += (s.empty() ? "" : " and ") + std::to_string(others) + (others == 1 ? " other reader" : " other readers");
+        out[i].wait += " (held shared by " + s + ")";
+        break;
+      }
       case WaitEdge::Join: {
         const auto it = by_id.find(edge.target);
         if (it == by_id.end()) {

@@ -48,8 +48,13 @@ WaitEdge read_wait_edge(const WaitDesc* what, std::uint64_t arg) noexcept {
     e.kind = WaitEdge::Lock;
     e.holder = reinterpret_cast<const Mutex*>(addr)->holder();
   } else if (what == &kWaitRwLock) {
+    const auto* rw = reinterpret_cast<const RwLock*>(addr);
     e.kind = WaitEdge::Lock;
-    e.holder = reinterpret_cast<const RwLock*>(addr)->writer();
+    e.holder = rw->writer();
+    if (!e.holder) {  // held shared (or free: its waiter is being woken)
+      e.nreaders = rw->readers(e.readers, &e.unrecorded);
+      if (e.nreaders || e.unrecorded) e.kind = WaitEdge::Readers;
+    }
   } else if (what == &kWaitJoin) {
     e.kind = WaitEdge::Join;
     e.target = arg;
@@ -113,6 +118,11 @@ std::string describe_edge(const Node& n, const std::vector<Node>& nodes,
   if (n.targets.empty()) return {};
   switch (n.edge.kind) {
     case WaitEdge::Lock: return "held by " + name_of(n.targets[0]);
+    case WaitEdge::Readers: {
+      std::string s = n.targets.size() == 1 ? "held shared by " : "held shared by readers ";
+      for (std::size_t i = 0; i < n.targets.size(); ++i) s += (i ? ", " : "") + name_of(n.targets[i]);
+      return s;
+    }
     case WaitEdge::Join: {  // the wait already says "joining fiber N": add the name
       auto it = by_id.find(nodes[n.targets[0]].id);
       return it != by_id.end() && !it->second->name.empty() ? "'" + it->second->name + "'" : std::string();
@@ -268,6 +278,15 @@ void find_deadlocks_in(Scheduler& s, const DeadlockQuery& q, std::vector<Deadloc
         auto it = n.edge.holder ? index_of.find(static_cast<const FiberBase*>(n.edge.holder)) : index_of.end();
         if (it == index_of.end()) n.unknown_target = true;  // free, a thread, or not our fiber
         else n.targets.push_back(it->second);
+        break;
+      }
+      case WaitEdge::Readers: {
+        if (n.edge.unrecorded) n.unknown_target = true;  // someone unnamed may release it
+        for (std::size_t k = 0; k < n.edge.nreaders; ++k) {
+          auto it = index_of.find(static_cast<const FiberBase*>(n.edge.readers[k]));
+          if (it == index_of.end()) n.unknown_target = true;  // a thread, or not our fiber
+          else n.targets.push_back(it->second);
+        }
         break;
       }
       case WaitEdge::Join: {

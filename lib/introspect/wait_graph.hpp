@@ -6,6 +6,7 @@
 #include <weft/deadlock.hpp>
 #include <weft/detail/fiber.hpp>
 #include <weft/metrics.hpp>
+#include <weft/rwlock.hpp>
 
 #include <cstdint>
 #include <string>
@@ -18,11 +19,16 @@ class Scheduler;
 // The raw edge of a parked fiber's wait, read without stopping it. Only addresses and ids: the
 // holder token and the set are compared, never dereferenced.
 struct WaitEdge {
-  enum Kind : std::uint8_t { None, Lock, Join, Set };
+  enum Kind : std::uint8_t { None, Lock, Join, Set, Readers };
   Kind kind = None;
   const void* holder = nullptr;  // Lock: the Mutex's / RwLock writer's lock_owner_token() (null: free)
   std::uint64_t target = 0;      // Join: the joined fiber's id
   const void* set = nullptr;     // Set: the JoinSetCore (its children have joiner_ == set)
+  // Readers (an RwLock held shared): the recorded readers' tokens, and how many others hold it
+  // unrecorded (then nobody can say the wait is stuck).
+  const void* readers[RwLock::kRecordedReaders] = {};
+  std::size_t nreaders = 0;
+  std::size_t unrecorded = 0;
 };
 // Reads the edge of a wait described by (what, arg). Dereferences the Mutex/RwLock named by arg:
 // call only while the waiter is parked in that wait (the object outlives the wait), and re-check
