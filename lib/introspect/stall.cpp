@@ -286,17 +286,18 @@ namespace detail {
 void stall_log_add(std::uint64_t runtime_id, const StallReport& r) {
   std::lock_guard lk(g_log_mu);
   StallLog& log = g_logs[runtime_id];
-  if (r.ended) {  // the end of a stall whose start is (most likely) still in `recent`
-    for (auto it = log.recent.rbegin(); it != log.recent.rend(); ++it) {
-      if (it->fiber_id == r.fiber_id && !it->ended) {
-        it->ended = true;
-        it->running_for_ns = static_cast<std::uint64_t>(r.running_for.count());
-        it->seen_ns = coarse_ns();
-        return;
-      }
-    }
+  // A stall is reported when it starts, again while it lasts (rate-limited), and once when it
+  // ends. Its fiber's latest entry, if not ended, is that same stall: a fiber's next stall can
+  // only start after this one ended, and an end is always reported once its start was.
+  for (auto it = log.recent.rbegin(); it != log.recent.rend(); ++it) {
+    if (it->fiber_id != r.fiber_id) continue;
+    if (it->ended) break;
+    it->ended = r.ended;
+    it->running_for_ns = static_cast<std::uint64_t>(r.running_for.count());
+    it->seen_ns = coarse_ns();
     return;
   }
+  if (r.ended) return;  // its start has left `recent` already
   ++log.total;
   if (log.recent.size() == kStallLogRecent) log.recent.erase(log.recent.begin());
   log.recent.push_back(StallSeen{r.fiber_id, r.name, r.worker, static_cast<std::uint64_t>(r.running_for.count()), false,
