@@ -479,6 +479,17 @@ void print_fiber(std::ostream& os, const FiberMetrics& f, const DumpOptions& o, 
 }  // namespace
 
 namespace {
+// Fills stack_high_water for fs[i], i in `which`: only for fibers a dump writes, since measuring
+// costs a read of each untouched stack page (seconds, and page faults, for 100,000 fibers).
+void measure_stacks(Scheduler& s, std::vector<FiberMetrics>& fs, const std::vector<std::size_t>& which) {
+  std::unordered_map<std::uint64_t, std::size_t> index_of;  // fiber id -> index in fs
+  for (std::size_t i : which) index_of.emplace(fs[i].id, i);
+  s.for_each_live([&](FiberBase* f) {
+    auto it = index_of.find(f->id_);
+    if (it != index_of.end()) fs[it->second].stack_high_water = stack_use_of(f);
+  });
+}
+
 // The process-wide spawn_blocking pool, after the fibers: one line per task it holds. Nothing when
 // it holds none (most dumps), so a dump stays about fibers unless blocking work is in flight.
 void dump_blocking_pool(std::ostream& os) {
@@ -493,8 +504,7 @@ void dump_blocking_pool(std::ostream& os) {
 }
 }  // namespace
 
-// One runtime's object of dump_json. Stack use is measured for the fibers written only (see
-// dump_runtime).
+// One runtime's object of dump_json. Stack use is measured for the fibers written only.
 void dump_runtime_json(Scheduler& s, std::ostream& os, const DumpOptions& o) {
   const RuntimeMetrics m = metrics_of(s);
   std::vector<FiberMetrics> fs = fibers_of(s, FiberQuery{.backtraces = true, .stack_usage = false});
@@ -505,25 +515,17 @@ void dump_runtime_json(Scheduler& s, std::ostream& os, const DumpOptions& o) {
     ++shown;
     if (!o.limit || chosen.size() < o.limit) chosen.push_back(i);
   }
-  std::unordered_map<std::uint64_t, std::size_t> index_of;  // fiber id -> index in fs
-  for (std::size_t i : chosen) index_of.emplace(fs[i].id, i);
-  s.for_each_live([&](FiberBase* f) {
-    auto it = index_of.find(f->id_);
-    if (it != index_of.end()) fs[it->second].stack_high_water = stack_use_of(f);
-  });
+  measure_stacks(s, fs, chosen);
   os << "{\"runtime\":" << s.runtime_id_ << ",\"workers\":" << m.workers.size() << ",\"live_fibers\":" << fs.size()
      << ",\"spawned_total\":" << m.spawned_total << ",\"shown\":" << shown << ",\"fibers\":[";
   for (std::size_t k = 0; k < chosen.size(); ++k) {
     if (k) os << ",";
     write_fiber_json(os, fs[chosen[k]]);
   }
-  os << "],\"deadlocks\":[";
-  if (o.deadlocks) {
-    std::vector<Deadlock> dl;
-    find_deadlocks_in(s, DeadlockQuery{.backtraces = false}, dl);
-    for (std::size_t i = 0; i < dl.size(); ++i) os << (i ? "," : "") << dl[i].to_json();
-  }
-  os << "]}";
+  os << "],\"deadlocks\":";
+  if (o.deadlocks) write_deadlocks_json(os, s);
+  else os << "[]";
+  os << "}";
 }
 
 void dump_runtime(Scheduler& s, std::ostream& os, const DumpOptions& o) {
@@ -539,8 +541,7 @@ void dump_runtime(Scheduler& s, std::ostream& os, const DumpOptions& o) {
     }
   }
   RuntimeMetrics m = metrics_of(s);
-  // Stack use is measured below for the fibers printed only: scanning every stack costs a read of
-  // each untouched page (seconds, and page faults, for 100,000 fibers).
+  // Stack use is measured below for the fibers printed only (measure_stacks says why).
   std::vector<FiberMetrics> fs = fibers_of(s, FiberQuery{.backtraces = true, .stack_usage = false});
   os << "weft runtime " << s.runtime_id_ << ": " << m.workers.size() << " workers, " << fs.size()
      << " live fibers, " << m.spawned_total << " spawned, " << m.live_stacks << " stacks in use\n";
@@ -568,12 +569,9 @@ void dump_runtime(Scheduler& s, std::ostream& os, const DumpOptions& o) {
   }
   if (shown != fs.size()) os << "  (" << shown << " of " << fs.size() << " fibers match the filter)\n";
   const std::size_t to_print = o.limit ? std::min(o.limit, groups.size()) : groups.size();
-  std::unordered_map<std::uint64_t, std::size_t> printed_index;  // fiber id -> index in fs
-  for (std::size_t g = 0; g < to_print; ++g) printed_index.emplace(fs[groups[g].first].id, groups[g].first);
-  s.for_each_live([&](FiberBase* f) {
-    auto it = printed_index.find(f->id_);
-    if (it != printed_index.end()) fs[it->second].stack_high_water = stack_use_of(f);
-  });
+  std::vector<std::size_t> printed_fibers;  // the first fiber of each group printed
+  for (std::size_t g = 0; g < to_print; ++g) printed_fibers.push_back(groups[g].first);
+  measure_stacks(s, fs, printed_fibers);
   std::size_t printed = 0;
   for (const auto& [i, n] : groups) {
     if (o.limit && printed == o.limit) {

@@ -47,13 +47,11 @@ std::string top_snapshot_json(const Handle& rt) {
   }
   // What weft-top shows above the fibers when there is any: the runtime's deadlocks (without
   // stacks: the tool has no room for them; the dump has) and what its stall detectors reported.
-  os << "],\"deadlocks\":[";
-  std::vector<Deadlock> dl;
-  detail::find_deadlocks_in(rt.scheduler(), DeadlockQuery{.backtraces = false}, dl);
-  for (std::size_t i = 0; i < dl.size(); ++i) os << (i ? "," : "") << dl[i].to_json();
+  os << "],\"deadlocks\":";
+  detail::write_deadlocks_json(os, rt.scheduler());
   const detail::StallLog stalls = detail::stall_log_of(rt.scheduler().runtime_id_);
   const std::uint64_t now = detail::coarse_ns();
-  os << "],\"stalls\":{\"total\":" << stalls.total << ",\"recent\":[";
+  os << ",\"stalls\":{\"total\":" << stalls.total << ",\"recent\":[";
   for (std::size_t i = 0; i < stalls.recent.size(); ++i) {
     const detail::StallSeen& s = stalls.recent[i];
     os << (i ? "," : "") << "{\"fiber\":" << s.fiber_id << ",\"name\":";

@@ -477,6 +477,16 @@ std::string Deadlock::to_json() const {
   return os.str();
 }
 
+namespace detail {
+void write_deadlocks_json(std::ostream& os, Scheduler& s) {
+  std::vector<Deadlock> dl;
+  find_deadlocks_in(s, DeadlockQuery{.backtraces = false}, dl);
+  os << "[";
+  for (std::size_t i = 0; i < dl.size(); ++i) os << (i ? "," : "") << dl[i].to_json();
+  os << "]";
+}
+}  // namespace detail
+
 std::string DeadlockReport::to_json() const {
   std::string s = "{\"deadlocks\":[";
   for (std::size_t i = 0; i < deadlocks.size(); ++i) s += (i ? "," : "") + deadlocks[i].to_json();

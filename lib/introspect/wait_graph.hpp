@@ -9,6 +9,7 @@
 #include <weft/rwlock.hpp>
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -48,5 +49,8 @@ std::string shorten_names(std::string s);
 
 // The detector over one runtime: appends what it finds.
 void find_deadlocks_in(Scheduler& s, const DeadlockQuery& q, std::vector<Deadlock>& out);
+// The runtime's deadlocks as a JSON array of Deadlock::to_json(), without stacks (the JSON dump
+// and the top snapshot).
+void write_deadlocks_json(std::ostream& os, Scheduler& s);
 
 }  // namespace weft::detail
