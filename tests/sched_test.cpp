@@ -4,6 +4,7 @@
 #include "test_util.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <latch>
@@ -239,6 +240,43 @@ TEST_CASE("the LIFO slot is capped: a cascade of join wake-ups does not starve a
     }
     CHECK(not_stolen > 0);
     CHECK(starved == 0);
+  });
+}
+
+// A fiber that polls with yield_now() is its worker's only work; a fiber queued behind a
+// spinning fiber on another worker must still run: the yield lets its worker steal (as Tokio's
+// deferred yield does). Found by the chaos run of wait_core: the block_on fiber polled for a
+// spawned fiber that sat, forever, behind a fiber spinning on the other worker.
+TEST_CASE("a fiber polling with yield_now lets its worker steal a fiber stuck behind a spinning one") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    if (rt.workers() < 2) return;  // one worker cannot run the spinner and anything else
+    const long rounds = weft_test::scaled(200, 20);
+    long stuck = 0;
+    for (long round = 0; round < rounds && stuck == 0; ++round) {
+      std::atomic<bool> queued_ran{false};
+      std::atomic<bool> give_up{false};
+      rt.block_on([&] {
+        // The spinner spawns `queued` into its own worker's run queue, then never suspends until
+        // it ran: only another worker can run it, and the others' only work is this poll loop.
+        auto spinner = weft::spawn([&] {
+          weft::spawn([&] { queued_ran.store(true); }).detach();
+          while (!queued_ran.load() && !give_up.load()) {
+          }
+        });
+        // Generous: a pass takes microseconds; only a starved fiber reaches it (then fails, no hang).
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!queued_ran.load()) {
+          if (std::chrono::steady_clock::now() > deadline) {
+            give_up.store(true);
+            ++stuck;
+            break;
+          }
+          weft::yield_now();
+        }
+        CHECK(spinner.join().has_value());
+      });
+    }
+    CHECK_MESSAGE(stuck == 0, "a queued fiber starved behind a spinning fiber while another worker only yielded");
   });
 }
 

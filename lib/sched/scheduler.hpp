@@ -120,6 +120,8 @@ class Worker {
   void main();
   FiberBase* next_local() noexcept;
   FiberBase* search() noexcept;
+  // One look at the other workers' queues, then the global queue; steals from the first with work.
+  FiberBase* steal_any() noexcept;
   void end_search() noexcept;
   FiberBase* spin_search() noexcept;
   void run(FiberBase* f) noexcept;
@@ -138,6 +140,7 @@ class Worker {
   RunQueue queue_;
   FiberBase* lifo_ = nullptr;
   unsigned lifo_runs_ = 0;        // consecutive runs from the LIFO slot
+  bool look_before_rerun_ = false;  // the last fiber yielded with nothing else queued here
   FiberList pinned_local_;        // pinned fibers made runnable on this thread
   std::mutex inbox_mu_;
   FiberList inbox_;               // pinned fibers made runnable from other threads

@@ -89,7 +89,10 @@ void Worker::main() {
 
   while (!sched_.stopping()) {
     ++tick_;
-    FiberBase* f = next_local();
+    // A fiber that yielded with nothing else queued here does not get the worker back at once:
+    // the others' queues get a look first (see after_switch).
+    FiberBase* f = std::exchange(look_before_rerun_, false) ? steal_any() : nullptr;
+    if (!f) f = next_local();
     if (f && searching_) end_search();
     if (!f) f = search();
     // Spin only when it can pay: a worker whose fibers wait for fds on its own loop gets its next
@@ -149,31 +152,31 @@ FiberBase* Worker::search() noexcept {
     if (!sched_.idle().worker_to_searching()) return nullptr;
     searching_ = true;
   }
-  auto& ws = sched_.workers();
-  const unsigned n = static_cast<unsigned>(ws.size());
-  FiberBase* f = nullptr;
-  const unsigned start = next_random() % n;
-  for (unsigned i = 0; i < n && !f; ++i) {
-    Worker& victim = *ws[(start + i) % n];
-    if (&victim == this) continue;
-    if (victim.has_stealable_work()) {
-      f = steal_from(victim);
-      if (f) {
-        metrics.bump(metrics.steals);
-        metrics.bump(metrics.stolen, 1 + queue_.len());
-        if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Steal, victim.index_, 1 + queue_.len());
-      }
-    }
-  }
-  if (!f) {
-    FiberBase* first = nullptr;
-    if (sched_.inject().pop_batch(first, 1)) {
-      metrics.bump(metrics.inject_pulls);
-      f = first;
-    }
-  }
+  FiberBase* f = steal_any();
   if (f) end_search();
   return f;
+}
+
+FiberBase* Worker::steal_any() noexcept {
+  auto& ws = sched_.workers();
+  const unsigned n = static_cast<unsigned>(ws.size());
+  const unsigned start = next_random() % n;
+  for (unsigned i = 0; i < n; ++i) {
+    Worker& victim = *ws[(start + i) % n];
+    if (&victim == this || !victim.has_stealable_work()) continue;
+    if (FiberBase* f = steal_from(victim)) {
+      metrics.bump(metrics.steals);
+      metrics.bump(metrics.stolen, 1 + queue_.len());
+      if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Steal, victim.index_, 1 + queue_.len());
+      return f;
+    }
+  }
+  FiberBase* first = nullptr;
+  if (sched_.inject().pop_batch(first, 1)) {
+    metrics.bump(metrics.inject_pulls);
+    return first;
+  }
+  return nullptr;
 }
 
 // Before parking, a searching worker without fd waiters keeps looking for a few
@@ -371,6 +374,11 @@ void Worker::after_switch(FiberBase* f) noexcept {
     case SwitchReason::Yield:
       check_stack_pointer(f);
       f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+      // Alone here, the yielder would run again at once and this worker would never look at the
+      // others: a fiber polling with yield_now would starve a fiber queued behind a CPU-bound one
+      // on another worker (sched_test). Tokio's yield_now defers the same way. A busy worker
+      // (something else queued) pays nothing.
+      if (queue_.empty() && !lifo_ && pinned_local_.empty()) look_before_rerun_ = true;
       if (f->pinned_ || f->home_) {
         pinned_local_.push(f);
       } else {
