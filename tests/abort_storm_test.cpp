@@ -7,7 +7,7 @@
 #include <weft/join_set.hpp>
 #include <weft/local_set.hpp>
 #include <weft/scope.hpp>
-#include <weft/select.hpp>
+#include <weft/race.hpp>
 #include <weft/timeout.hpp>
 
 #include <algorithm>
@@ -66,8 +66,8 @@ std::vector<Kind> kinds() {
          (void)set.join_next();
        }},
       {"scope", [](P&, S&) { weft::scope([](weft::Scope& s) { s.spawn([] { weft::sleep(1h); }); }); }},
-      {"select", [](P&, S&) {
-         (void)weft::select([] { weft::sleep(1h); }, [] { for (;;) weft::yield_now(); });
+      {"race", [](P&, S&) {
+         (void)weft::race([] { weft::sleep(1h); }, [] { for (;;) weft::yield_now(); });
        }},
       {"timeout", [](P&, S&) { (void)weft::timeout(1h, [] { weft::sleep(1h); }); }},
       {"CancellationToken::cancelled", [](P&, S&) { weft::CancellationToken().cancelled(); }},

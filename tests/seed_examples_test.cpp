@@ -3,7 +3,7 @@
 #include "cancel_util.hpp"
 
 #include <weft/join_set.hpp>
-#include <weft/select.hpp>
+#include <weft/race.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -87,12 +87,12 @@ struct ResourceGuard {
   ~ResourceGuard() { log.add("Resource released"); }
 };
 
-TEST_CASE("seed: select of a long operation holding a ResourceGuard against a short sleep") {
+TEST_CASE("seed: race of a long operation holding a ResourceGuard against a short sleep") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     EventLog log;
     std::atomic<bool> acquired{false};
     rt.block_on([&] {
-      auto r = weft::select(
+      auto r = weft::race(
           [&] {
             ResourceGuard guard(log);
             acquired.store(true);

@@ -1,5 +1,5 @@
 // Runtime shutdown and the panic policy. Shutdown (rt.shutdown() or ~Runtime) cancels every fiber
-// wherever it waits — in JoinSets, scopes, selects, timeouts, token waits, LocalSets — and waits
+// wherever it waits — in JoinSets, scopes, races, timeouts, token waits, LocalSets — and waits
 // until all have unwound; Builder::shutdown_timeout bounds the wait and reports what is left.
 // PanicPolicy::Abort aborts the process on an unobserved panic of a detached fiber.
 //
@@ -12,7 +12,7 @@
 #include <weft/local_set.hpp>
 #include <weft/notify.hpp>
 #include <weft/scope.hpp>
-#include <weft/select.hpp>
+#include <weft/race.hpp>
 #include <weft/shield.hpp>
 #include <weft/timeout.hpp>
 
@@ -93,7 +93,7 @@ TEST_CASE("a JoinSet dropped with a panicked child reports the panic as the Join
   CHECK_FALSE(weft_test::contains(c.err, "JoinHandle"));
 }
 
-TEST_CASE("PanicPolicy::Abort leaves observed panics alone: join, join_next, scope and select") {
+TEST_CASE("PanicPolicy::Abort leaves observed panics alone: join, join_next, scope and race") {
   weft_test::ChildResult c = weft_test::run_in_child([] {
     weft::Runtime rt = runtime_with(weft::PanicPolicy::Abort);
     rt.block_on([] {
@@ -108,7 +108,7 @@ TEST_CASE("PanicPolicy::Abort leaves observed panics alone: join, join_next, sco
       } catch (const weft::ScopeError&) {
       }
       try {
-        (void)weft::select(fail);
+        (void)weft::race(fail);
         ::_exit(7);
       } catch (const std::runtime_error&) {
       }
@@ -141,18 +141,18 @@ TEST_CASE("shutdown_timeout: fibers still alive when it passes are reported by n
   CHECK(weft_test::contains(c.err, "timed out"));
 }
 
-// A destructor may sleep and join while its fiber unwinds (doc/design.md §2); select is a join of
+// A destructor may sleep and join while its fiber unwinds (doc/design.md §2); race is a join of
 // several fibers. Today, during shutdown, fibers spawned by an unwinding fiber start cancelled, so
-// select finds no winner with a value and throws weft::Error — out of a destructor running during
+// race finds no winner with a value and throws weft::Error — out of a destructor running during
 // unwinding, which is std::terminate for the whole process.
-TEST_CASE("a destructor that runs select while its fiber unwinds from shutdown does not terminate the process") {
+TEST_CASE("a destructor that runs race while its fiber unwinds from shutdown does not terminate the process") {
   weft_test::ChildResult c = weft_test::run_in_child([] {
     std::latch started(1);
     weft::Runtime rt = weft::Runtime::Builder().workers(2).build();
     rt.spawn([&] {
       struct GracefulClose {  // e.g. "say goodbye, but give up after a while"
         ~GracefulClose() {
-          (void)weft::select([] { weft::sleep(1ms); return 1; }, [] { weft::sleep(1h); });
+          (void)weft::race([] { weft::sleep(1ms); return 1; }, [] { weft::sleep(1h); });
         }
       } close;
       started.count_down();
@@ -203,7 +203,7 @@ TEST_CASE("runtime shutdown cancels fibers waiting in every structure and releas
         started.count_down();
       });
     });
-    // (select is left out here: select_test has its own shutdown test.)
+    // (race is left out here: race_test has its own shutdown test.)
     shape([&] {
       started.count_down();
       (void)weft::timeout(1h, sleeper);

@@ -115,9 +115,9 @@ void join_set_order() {
   while (auto r = set.join_next()) std::printf("  finished: %d\n", **r);
 }
 
-void select_with_guard() {
-  section("select: a long operation holding a resource races a short sleep");
-  auto r = weft::select(
+void race_with_guard() {
+  section("race: a long operation holding a resource races a short sleep");
+  auto r = weft::race(
       [] {
         Guard g("Resource");
         weft::sleep(10s);
@@ -259,7 +259,7 @@ int main() {
     detach();
     fd_wait();
     join_set_order();
-    select_with_guard();
+    race_with_guard();
     timeouts();
     drop_join_set();
     scoped();

@@ -29,7 +29,7 @@
 /// branch took effect. A closed channel counts as ready (its handler gets nullopt / is_closed()), so
 /// drop a branch once its channel is closed or it will win every time.
 ///
-/// (weft::select in weft/select.hpp is the other kind of select: it races *functions*, each in its
+/// (weft::race in weft/race.hpp is the other kind of select: it races *functions*, each in its
 /// own child fiber, and cancels the losers.)
 /// @endverbatim
 #pragma once

@@ -18,7 +18,8 @@
 #include <weft/result.hpp>
 #include <weft/runtime.hpp>
 #include <weft/scope.hpp>
-#include <weft/select.hpp>
+#include <weft/race.hpp>
+#include <weft/select.hpp>  // the deprecated old name of weft::race
 #include <weft/shield.hpp>
 #include <weft/stall.hpp>
 #include <weft/stop_token.hpp>

@@ -4,7 +4,7 @@
 // cancel_delivery.cpp; the CancellationToken is cancellation_token.cpp.
 #include <weft/detail/cancel_scope.hpp>
 #include <weft/error.hpp>
-#include <weft/select.hpp>
+#include <weft/race.hpp>
 
 #include "sched/scheduler.hpp"
 #include "sched/wait.hpp"
@@ -31,9 +31,9 @@ void exit_scope_of(FiberBase* f, CancelScope& s) noexcept { exit_scope(f, s); }
 void enter_shield(FiberBase* f) noexcept { ++f->shield_depth_; }
 void exit_shield(FiberBase* f) noexcept { --f->shield_depth_; }
 
-void select_winner_cancelled() {
+void race_winner_cancelled() {
   if (FiberBase* self = current_fiber()) check_cancel_point(self);  // we are being cancelled too
-  throw Error("weft::select: the first alternative to finish was cancelled from outside (by runtime "
+  throw Error("weft::race: the first alternative to finish was cancelled from outside (by runtime "
               "shutdown or an AbortHandle), so no alternative produced a value");
 }
 

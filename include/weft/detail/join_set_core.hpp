@@ -1,4 +1,4 @@
-// weft/detail/join_set_core.hpp — the type-independent part of JoinSet, scope() and select().
+// weft/detail/join_set_core.hpp — the type-independent part of JoinSet, scope() and race().
 // Internal.
 #pragma once
 
@@ -22,7 +22,7 @@ namespace weft::detail {
 class JoinSetCore final : public JoinWaiter {
  public:
   JoinSetCore() = default;
-  // `owner` names the API that owns the children ("JoinSet", "weft::scope", "weft::select"), for
+  // `owner` names the API that owns the children ("JoinSet", "weft::scope", "weft::race"), for
   // the report of a child's panic that nobody observed.
   explicit JoinSetCore(const char* owner) noexcept : owner_(owner) {}
   JoinSetCore(const JoinSetCore&) = delete;

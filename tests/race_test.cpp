@@ -1,8 +1,9 @@
-// weft::select (weft/select.hpp): the first alternative to finish wins (variant index = position,
-// monostate for void), the losers are cancelled and have unwound before select returns, a
+// weft::race (weft/race.hpp): the first alternative to finish wins (variant index = position,
+// monostate for void), the losers are cancelled and have unwound before race returns, a
 // panicking winner is rethrown, and cancelling the caller cancels every alternative.
 #include "cancel_util.hpp"
 
+#include <weft/race.hpp>
 #include <weft/select.hpp>
 #include <weft/timeout.hpp>
 
@@ -36,7 +37,7 @@ TEST_CASE("the alternative that finishes first wins: index and value say which")
           weft_test::expect_eventually([&] { return started.load() == 3; }, "handshake");
           gate.store(winner);
         });
-        auto r = weft::select(
+        auto r = weft::race(
             [&] { started.fetch_add(1); wait_gate(0); return 42; },
             [&] { started.fetch_add(1); wait_gate(1); return std::string("second"); },
             [&] { started.fetch_add(1); wait_gate(2); });
@@ -50,7 +51,7 @@ TEST_CASE("the alternative that finishes first wins: index and value say which")
   });
 }
 
-// A guard whose destructor suspends: select must wait for the losers' unwinding to *complete*.
+// A guard whose destructor suspends: race must wait for the losers' unwinding to *complete*.
 struct SlowGuard {
   std::atomic<int>& done;
   ~SlowGuard() {
@@ -59,7 +60,7 @@ struct SlowGuard {
   }
 };
 
-TEST_CASE("the losers are cancelled and every guard they held is released before select returns") {
+TEST_CASE("the losers are cancelled and every guard they held is released before race returns") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     const int rounds = static_cast<int>(weft_test::scaled(50, 5));
     GuardCounter guards;
@@ -75,13 +76,13 @@ TEST_CASE("the losers are cancelled and every guard they held is released before
           past_sleep.fetch_add(1);
           return -1;
         };
-        auto r = weft::select(loser, loser, [&] {
+        auto r = weft::race(loser, loser, [&] {
           weft_test::expect_eventually([&] { return started.load() == 2; }, "handshake");
           return round;
         });
         CHECK(r.index() == 2);
         CHECK(std::get<2>(r) == round);
-        // Checked right after select returned, with no waiting of our own.
+        // Checked right after race returned, with no waiting of our own.
         CHECK(slow_done.load() == 2 * (round + 1));
         CHECK(guards.balanced());
       }
@@ -99,7 +100,7 @@ TEST_CASE("a panicking winner is rethrown with its type, after the losers have u
     rt.block_on([&] {
       std::atomic<bool> started{false};
       try {
-        (void)weft::select(
+        (void)weft::race(
             [&] {
               CountedGuard g(guards);
               started.store(true);
@@ -134,7 +135,7 @@ TEST_CASE("cancelling the caller cancels every alternative and waits for them") 
           started.fetch_add(1);
           weft::sleep(1h);
         };
-        (void)weft::select(alt, alt, alt);
+        (void)weft::race(alt, alt, alt);
         returned.fetch_add(1);
       }));
     }
@@ -152,7 +153,7 @@ TEST_CASE("cancelling the caller cancels every alternative and waits for them") 
   });
 }
 
-TEST_CASE("a timeout around select: the expiry cancels every alternative and only then is reported") {
+TEST_CASE("a timeout around race: the expiry cancels every alternative and only then is reported") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     GuardCounter guards;
     rt.block_on([&] {
@@ -160,7 +161,7 @@ TEST_CASE("a timeout around select: the expiry cancels every alternative and onl
         CountedGuard g(guards);
         weft::sleep(1h);
       };
-      const bool finished = weft::timeout(5ms, [&] { (void)weft::select(alt, alt, alt); });
+      const bool finished = weft::timeout(5ms, [&] { (void)weft::race(alt, alt, alt); });
       CHECK_FALSE(finished);
       CHECK(guards.balanced());  // the alternatives unwound before timeout returned
       weft::yield_now();         // the expiry was the timeout's alone
@@ -176,7 +177,7 @@ TEST_CASE("alternatives that finish at once: one wins, its value matches its ind
     rt.block_on([&] {
       for (int i = 0; i < rounds; ++i) {
         std::vector<int> borrowed{i, -i};  // a local of the caller, read by both alternatives
-        auto r = weft::select([&] { CountedGuard g(guards); return borrowed[0]; },
+        auto r = weft::race([&] { CountedGuard g(guards); return borrowed[0]; },
                               [&] { CountedGuard g(guards); weft::yield_now(); return borrowed[1]; });
         if (r.index() == 0) CHECK(std::get<0>(r) == i);
         if (r.index() == 1) CHECK(std::get<1>(r) == -i);
@@ -188,22 +189,40 @@ TEST_CASE("alternatives that finish at once: one wins, its value matches its ind
   });
 }
 
-TEST_CASE("select with one alternative, and select outside a fiber") {
+TEST_CASE("race with one alternative, and race outside a fiber") {
   weft::Runtime rt = weft_test::make_runtime(2);
   rt.block_on([] {
-    auto r = weft::select([] { return 9; });
+    auto r = weft::race([] { return 9; });
     CHECK(std::get<0>(r) == 9);
-    auto v = weft::select([] { weft::yield_now(); });
+    auto v = weft::race([] { weft::yield_now(); });
     CHECK(std::holds_alternative<std::monostate>(v));
   });
-  CHECK_THROWS_AS((void)weft::select([] { return 1; }), weft::Error);  // needs a fiber
+  CHECK_THROWS_AS((void)weft::race([] { return 1; }), weft::Error);  // needs a fiber
 }
 
-// Runtime shutdown cancels the alternatives *and* the fiber inside select. Whichever is cancelled
+TEST_CASE("weft::select, the deprecated old name, still races") {
+  weft::Runtime rt = weft_test::make_runtime(2);
+  rt.block_on([] {
+    std::atomic<bool> loser_unwound{false};
+    struct Unwound {
+      std::atomic<bool>* flag;
+      ~Unwound() { flag->store(true); }
+    };
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    auto r = weft::select([&] { Unwound u{&loser_unwound}; weft::sleep(1h); }, [] { return 5; });
+#pragma GCC diagnostic pop
+    REQUIRE(r.index() == 1);
+    CHECK(std::get<1>(r) == 5);
+    CHECK(loser_unwound.load());
+  });
+}
+
+// Runtime shutdown cancels the alternatives *and* the fiber inside race. Whichever is cancelled
 // first, the caller must end cancelled: an alternative that ended by the shutdown's cancellation is
 // not a winner with no value (weft::Error, which the caller's catch (std::exception&) would take
 // and which turns the shutdown into a panic).
-TEST_CASE("runtime shutdown while fibers wait in select: every caller ends cancelled, none sees weft::Error") {
+TEST_CASE("runtime shutdown while fibers wait in race: every caller ends cancelled, none sees weft::Error") {
   // Repeated: the order in which shutdown reaches a caller and its alternatives is the race under
   // test (every round fails in practice while it is unhandled).
   const int rounds = static_cast<int>(weft_test::scaled(3, 1));
@@ -233,7 +252,7 @@ TEST_CASE("runtime shutdown while fibers wait in select: every caller ends cance
               for (;;) weft::yield_now();
             };
             try {
-              (void)weft::select(sleeper, spinner);
+              (void)weft::race(sleeper, spinner);
             } catch (const std::exception&) {
               saw_error.fetch_add(1);
               throw;
