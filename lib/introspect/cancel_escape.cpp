@@ -9,7 +9,7 @@
 // cancellation's cause, the stack (GCC and clang call terminate during the search phase, so the
 // throwing suspension point and the destructor are still on it) and the fix; then it hands over to
 // the previous handler, which aborts. Anything else that reaches terminate goes straight through.
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 #include "observe/observe.hpp"
 #include "introspect/symbolize.hpp"
 

@@ -13,7 +13,7 @@
 #include <weft/error.hpp>
 #include <weft/signal.hpp>
 
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 #include "sched/wait.hpp"
 
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 #include "net/socket_ops.hpp"
 
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 #include "sched/wait.hpp"
 
 #include <weft/socket_addr.hpp>

@@ -6,7 +6,7 @@
 #include <weft/error.hpp>
 #include <weft/race.hpp>
 
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 #include "sched/wait.hpp"
 
 #include <string>

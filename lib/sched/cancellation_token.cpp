@@ -4,7 +4,7 @@
 #include <weft/detail/cancel_scope.hpp>
 #include <weft/stop_token.hpp>
 
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 #include "sched/wait.hpp"
 
 #include <condition_variable>

@@ -1,6 +1,6 @@
 #include "sched/chaos.hpp"
 
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 
 #include <atomic>
 #include <chrono>

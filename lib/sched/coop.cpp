@@ -4,7 +4,7 @@
 #include <weft/coop.hpp>
 #include <weft/this_fiber.hpp>
 
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 
 #include <climits>
 

@@ -11,7 +11,7 @@
 // (Re-use adds no false happens-before: every switch between a worker and a fiber is a
 // synchronising __tsan_switch_to_fiber already, and the previous fiber finished before the next
 // one can start on the same stack.)
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 
 #include <cstdlib>
 

@@ -4,7 +4,7 @@
 // the vector belongs to the fiber, not to the thread.
 #include <weft/fiber_local.hpp>
 
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 
 #include <atomic>
 #include <vector>

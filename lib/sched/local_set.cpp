@@ -1,7 +1,7 @@
 // LocalSet: fibers pinned to one worker for life.
 #include <weft/local_set.hpp>
 
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 #include "sched/wait.hpp"
 
 #include <mutex>

@@ -13,7 +13,7 @@
 // deadline that has not passed, and a wait without a deadline of its own cannot time out.
 #include "sched/chaos.hpp"
 #include "sched/fd_watch.hpp"
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 #include "sched/wait.hpp"
 
 #include <weft/fd.hpp>

@@ -3,7 +3,7 @@
 #include <weft/detail/join_set_core.hpp>
 #include <weft/scope.hpp>
 
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 
 #include <exception>
 #include <string>

@@ -1,4 +1,4 @@
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 #include "sched/wait.hpp"
 
 #include <weft/this_fiber.hpp>

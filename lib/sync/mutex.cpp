@@ -12,7 +12,7 @@
 #include <weft/mutex.hpp>
 #include <weft/detail/cpu_relax.hpp>
 
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 
 #include <weft/error.hpp>
 

@@ -1,0 +1,28 @@
+// FiberList: an intrusive FIFO of fibers through FiberBase::next_, for one thread's use (a
+// worker's pinned list and inbox, a wake batch). No allocation; a fiber is on at most one list.
+#pragma once
+
+#include <weft/detail/fiber.hpp>
+
+namespace weft::detail {
+
+struct FiberList {
+  FiberBase* head = nullptr;
+  FiberBase* tail = nullptr;
+  void push(FiberBase* f) noexcept {
+    f->next_ = nullptr;
+    if (tail) tail->next_ = f; else head = f;
+    tail = f;
+  }
+  FiberBase* pop() noexcept {
+    FiberBase* f = head;
+    if (f) {
+      head = f->next_;
+      if (!head) tail = nullptr;
+      f->next_ = nullptr;
+    }
+    return f;
+  }
+  bool empty() const noexcept { return head == nullptr; }
+};
+}  // namespace weft::detail

@@ -1,0 +1,179 @@
+// A worker: one OS thread with its run queue, LIFO slot, libev loop and stack cache, that runs
+// fibers until the runtime stops (doc/design.md §4); and the calling thread's worker and fiber.
+//
+// Threading rules:
+//  - A Worker's fields are touched only by its own thread, except: `queue_` (stealers), `inbox_`
+//    (any thread, under inbox_mu_), `reactor_.unpark()` (any thread) and the metric counters
+//    (relaxed atomics, read by anyone).
+//  - A fiber runs on at most one worker at a time; while suspended it belongs to whatever queue or
+//    wait list holds it. `pinned_` fibers (waiting on a watcher of a worker's loop, or spawn_local)
+//    are only ever run by that worker, via its inbox or its `pinned_local_` list.
+#pragma once
+
+#include "fiber/stack_pool.hpp"
+#include "fiber/switch.hpp"
+#include "observe/observe.hpp"
+#include "reactor/reactor.hpp"
+#include "sched/fiber_list.hpp"
+#include "sched/run_queue.hpp"
+
+#include <weft/detail/fiber.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include <pthread.h>
+
+namespace weft::detail {
+
+class Scheduler;
+
+// Why a fiber switched back to its worker.
+enum class SwitchReason : std::uint8_t { Yield, Park, Finish };
+
+struct WorkerCounters {
+  std::atomic<std::uint64_t> fibers_run{0};
+  std::atomic<std::uint64_t> steals{0};        // successful steal operations by this worker
+  std::atomic<std::uint64_t> stolen{0};        // fibers taken by those steals
+  std::atomic<std::uint64_t> parks{0};
+  std::atomic<std::uint64_t> unparks{0};       // park() returned (parks - unparks = parked now)
+  std::atomic<std::uint64_t> parked_ns{0};     // time spent parked (busy = uptime - parked)
+  std::atomic<std::uint64_t> parked_since{0};  // start of the park in progress, 0 when running
+  std::atomic<std::uint64_t> inject_pulls{0};
+  // Fibers spawned from / finished on this worker. Owner-written with release stores; live
+  // fibers = sum(spawned) - sum(finished), read finished-first (see Scheduler::live_fibers).
+  std::atomic<std::uint64_t> spawned{0};
+  std::atomic<std::uint64_t> finished{0};
+  void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_release);
+  }
+};
+
+class Worker {
+ public:
+  Worker(Scheduler& s, unsigned index);
+  ~Worker();
+
+  void start();
+  void join();
+  unsigned index() const noexcept { return index_; }
+  Scheduler& scheduler() const noexcept { return sched_; }
+  Reactor& reactor() noexcept { return reactor_; }
+  // The fiber running on this worker. Relaxed atomic: other threads (stall watchdog) read it too.
+  FiberBase* current() const noexcept { return current_.load(std::memory_order_relaxed); }
+  std::uint64_t started_ns() const noexcept { return started_ns_; }
+  // Coarse monotonic time, refreshed with observe_ (for fiber ages; owner thread).
+  std::uint64_t coarse_now_ = 0;
+  // The running fiber's cooperative budget (weft/coop.hpp): refilled on every resume, spent by
+  // operations that may complete without suspending. Owner thread only.
+  int coop_budget_ = 0;
+  pthread_t native_thread() noexcept { return thread_.native_handle(); }
+
+  // ---- called by fibers running on this worker (owner thread)
+  // Switches the running fiber out; returns when it is resumed (maybe on another worker).
+  static void switch_out(FiberBase* f, SwitchReason why) noexcept;
+  // Makes `f` runnable from this worker's thread.
+  void schedule_local(FiberBase* f, bool is_wake) noexcept;
+
+  // ---- any thread
+  void push_inbox(FiberBase* f) noexcept;
+  void unpark() noexcept { reactor_.unpark(); }
+  FiberBase* steal_from(Worker& victim) noexcept { return victim.queue_.steal_into(queue_); }
+  bool has_stealable_work() const noexcept { return !queue_.empty(); }
+  long stacks_handed_out() const noexcept { return stacks_.handed_out(); }
+  std::size_t queue_len() const noexcept { return queue_.len(); }
+  WorkerCounters metrics;
+
+  // Per-switch state that the fiber side reads (owner thread).
+  fctx::fcontext_t sched_ctx_ = nullptr;
+  SwitchReason switch_reason_ = SwitchReason::Yield;
+  Endpoint endpoint_;  // this worker thread's own stack, for the sanitizers
+  void* asan_fake_stack_ = nullptr;
+
+ private:
+  friend class Scheduler;
+  void main();
+  FiberBase* next_local() noexcept;
+  FiberBase* search() noexcept;
+  // One look at the other workers' queues, then the global queue; steals from the first with work.
+  FiberBase* steal_any() noexcept;
+  void end_search() noexcept;
+  FiberBase* spin_search() noexcept;
+  void run(FiberBase* f) noexcept;
+  void after_switch(FiberBase* f) noexcept;
+  void park() noexcept;
+  void drain_inbox() noexcept;
+  void push_queue(FiberBase* f) noexcept;
+  void maybe_poll() noexcept;
+  void poll_now() noexcept;
+  void check_stack_pointer(FiberBase* f) noexcept;
+  std::uint32_t next_random() noexcept;
+
+  Scheduler& sched_;
+  unsigned index_;
+  std::thread thread_;
+  RunQueue queue_;
+  FiberBase* lifo_ = nullptr;
+  unsigned lifo_runs_ = 0;        // consecutive runs from the LIFO slot
+  bool look_before_rerun_ = false;  // the last fiber yielded with nothing else queued here
+  FiberList pinned_local_;        // pinned fibers made runnable on this thread
+  std::mutex inbox_mu_;
+  FiberList inbox_;               // pinned fibers made runnable from other threads
+  std::atomic<bool> inbox_nonempty_{false};
+  Reactor reactor_;
+  StackCache stacks_;
+  std::atomic<FiberBase*> current_{nullptr};
+  std::uint64_t started_ns_ = 0;   // when the worker started (for busy time); set before start()
+  std::uint64_t slice_start_ns_ = 0;  // start of the current run (only while timing/tracing)
+  // This worker's copy of observe_flags(), refreshed every kPollInterval runs and at every park, so
+  // the run path tests a field of `this` instead of loading a global through the GOT.
+  unsigned observe_ = 0;
+  void refresh_observe() noexcept { observe_ = observe_flags(); }
+  unsigned clock_countdown_ = 1;  // polls until coarse_now_ is refreshed again
+  template <bool kObserved>
+  void run_impl(FiberBase* f) noexcept;
+  void observe_run_start(FiberBase* f, unsigned obs) noexcept;
+  void observe_run_stop(FiberBase* f) noexcept;
+  std::uint64_t tick_ = 0;
+  unsigned inject_countdown_ = 1;  // runs until the global queue gets priority again
+  unsigned poll_countdown_ = 1;    // runs until a non-blocking reactor poll
+  std::uint32_t rng_;
+  bool searching_ = false;
+  EhGlobals* eh_ = nullptr;
+};
+}  // namespace weft::detail
+
+// The calling thread's worker. Initial-exec TLS so it can be read with one instruction below.
+extern "C" {
+extern thread_local weft::detail::Worker* weft_tls_worker __attribute__((tls_model("initial-exec")));
+}
+
+namespace weft::detail {
+
+Worker* current_worker_slow() noexcept;
+
+// Entry function of every fiber's context (lib/sched/fiber_entry.cpp): runs it, then switches
+// away for good.
+void fiber_entry(Transfer t) noexcept;
+
+// The worker running on this thread, or null. Opaque on purpose (doc/design.md §7): g++ may cache a
+// thread_local's *address* across a call, and a fiber that migrated between two reads would then
+// read its previous thread's slot. On x86-64 the read is a volatile asm that recomputes the address
+// from %fs every time; elsewhere it is a call the optimiser cannot see through.
+inline Worker* current_worker() noexcept {
+#if defined(__x86_64__) && defined(__linux__)
+  Worker* w;
+  asm volatile("movq weft_tls_worker@gottpoff(%%rip), %0\n\tmovq %%fs:(%0), %0" : "=r"(w));
+  return w;
+#else
+  return current_worker_slow();
+#endif
+}
+// The fiber running on this thread, or null.
+inline FiberBase* current_fiber() noexcept {
+  Worker* w = current_worker();
+  return w ? w->current() : nullptr;
+}
+}  // namespace weft::detail
