@@ -94,12 +94,10 @@ template <class F>
 [[nodiscard("dropping a JoinHandle detaches the task; call .detach() to say so")]]
 auto spawn_blocking(Options opts, F&& fn, const std::source_location& loc = std::source_location::current())
     -> JoinHandle<detail::spawn_result_t<F>> {
-  auto* t = detail::make_task(std::forward<F>(fn));
-  detail::prepare_blocking(t, std::move(opts), loc);
-  JoinHandle<detail::spawn_result_t<F>> h(t);
-  t->add_ref();  // one for the handle, one for the pool
-  detail::submit_blocking(t);
-  return h;
+  return detail::spawn_handle(std::forward<F>(fn), [&](detail::FiberBase* t) {
+    detail::prepare_blocking(t, std::move(opts), loc);
+    detail::submit_blocking(t);
+  });
 }
 
 /// spawn_blocking with default Options. spawn_blocking(f, args...) and spawn_blocking(opts, f,

@@ -86,11 +86,9 @@ template <class F>
 [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
 auto spawn_local(Options opts, F&& fn, const std::source_location& loc = std::source_location::current())
     -> JoinHandle<detail::spawn_result_t<F>> {
-  auto* t = detail::make_task(std::forward<F>(fn));
-  JoinHandle<detail::spawn_result_t<F>> h(t);
-  t->add_ref();
-  detail::spawn_child(t, std::move(opts), loc, nullptr, true);
-  return h;
+  return detail::spawn_handle(std::forward<F>(fn), [&](detail::FiberBase* t) {
+    detail::spawn_child(t, std::move(opts), loc, nullptr, true);
+  });
 }
 
 /// spawn_local with default Options. spawn_local(f, args...) and spawn_local(opts, f, args...)

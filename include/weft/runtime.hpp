@@ -92,11 +92,9 @@ class Handle {
   [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
   auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current()) const
       -> JoinHandle<detail::spawn_result_t<F>> {
-    auto* t = detail::make_task(std::forward<F>(fn));
-    JoinHandle<detail::spawn_result_t<F>> h(t);
-    t->add_ref();
-    detail::spawn_fiber(t, s_.get(), std::move(opts), loc);
-    return h;
+    return detail::spawn_handle(std::forward<F>(fn), [&](detail::FiberBase* t) {
+      detail::spawn_fiber(t, s_.get(), std::move(opts), loc);
+    });
   }
   // spawn(f, args...) / spawn(opts, f, args...), as weft::spawn (weft/task.hpp).
 #define WEFT_DETAIL_DEF_HANDLE_SPAWN(TP, PP, FP, TYPES)                                                \

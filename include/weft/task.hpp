@@ -189,16 +189,28 @@ class JoinHandle {
   bool joined_ = false;
 };
 
+namespace detail {
+// The one spawn sequence behind spawn, Handle::spawn, spawn_local and spawn_blocking: the task, its
+// handle, a second reference (one for the handle, one for whoever runs the task), then `submit`
+// hands the task to a runtime, a LocalSet or the blocking pool. If `submit` throws, it has dropped
+// its reference and the handle drops the other: nothing leaks.
+template <class F, class Submit>
+JoinHandle<spawn_result_t<F>> spawn_handle(F&& fn, Submit&& submit) {
+  auto* t = make_task(std::forward<F>(fn));
+  JoinHandle<spawn_result_t<F>> h(t);
+  t->add_ref();
+  submit(t);
+  return h;
+}
+}  // namespace detail
+
 /// Spawns on the calling fiber's runtime. From a plain thread use Runtime::spawn or Handle::spawn.
 template <class F>
 [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
 auto spawn(F&& fn, const std::source_location& loc = std::source_location::current())
     -> JoinHandle<detail::spawn_result_t<F>> {
-  auto* t = detail::make_task(std::forward<F>(fn));
-  JoinHandle<detail::spawn_result_t<F>> h(t);
-  t->add_ref();  // one for the handle, one for the running fiber
-  detail::spawn_fiber(t, nullptr, Options{}, loc);
-  return h;
+  return detail::spawn_handle(std::forward<F>(fn),
+                              [&](detail::FiberBase* t) { detail::spawn_fiber(t, nullptr, Options{}, loc); });
 }
 
 /// Spawns with `opts` (name, stack size) on the calling fiber's runtime.
@@ -206,11 +218,9 @@ template <class F>
 [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]
 auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_location::current())
     -> JoinHandle<detail::spawn_result_t<F>> {
-  auto* t = detail::make_task(std::forward<F>(fn));
-  JoinHandle<detail::spawn_result_t<F>> h(t);
-  t->add_ref();
-  detail::spawn_fiber(t, nullptr, std::move(opts), loc);
-  return h;
+  return detail::spawn_handle(std::forward<F>(fn), [&](detail::FiberBase* t) {
+    detail::spawn_fiber(t, nullptr, std::move(opts), loc);
+  });
 }
 
 // spawn(f, args...) and spawn(opts, f, args...): like std::thread, `f` and the arguments are
