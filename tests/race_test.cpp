@@ -203,14 +203,25 @@ TEST_CASE("race with one alternative, and race outside a fiber") {
 TEST_CASE("weft::select, the deprecated old name, still races") {
   weft::Runtime rt = weft_test::make_runtime(2);
   rt.block_on([] {
+    std::atomic<bool> loser_started{false};
     std::atomic<bool> loser_unwound{false};
     struct Unwound {
       std::atomic<bool>* flag;
       ~Unwound() { flag->store(true); }
     };
+    // The winner waits for the loser to start: a fiber cancelled before it ran never runs.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    auto r = weft::select([&] { Unwound u{&loser_unwound}; weft::sleep(1h); }, [] { return 5; });
+    auto r = weft::select(
+        [&] {
+          Unwound u{&loser_unwound};
+          loser_started.store(true);
+          weft::sleep(1h);
+        },
+        [&] {
+          while (!loser_started.load()) weft::yield_now();
+          return 5;
+        });
 #pragma GCC diagnostic pop
     REQUIRE(r.index() == 1);
     CHECK(std::get<1>(r) == 5);
