@@ -27,6 +27,7 @@
 #pragma once
 
 #include <weft/detail/config.hpp>
+#include <weft/detail/channel_end.hpp>
 #include <weft/channel.hpp>
 #include <weft/coop.hpp>
 #include <weft/detail/waiter.hpp>
@@ -197,39 +198,24 @@ class Receiver;
 /// The sending side. Copy it to get more senders; the receivers see the end (closed) once every
 /// copy is destroyed.
 template <class T>
-class Sender {
+class Sender : public detail::ChannelEnd<detail::BroadcastChan<T>, Sender<T>, &detail::broadcast_throw_no_channel> {
  public:
   /// The type of the values sent.
   using value_type = T;
   Sender() = default;
   /// Another sender of the same channel.
-  Sender(const Sender& o) : ch_(o.ch_) {
-    if (ch_) {
-      std::lock_guard lk(ch_->lock);
-      ++ch_->tx_count;
-    }
-  }
+  Sender(const Sender& o) = default;
   /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&&) noexcept = default;
   /// Drops this sender, then becomes another sender of `o`'s channel.
-  Sender& operator=(const Sender& o) {
-    if (this != &o) *this = Sender(o);
-    return *this;
-  }
+  Sender& operator=(const Sender& o) = default;
   /// Drops this sender, then takes over `o`'s channel.
-  Sender& operator=(Sender&& o) noexcept {
-    if (this != &o) {
-      release();
-      ch_ = std::move(o.ch_);
-    }
-    return *this;
-  }
-  ~Sender() { release(); }
+  Sender& operator=(Sender&& o) noexcept = default;
 
   /// Stores `v` for every current receiver (overwriting the oldest value) and wakes them. Never
   /// waits. Returns the value back (is_closed()) if there is no receiver.
   SendResult<T> send(T v) const {
-    auto* c = chan("send");
+    auto* c = this->chan("send");
     std::optional<T> old;  // the overwritten value dies after the unlock
     detail::WakeQueue wq;
     std::lock_guard lk(c->lock);
@@ -245,80 +231,55 @@ class Sender {
   Receiver<T> subscribe() const;
   /// The receivers alive now.
   std::size_t receiver_count() const {
-    auto* c = chan("receiver_count");
+    auto* c = this->chan("receiver_count");
     std::lock_guard lk(c->lock);
     return c->rx_count;
   }
-  /// False for a default-constructed or moved-from sender.
-  explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
   template <class U>
   friend std::pair<Sender<U>, Receiver<U>> channel(std::size_t);
-  explicit Sender(std::shared_ptr<detail::BroadcastChan<T>> ch) : ch_(std::move(ch)) {}
-  detail::BroadcastChan<T>* chan(const char* op) const {
-    if (!ch_) detail::broadcast_throw_no_channel(op);
-    return ch_.get();
+  friend typename Sender::Base;
+  explicit Sender(std::shared_ptr<detail::BroadcastChan<T>> ch) : Sender::Base(std::move(ch)) {}
+  static void on_copy(detail::BroadcastChan<T>& c) noexcept {
+    std::lock_guard lk(c.lock);
+    ++c.tx_count;
   }
-  void release() noexcept {
-    if (!ch_) return;
-    {
-      detail::WakeQueue wq;
-      std::lock_guard lk(ch_->lock);
-      if (--ch_->tx_count == 0) ch_->receivers.wake_all(detail::WakeReason::Notify, wq);
-    }
-    ch_.reset();
+  static void on_release(detail::BroadcastChan<T>& c) noexcept {
+    detail::WakeQueue wq;
+    std::lock_guard lk(c.lock);
+    if (--c.tx_count == 0) c.receivers.wake_all(detail::WakeReason::Notify, wq);  // they see "closed"
   }
-  std::shared_ptr<detail::BroadcastChan<T>> ch_;
 };
 
 /// The receiving side: sees every value sent after it subscribed, unless it falls more than the
 /// channel's capacity behind (then it is told how many it lost). Copyable.
 template <class T>
-class Receiver {
+class Receiver : public detail::ChannelEnd<detail::BroadcastChan<T>, Receiver<T>, &detail::broadcast_throw_no_channel> {
  public:
   Receiver() = default;
   /// A copy continues from the same position.
-  Receiver(const Receiver& o) : ch_(o.ch_) {
-    if (ch_) {
-      std::lock_guard lk(ch_->lock);
-      ++ch_->rx_count;
-      next_ = o.next_;
-    }
-  }
+  Receiver(const Receiver& o) = default;
   /// Takes over the other's channel and position; the other becomes empty.
-  Receiver(Receiver&& o) noexcept : ch_(std::move(o.ch_)), next_(o.next_) {}
+  Receiver(Receiver&& o) noexcept = default;
   /// Drops this receiver, then continues from `o`'s position.
-  Receiver& operator=(const Receiver& o) {
-    if (this != &o) *this = Receiver(o);
-    return *this;
-  }
+  Receiver& operator=(const Receiver& o) = default;
   /// Drops this receiver, then takes over `o`'s channel and position.
-  Receiver& operator=(Receiver&& o) noexcept {
-    if (this != &o) {
-      release();
-      ch_ = std::move(o.ch_);
-      next_ = o.next_;
-    }
-    return *this;
-  }
-  ~Receiver() { release(); }
+  Receiver& operator=(Receiver&& o) noexcept = default;
 
   /// The next value, or lagged / closed. Suspends (blocks a thread) while there is nothing new.
   RecvResult<T> recv() {
     detail::coop_proceed();  // before a value is taken: cancel-safe
-    detail::BroadcastRecvOp<T> op(chan("recv"), &next_);
+    detail::BroadcastRecvOp<T> op(this->chan("recv"), &next_);
     detail::wait_one(op);
     return op.take();
   }
   /// As recv() without waiting: RecvResult::is_empty() if nothing new.
   RecvResult<T> try_recv() {
-    detail::BroadcastRecvOp<T> op(chan("try_recv"), &next_);
+    detail::BroadcastRecvOp<T> op(this->chan("try_recv"), &next_);
     if (!op.try_now()) return RecvResult<T>::empty();
     return op.take();
   }
-  /// False for a default-constructed or moved-from receiver.
-  explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
   friend class Sender<T>;
@@ -327,31 +288,28 @@ class Receiver {
   friend detail::BroadcastRecvOp<T> select_recv_op(Receiver& rx) {
     return detail::BroadcastRecvOp<T>(rx.chan("recv (in a Select)"), &rx.next_);
   }
+  friend typename Receiver::Base;
   // Under the channel lock, or before the channel is shared.
-  Receiver(std::shared_ptr<detail::BroadcastChan<T>> ch, std::uint64_t next) : ch_(std::move(ch)), next_(next) {
-    ++ch_->rx_count;
+  Receiver(std::shared_ptr<detail::BroadcastChan<T>> ch, std::uint64_t next)
+      : Receiver::Base(std::move(ch)), next_(next) {
+    ++this->ch_->rx_count;
   }
-  detail::BroadcastChan<T>* chan(const char* op) const {
-    if (!ch_) detail::broadcast_throw_no_channel(op);
-    return ch_.get();
+  static void on_copy(detail::BroadcastChan<T>& c) noexcept {
+    std::lock_guard lk(c.lock);
+    ++c.rx_count;
   }
-  void release() noexcept {
-    if (!ch_) return;
-    {
-      std::lock_guard lk(ch_->lock);
-      --ch_->rx_count;
-    }
-    ch_.reset();
+  static void on_release(detail::BroadcastChan<T>& c) noexcept {
+    std::lock_guard lk(c.lock);
+    --c.rx_count;
   }
-  std::shared_ptr<detail::BroadcastChan<T>> ch_;
   std::uint64_t next_ = 0;  // sequence number of the next value to read (owned by this receiver)
 };
 
 template <class T>
 Receiver<T> Sender<T>::subscribe() const {
-  auto* c = chan("subscribe");
+  auto* c = this->chan("subscribe");
   std::lock_guard lk(c->lock);
-  return Receiver<T>(ch_, c->tail);
+  return Receiver<T>(this->ch_, c->tail);
 }
 
 /// A channel keeping the last `capacity` (>= 1) values.

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <weft/detail/config.hpp>
+#include <weft/detail/channel_end.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/channel.hpp>
 #include <weft/coop.hpp>
@@ -210,40 +211,25 @@ class Receiver;
 /// The sending side. Copy it to get more producers; the channel closes for the receiver when the
 /// last copy is destroyed (or reset with `tx = {}`).
 template <class T>
-class Sender {
+class Sender : public detail::ChannelEnd<detail::MpscChan<T>, Sender<T>, &detail::mpsc_throw_no_channel> {
  public:
   /// The type of the messages.
   using value_type = T;
   Sender() = default;
   /// Another producer of the same channel.
-  Sender(const Sender& o) : ch_(o.ch_) {
-    if (ch_) {
-      std::lock_guard lk(ch_->lock);
-      ++ch_->tx_count;
-    }
-  }
+  Sender(const Sender& o) = default;
   /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&& o) noexcept = default;
   /// Drops this sender, then becomes another producer of `o`'s channel.
-  Sender& operator=(const Sender& o) {
-    if (this != &o) *this = Sender(o);
-    return *this;
-  }
+  Sender& operator=(const Sender& o) = default;
   /// Drops this sender, then takes over `o`'s channel.
-  Sender& operator=(Sender&& o) noexcept {
-    if (this != &o) {
-      release();
-      ch_ = std::move(o.ch_);
-    }
-    return *this;
-  }
-  ~Sender() { release(); }
+  Sender& operator=(Sender&& o) noexcept = default;
 
   /// Sends `v`, suspending (blocking a thread) while a bounded channel is full. Returns the value
   /// back if the receiver is gone. Throws weft::Cancelled; then nothing was sent.
   SendResult<T> send(T v) const {
     detail::coop_proceed();  // before the send takes effect: cancel-safe
-    detail::MpscSendOp<T> op(chan("send"), std::move(v));
+    detail::MpscSendOp<T> op(this->chan("send"), std::move(v));
     detail::wait_one(op);
     return op.take();
   }
@@ -253,24 +239,22 @@ class Sender {
   SendResult<T> send_for(T v, std::chrono::duration<Rep, Period> timeout) const {
     const auto d = detail::steady_deadline_after(timeout);
     detail::coop_proceed();
-    detail::MpscSendOp<T> op(chan("send_for"), std::move(v));
+    detail::MpscSendOp<T> op(this->chan("send_for"), std::move(v));
     detail::wait_one(op, &d);
     return op.take();
   }
   /// Sends only if there is room right now (never suspends, never throws Cancelled).
   SendResult<T> try_send(T v) const {
-    detail::MpscSendOp<T> op(chan("try_send"), std::move(v));
+    detail::MpscSendOp<T> op(this->chan("try_send"), std::move(v));
     op.try_now();
     return op.take();
   }
   /// True once the receiver was dropped or closed: every send fails from then on.
   bool is_closed() const {
-    auto* c = chan("is_closed");
+    auto* c = this->chan("is_closed");
     std::lock_guard lk(c->lock);
     return c->send_closed();
   }
-  /// False for a default-constructed, moved-from or reset sender.
-  explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
   template <class U>
@@ -280,28 +264,23 @@ class Sender {
   friend detail::MpscSendOp<T> select_send_op(const Sender& tx, T&& v) {
     return detail::MpscSendOp<T>(tx.chan("send (in a Select)"), std::move(v));
   }
+  friend typename Sender::Base;
 
-  explicit Sender(std::shared_ptr<detail::MpscChan<T>> ch) : ch_(std::move(ch)) {}
-  detail::MpscChan<T>* chan(const char* op) const {
-    if (!ch_) detail::mpsc_throw_no_channel(op);
-    return ch_.get();
+  explicit Sender(std::shared_ptr<detail::MpscChan<T>> ch) : Sender::Base(std::move(ch)) {}
+  static void on_copy(detail::MpscChan<T>& c) noexcept {
+    std::lock_guard lk(c.lock);
+    ++c.tx_count;
   }
-  void release() noexcept {
-    if (!ch_) return;
-    {
-      detail::WakeQueue wq;
-      std::lock_guard lk(ch_->lock);
-      if (--ch_->tx_count == 0) ch_->receivers.wake_all(detail::WakeReason::Notify, wq);  // they see "closed"
-    }
-    ch_.reset();
+  static void on_release(detail::MpscChan<T>& c) noexcept {
+    detail::WakeQueue wq;
+    std::lock_guard lk(c.lock);
+    if (--c.tx_count == 0) c.receivers.wake_all(detail::WakeReason::Notify, wq);  // they see "closed"
   }
-
-  std::shared_ptr<detail::MpscChan<T>> ch_;
 };
 
 /// The receiving side (one per channel; movable, not copyable).
 template <class T>
-class Receiver {
+class Receiver : public detail::ChannelEnd<detail::MpscChan<T>, Receiver<T>, &detail::mpsc_throw_no_channel> {
  public:
   /// The type of the messages.
   using value_type = T;
@@ -309,23 +288,16 @@ class Receiver {
   /// Takes over the other's channel; the other becomes empty.
   Receiver(Receiver&&) noexcept = default;
   /// Drops this receiver (closing the channel), then takes over `o`'s.
-  Receiver& operator=(Receiver&& o) noexcept {
-    if (this != &o) {
-      release();
-      ch_ = std::move(o.ch_);
-    }
-    return *this;
-  }
+  Receiver& operator=(Receiver&& o) noexcept = default;
   Receiver(const Receiver&) = delete;
   Receiver& operator=(const Receiver&) = delete;
-  ~Receiver() { release(); }
 
   /// The next message, suspending (blocking a thread) while there is none; std::nullopt once the
   /// channel is closed (every sender gone, or close() called) and drained. Throws weft::Cancelled;
   /// then no message was consumed.
   std::optional<T> recv() const {
     detail::coop_proceed();  // before a message is taken: cancel-safe
-    detail::MpscRecvOp<T> op(chan("recv"));
+    detail::MpscRecvOp<T> op(this->chan("recv"));
     detail::wait_one(op);
     return op.take();
   }
@@ -369,13 +341,13 @@ class Receiver {
   /// A buffered message if there is one right now (never suspends). std::nullopt means "nothing
   /// now"; is_closed() tells whether anything can still come.
   std::optional<T> try_recv() const {
-    detail::MpscRecvOp<T> op(chan("try_recv"));
+    detail::MpscRecvOp<T> op(this->chan("try_recv"));
     op.try_now();
     return op.take();
   }
   /// Stops the senders (their sends fail from now on) but keeps what is buffered for recv().
   void close() const {
-    auto* c = chan("close");
+    auto* c = this->chan("close");
     detail::WakeQueue wq;
     std::lock_guard lk(c->lock);
     c->rx_closed = true;
@@ -384,18 +356,16 @@ class Receiver {
   }
   /// True when recv() would return std::nullopt at once: closed and nothing buffered.
   bool is_closed() const {
-    auto* c = chan("is_closed");
+    auto* c = this->chan("is_closed");
     std::lock_guard lk(c->lock);
     return c->recv_closed() && c->buf.empty();
   }
   /// Messages buffered now.
   std::size_t size() const {
-    auto* c = chan("size");
+    auto* c = this->chan("size");
     std::lock_guard lk(c->lock);
     return c->buf.size();
   }
-  /// False for a default-constructed or moved-from receiver.
-  explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
   template <class U>
@@ -404,25 +374,17 @@ class Receiver {
   friend std::pair<Sender<U>, Receiver<U>> unbounded_channel();
   friend detail::MpscRecvOp<T> select_recv_op(const Receiver& rx) { return detail::MpscRecvOp<T>(rx.chan("recv (in a Select)")); }
 
-  explicit Receiver(std::shared_ptr<detail::MpscChan<T>> ch) : ch_(std::move(ch)) {}
-  detail::MpscChan<T>* chan(const char* op) const {
-    if (!ch_) detail::mpsc_throw_no_channel(op);
-    return ch_.get();
-  }
-  void release() noexcept {
-    if (!ch_) return;
-    detail::Ring<T> dropped;  // buffered messages die outside the lock (their destructors may be long)
-    {
-      detail::WakeQueue wq;
-      std::lock_guard lk(ch_->lock);
-      ch_->rx_alive = false;
-      ch_->senders.wake_all(detail::WakeReason::Notify, wq);
-      dropped.swap(ch_->buf);  // no allocation under the lock
-    }
-    ch_.reset();
-  }
+  friend typename Receiver::Base;
 
-  std::shared_ptr<detail::MpscChan<T>> ch_;
+  explicit Receiver(std::shared_ptr<detail::MpscChan<T>> ch) : Receiver::Base(std::move(ch)) {}
+  static void on_release(detail::MpscChan<T>& c) noexcept {
+    detail::Ring<T> dropped;  // buffered messages die outside the lock (their destructors may be long)
+    detail::WakeQueue wq;
+    std::lock_guard lk(c.lock);
+    c.rx_alive = false;
+    c.senders.wake_all(detail::WakeReason::Notify, wq);
+    dropped.swap(c.buf);  // no allocation under the lock
+  }
 };
 
 /// A channel holding at most `capacity` (>= 1) messages; send() waits while it is full.

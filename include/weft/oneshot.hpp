@@ -17,6 +17,7 @@
 #pragma once
 
 #include <weft/detail/config.hpp>
+#include <weft/detail/channel_end.hpp>
 #include <weft/channel.hpp>
 #include <weft/coop.hpp>
 #include <weft/detail/waiter.hpp>
@@ -107,7 +108,7 @@ class Receiver;
 /// The sending side: send() once. Destroying it unsent tells the receiver no value will come.
 /// Movable, not copyable.
 template <class T>
-class Sender {
+class Sender : public detail::ChannelEnd<detail::OneshotChan<T>, Sender<T>, &detail::oneshot_throw_no_channel> {
  public:
   /// The type of the value.
   using value_type = T;
@@ -115,20 +116,13 @@ class Sender {
   /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&&) noexcept = default;
   /// Gives this sender up (as its destructor does), then takes over `o`'s channel.
-  Sender& operator=(Sender&& o) noexcept {
-    if (this != &o) {
-      give_up();
-      ch_ = std::move(o.ch_);
-    }
-    return *this;
-  }
-  ~Sender() { give_up(); }
+  Sender& operator=(Sender&& o) noexcept = default;
 
   /// Delivers `v` (never waits). Afterwards this Sender is empty. Returns the value back if the
   /// receiver is gone.
   SendResult<T> send(T v) {
-    if (!ch_) detail::oneshot_throw_no_channel("Sender::send (a oneshot sender sends once)");
-    auto ch = std::move(ch_);
+    if (!this->ch_) detail::oneshot_throw_no_channel("Sender::send (a oneshot sender sends once)");
+    auto ch = std::move(this->ch_);  // used up: no give-up notice from the destructor
     detail::WakeQueue wq;
     std::lock_guard lk(ch->lock);
     ch->tx_done = true;
@@ -142,74 +136,60 @@ class Sender {
   }
   /// True once the receiver was dropped or closed (a send would fail).
   bool is_closed() const {
-    if (!ch_) return true;
-    std::lock_guard lk(ch_->lock);
-    return ch_->rx_gone;
+    if (!this->ch_) return true;
+    std::lock_guard lk(this->ch_->lock);
+    return this->ch_->rx_gone;
   }
-  /// False once used by send(), moved from, or default-constructed.
-  explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
   template <class U>
   friend std::pair<Sender<U>, Receiver<U>> channel();
-  explicit Sender(std::shared_ptr<detail::OneshotChan<T>> ch) : ch_(std::move(ch)) {}
-  void give_up() noexcept {
-    if (!ch_) return;
-    {
-      detail::WakeQueue wq;
-      std::lock_guard lk(ch_->lock);
-      ch_->tx_done = true;
-      ch_->receivers.wake_all(detail::WakeReason::Notify, wq);  // they see "no value"
-    }
-    ch_.reset();
+  friend typename Sender::Base;
+  explicit Sender(std::shared_ptr<detail::OneshotChan<T>> ch) : Sender::Base(std::move(ch)) {}
+  // Destroyed or reassigned unsent: give up.
+  static void on_release(detail::OneshotChan<T>& c) noexcept {
+    detail::WakeQueue wq;
+    std::lock_guard lk(c.lock);
+    c.tx_done = true;
+    c.receivers.wake_all(detail::WakeReason::Notify, wq);  // they see "no value"
   }
-  std::shared_ptr<detail::OneshotChan<T>> ch_;
 };
 
 /// The receiving side: recv() waits for the value. Movable, not copyable.
 template <class T>
-class Receiver {
+class Receiver : public detail::ChannelEnd<detail::OneshotChan<T>, Receiver<T>, &detail::oneshot_throw_no_channel> {
  public:
   Receiver() = default;
   /// Takes over the other's channel; the other becomes empty.
   Receiver(Receiver&&) noexcept = default;
   /// Drops this receiver (as its destructor does), then takes over `o`'s channel.
-  Receiver& operator=(Receiver&& o) noexcept {
-    if (this != &o) {
-      release();
-      ch_ = std::move(o.ch_);
-    }
-    return *this;
-  }
-  ~Receiver() { release(); }
+  Receiver& operator=(Receiver&& o) noexcept = default;
 
   /// Waits for the value; std::nullopt if the sender was dropped without sending.
   std::optional<T> recv() const {
     detail::coop_proceed();
-    detail::OneshotRecvOp<T> op(chan("recv"));
+    detail::OneshotRecvOp<T> op(this->chan("recv"));
     detail::wait_one(op);
     return op.take();
   }
   /// The value if it is there now (never waits); std::nullopt otherwise (see is_finished()).
   std::optional<T> try_recv() const {
-    detail::OneshotRecvOp<T> op(chan("try_recv"));
+    detail::OneshotRecvOp<T> op(this->chan("try_recv"));
     op.try_now();
     return op.take();
   }
   /// True once recv() would not wait: the value arrived, or the sender gave up.
   bool is_finished() const {
-    auto* c = chan("is_finished");
+    auto* c = this->chan("is_finished");
     std::lock_guard lk(c->lock);
     return c->tx_done;
   }
   /// Refuses the value: a later send() fails and returns it. A value sent already stays receivable.
   void close() const {
-    auto* c = chan("close");
+    auto* c = this->chan("close");
     std::lock_guard lk(c->lock);
     c->rx_gone = true;
   }
-  /// False for a default-constructed or moved-from receiver.
-  explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
   template <class U>
@@ -217,23 +197,15 @@ class Receiver {
   friend detail::OneshotRecvOp<T> select_recv_op(const Receiver& rx) {
     return detail::OneshotRecvOp<T>(rx.chan("recv (in a Select)"));
   }
-  explicit Receiver(std::shared_ptr<detail::OneshotChan<T>> ch) : ch_(std::move(ch)) {}
-  detail::OneshotChan<T>* chan(const char* op) const {
-    if (!ch_) detail::oneshot_throw_no_channel(op);
-    return ch_.get();
-  }
-  void release() noexcept {
-    if (!ch_) return;
+  friend typename Receiver::Base;
+  explicit Receiver(std::shared_ptr<detail::OneshotChan<T>> ch) : Receiver::Base(std::move(ch)) {}
+  static void on_release(detail::OneshotChan<T>& c) noexcept {
     std::optional<T> dropped;  // destroyed after the unlock
-    {
-      std::lock_guard lk(ch_->lock);
-      ch_->rx_gone = true;
-      dropped = std::move(ch_->value);
-      ch_->value.reset();
-    }
-    ch_.reset();
+    std::lock_guard lk(c.lock);
+    c.rx_gone = true;
+    dropped = std::move(c.value);
+    c.value.reset();
   }
-  std::shared_ptr<detail::OneshotChan<T>> ch_;
 };
 
 /// oneshot::channel<void>(): a one-time "done" signal with no value. Built on the std::monostate

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <weft/detail/config.hpp>
+#include <weft/detail/channel_end.hpp>
 #include <weft/coop.hpp>
 #include <weft/detail/waiter.hpp>
 #include <weft/error.hpp>
@@ -107,7 +108,7 @@ class Receiver;
 
 /// The one sending side (movable, not copyable); the receivers see the end when it is destroyed.
 template <class T>
-class Sender {
+class Sender : public detail::ChannelEnd<detail::WatchChan<T>, Sender<T>, &detail::watch_throw_no_channel> {
  public:
   /// The type of the value.
   using value_type = T;
@@ -115,14 +116,7 @@ class Sender {
   /// Takes over the other's channel; the other becomes empty.
   Sender(Sender&&) noexcept = default;
   /// Drops this sender (the receivers see the end), then takes over `o`'s channel.
-  Sender& operator=(Sender&& o) noexcept {
-    if (this != &o) {
-      release();
-      ch_ = std::move(o.ch_);
-    }
-    return *this;
-  }
-  ~Sender() { release(); }
+  Sender& operator=(Sender&& o) noexcept = default;
 
   /// Replaces the value and wakes the waiting receivers (never waits). Returns false if there is
   /// no receiver left (the value is stored anyway).
@@ -137,7 +131,7 @@ class Sender {
   }
   /// A copy of the current value.
   T borrow() const {
-    auto* c = chan("borrow");
+    auto* c = this->chan("borrow");
     std::lock_guard lk(c->lock);
     return c->value;
   }
@@ -145,20 +139,19 @@ class Sender {
   Receiver<T> subscribe() const;
   /// The receivers alive now.
   std::size_t receiver_count() const {
-    auto* c = chan("receiver_count");
+    auto* c = this->chan("receiver_count");
     std::lock_guard lk(c->lock);
     return c->rx_count;
   }
-  /// False for a default-constructed or moved-from sender.
-  explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
   template <class U>
   friend std::pair<Sender<U>, Receiver<U>> channel(U);
-  explicit Sender(std::shared_ptr<detail::WatchChan<T>> ch) : ch_(std::move(ch)) {}
+  friend typename Sender::Base;
+  explicit Sender(std::shared_ptr<detail::WatchChan<T>> ch) : Sender::Base(std::move(ch)) {}
   template <class F>
   bool modify(F&& fn) const {
-    auto* c = chan("send");
+    auto* c = this->chan("send");
     detail::WakeQueue wq;
     std::lock_guard lk(c->lock);
     fn(c->value);
@@ -166,84 +159,56 @@ class Sender {
     c->receivers.wake_all(detail::WakeReason::Notify, wq);
     return c->rx_count != 0;
   }
-  detail::WatchChan<T>* chan(const char* op) const {
-    if (!ch_) detail::watch_throw_no_channel(op);
-    return ch_.get();
+  static void on_release(detail::WatchChan<T>& c) noexcept {
+    detail::WakeQueue wq;
+    std::lock_guard lk(c.lock);
+    c.tx_alive = false;
+    c.receivers.wake_all(detail::WakeReason::Notify, wq);  // they see the end
   }
-  void release() noexcept {
-    if (!ch_) return;
-    {
-      detail::WakeQueue wq;
-      std::lock_guard lk(ch_->lock);
-      ch_->tx_alive = false;
-      ch_->receivers.wake_all(detail::WakeReason::Notify, wq);
-    }
-    ch_.reset();
-  }
-  std::shared_ptr<detail::WatchChan<T>> ch_;
 };
 
 /// The receiving side: reads the current value and waits for changes. Copyable; each copy has
 /// its own idea of what it has seen.
 template <class T>
-class Receiver {
+class Receiver : public detail::ChannelEnd<detail::WatchChan<T>, Receiver<T>, &detail::watch_throw_no_channel> {
  public:
   Receiver() = default;
   /// Another receiver that has seen what `o` has seen.
-  Receiver(const Receiver& o) : ch_(o.ch_) {
-    if (ch_) {
-      std::lock_guard lk(ch_->lock);
-      ++ch_->rx_count;
-      seen_ = o.seen_;
-    }
-  }
+  Receiver(const Receiver& o) = default;
   /// Takes over the other's channel and what it has seen; the other becomes empty.
-  Receiver(Receiver&& o) noexcept : ch_(std::move(o.ch_)), seen_(o.seen_) {}
+  Receiver(Receiver&& o) noexcept = default;
   /// Drops this receiver, then receives as a copy of `o`.
-  Receiver& operator=(const Receiver& o) {
-    if (this != &o) *this = Receiver(o);
-    return *this;
-  }
+  Receiver& operator=(const Receiver& o) = default;
   /// Drops this receiver, then takes over `o`'s channel and what it has seen.
-  Receiver& operator=(Receiver&& o) noexcept {
-    if (this != &o) {
-      release();
-      ch_ = std::move(o.ch_);
-      seen_ = o.seen_;
-    }
-    return *this;
-  }
-  ~Receiver() { release(); }
+  Receiver& operator=(Receiver&& o) noexcept = default;
 
   /// Waits until there is a value this receiver has not seen, marks it seen and returns true;
   /// returns false if the sender is gone and nothing new remains.
   bool changed() {
-    detail::WatchChangedOp<T> op(chan("changed"), &seen_);
+    detail::WatchChangedOp<T> op(this->chan("changed"), &seen_);
     detail::coop_proceed();  // before a version is marked seen: cancel-safe
     detail::wait_one(op);
     return op.take();
   }
   /// Whether a value not yet seen is there (never waits).
   bool has_changed() const {
-    auto* c = chan("has_changed");
+    auto* c = this->chan("has_changed");
     std::lock_guard lk(c->lock);
     return c->version != seen_;
   }
   /// A copy of the current value; borrow_and_update() also marks it seen.
   T borrow() const {
-    auto* c = chan("borrow");
+    auto* c = this->chan("borrow");
     std::lock_guard lk(c->lock);
     return c->value;
   }
   /// A copy of the current value, marked seen: changed() waits for the next one.
   T borrow_and_update() {
-    auto* c = chan("borrow_and_update");
+    auto* c = this->chan("borrow_and_update");
     std::lock_guard lk(c->lock);
     seen_ = c->version;
     return c->value;
   }
-  /// False for a default-constructed or moved-from receiver.
-  explicit operator bool() const noexcept { return ch_ != nullptr; }
 
  private:
   friend class Sender<T>;
@@ -252,31 +217,28 @@ class Receiver {
   friend detail::WatchChangedOp<T> select_changed_op(Receiver& rx) {
     return detail::WatchChangedOp<T>(rx.chan("changed (in a Select)"), &rx.seen_);
   }
+  friend typename Receiver::Base;
   // Under the channel lock, or before the channel is shared.
-  Receiver(std::shared_ptr<detail::WatchChan<T>> ch, std::uint64_t seen) : ch_(std::move(ch)), seen_(seen) {
-    ++ch_->rx_count;
+  Receiver(std::shared_ptr<detail::WatchChan<T>> ch, std::uint64_t seen)
+      : Receiver::Base(std::move(ch)), seen_(seen) {
+    ++this->ch_->rx_count;
   }
-  detail::WatchChan<T>* chan(const char* op) const {
-    if (!ch_) detail::watch_throw_no_channel(op);
-    return ch_.get();
+  static void on_copy(detail::WatchChan<T>& c) noexcept {
+    std::lock_guard lk(c.lock);
+    ++c.rx_count;
   }
-  void release() noexcept {
-    if (!ch_) return;
-    {
-      std::lock_guard lk(ch_->lock);
-      --ch_->rx_count;
-    }
-    ch_.reset();
+  static void on_release(detail::WatchChan<T>& c) noexcept {
+    std::lock_guard lk(c.lock);
+    --c.rx_count;
   }
-  std::shared_ptr<detail::WatchChan<T>> ch_;
   std::uint64_t seen_ = 0;  // the version this receiver has seen (owned by this receiver)
 };
 
 template <class T>
 Receiver<T> Sender<T>::subscribe() const {
-  auto* c = chan("subscribe");
+  auto* c = this->chan("subscribe");
   std::lock_guard lk(c->lock);
-  return Receiver<T>(ch_, c->version);
+  return Receiver<T>(this->ch_, c->version);
 }
 
 /// A new watch channel holding `initial`: its sender and a first receiver (which has seen
