@@ -75,14 +75,12 @@ class CancellationToken {
   /// `f`, if the token already is cancelled. Like timeout(), but ended by the token.
   template <class F>
   auto run_until_cancelled(F&& f) const {
-    using T = std::invoke_result_t<F&>;
-    using R = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
     detail::FiberBase* self = detail::require_fiber("CancellationToken::run_until_cancelled");
     detail::CancelScope scope;
     scope.reason = Cancelled::Reason::Token;
     detail::ScopeGuard guard(self, scope);
     detail::TokenScopeReg* reg = nullptr;
-    if (!detail::token_register_scope(*s_, self, scope, reg)) return R{};
+    if (!detail::token_register_scope(*s_, self, scope, reg)) return detail::scope_result_t<F>{};
     struct Unregister {
       detail::TokenState& t;
       detail::FiberBase* f;
@@ -90,17 +88,7 @@ class CancellationToken {
       detail::TokenScopeReg* r;
       ~Unregister() { detail::token_unregister_scope(t, f, s, r); }
     } unregister{*s_, self, scope, reg};
-    try {
-      if constexpr (std::is_void_v<T>) {
-        f();
-        return R(true);
-      } else {
-        return R(f());
-      }
-    } catch (const Cancelled& c) {
-      if (c.scope() != scope.id) throw;
-    }
-    return R{};
+    return detail::run_in_scope(scope, f);
   }
 
  private:

@@ -45,24 +45,12 @@ namespace weft {
 template <class Clock, class Duration, class F>
 auto timeout_at(std::chrono::time_point<Clock, Duration> t, F&& f) {
   const std::chrono::steady_clock::time_point deadline = detail::to_steady_deadline(t);
-  using T = std::invoke_result_t<F&>;
-  using R = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
   detail::FiberBase* self = detail::require_fiber("weft::timeout");
   detail::CancelScope scope;
   scope.deadline = deadline;
   scope.reason = Cancelled::Reason::Timeout;
   detail::ScopeGuard guard(self, scope);
-  try {
-    if constexpr (std::is_void_v<T>) {
-      f();
-      return R(true);
-    } else {
-      return R(f());
-    }
-  } catch (const Cancelled& c) {
-    if (c.scope() != scope.id) throw;
-  }
-  return R{};
+  return detail::run_in_scope(scope, f);
 }
 
 /// Runs `f` in the calling fiber with a deadline `d` from now: returns `f`'s value (true for a void

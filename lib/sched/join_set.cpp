@@ -11,19 +11,6 @@
 
 namespace weft::detail {
 
-namespace {
-// Shields the calling fiber for a scope, if asked.
-struct ShieldIf {
-  FiberBase* f;
-  ShieldIf(FiberBase* fiber, bool on) noexcept : f(on ? fiber : nullptr) {
-    if (f) enter_shield(f);
-  }
-  ~ShieldIf() {
-    if (f) exit_shield(f);
-  }
-};
-}  // namespace
-
 JoinSetCore::~JoinSetCore() { shutdown(); }
 
 void JoinSetCore::spawn(FiberBase* f, Options&& o, const std::source_location& loc, bool local) {
@@ -102,7 +89,7 @@ FiberBase* JoinSetCore::next(bool block, bool shielded) {
       seq_.wait(seen, std::memory_order_acquire);  // a plain thread owns the set
       continue;
     }
-    ShieldIf shield_if_asked(self, shielded);
+    ShieldGuard shield_if_asked(shielded ? self : nullptr);
     check_cancel_point(self);
     const std::uint64_t e = begin_wait(self);
     self->note_wait(kWaitJoinSet, reinterpret_cast<std::uintptr_t>(this));

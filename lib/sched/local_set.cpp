@@ -1,4 +1,5 @@
 // LocalSet: fibers pinned to one worker for life.
+#include <weft/detail/cancel_scope.hpp>
 #include <weft/local_set.hpp>
 
 #include "sched/worker.hpp"
@@ -40,7 +41,7 @@ class LocalSetCore {
   // Aborts every local fiber and waits (not interruptible) until none is left.
   void close() noexcept {
     FiberBase* self = current_fiber();
-    if (self) ++self->shield_depth_;
+    ShieldGuard not_interruptible(self);
     for (;;) {
       std::uint32_t seen;
       std::uint64_t e = 0;
@@ -67,7 +68,6 @@ class LocalSetCore {
         seq_.wait(seen, std::memory_order_acquire);
       }
     }
-    if (self) --self->shield_depth_;
     std::lock_guard wait_for_notifier(lock_);
   }
 
