@@ -33,6 +33,7 @@
 
 #include <weft/detail/config.hpp>
 #include <weft/detail/owned_fd.hpp>
+#include <weft/socket.hpp>
 
 #include <sys/uio.h>
 
@@ -42,16 +43,12 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 WEFT_API_BEGIN
 
 namespace weft {
 
-namespace detail {
-WEFT_INTERNAL_BEGIN  // defined in lib/: keep hidden (see weft/detail/config.hpp)
-struct SocketIo;
-WEFT_INTERNAL_END
-}
 
 /// Which half of a stream StreamSocket::shutdown() closes: the read half, the write half, or both.
 enum class Shutdown { Read, Write, Both };
@@ -59,7 +56,7 @@ enum class Shutdown { Read, Write, Both };
 /// The operations every connected byte stream shares (TcpStream, UnixStream): reads and writes that
 /// suspend the calling fiber instead of blocking its worker. Owns its descriptor. See
 /// weft/stream_socket.hpp for the cancellation and threading rules.
-class StreamSocket {
+class StreamSocket : public Socket {
  public:
   /// Reads at most `len` bytes into `buf`, waiting until at least one is available. Returns the
   /// count, or 0 at EOF (or if `len` is 0). Cancelled: no byte was consumed.
@@ -91,39 +88,17 @@ class StreamSocket {
   /// peer reads EOF once it has everything sent so far), or both. Never suspends.
   void shutdown(Shutdown how);
 
-  /// The descriptor (still owned by this object), or -1 once closed / moved from.
-  int fd() const noexcept { return fd_.get(); }
-  /// Whether the object owns a descriptor (false once closed, released or moved from).
-  bool is_open() const noexcept { return fd_.valid(); }
-  /// is_open().
-  explicit operator bool() const noexcept { return is_open(); }
-  /// Gives up ownership of the descriptor (the caller closes it); the object becomes closed.
-  int release() noexcept { return fd_.release(); }
-  /// Closes the socket now (the destructor does it otherwise). Idempotent.
-  void close() noexcept { fd_.reset(); }
-
  protected:
   /// A closed socket (no fd) gets no I/O state; every operation on it throws weft::Error.
-  StreamSocket(detail::OwnedFd fd, const char* kind);
+  StreamSocket(detail::OwnedFd fd, const char* kind) : Socket(std::move(fd), kind) {}
   /// Takes over `o`'s descriptor and I/O state; `o` becomes closed.
-  StreamSocket(StreamSocket&&) noexcept;
+  StreamSocket(StreamSocket&&) noexcept = default;
   /// Closes this socket, then takes over the other's descriptor; the other becomes closed.
-  StreamSocket& operator=(StreamSocket&&) noexcept;
-  ~StreamSocket();
+  StreamSocket& operator=(StreamSocket&&) noexcept = default;
+  ~StreamSocket() = default;
 
   /// "TcpStream::read (127.0.0.1:5000 -> 127.0.0.1:40000)": names the call for error messages.
   std::string context(const char* op) const;
-  /// The descriptor; throws weft::Error naming the call `op` if the socket is closed.
-  int checked_fd(const char* op) const;
-
-  /// The owned descriptor (invalid once closed).
-  detail::OwnedFd fd_;
-  /// The class's name for messages ("TcpStream", "UnixStream").
-  const char* kind_;
-
- private:
-  // Per direction: operations left before a fairness yield (see above) and the wait gate.
-  std::unique_ptr<detail::SocketIo> io_;
 };
 
 }  // namespace weft

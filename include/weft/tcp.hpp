@@ -26,6 +26,7 @@
 
 #include <weft/detail/config.hpp>
 #include <weft/detail/owned_fd.hpp>
+#include <weft/socket.hpp>
 #include <weft/socket_addr.hpp>
 #include <weft/stream_socket.hpp>
 
@@ -84,7 +85,7 @@ class TcpStream : public StreamSocket {
 };
 
 /// A listening TCP socket: accept() suspends the fiber until a connection arrives.
-class TcpListener {
+class TcpListener : public Socket {
  public:
   /// Binds (with SO_REUSEADDR, so a restarted server can reuse its port at once) and listens.
   /// Port 0 picks a free port: read it back with local_addr().
@@ -113,23 +114,8 @@ class TcpListener {
   /// How many times accept() backed off because descriptors or memory ran out.
   std::uint64_t fd_exhaustion_backoffs() const noexcept;
 
-  /// The descriptor (still owned by this object), or -1 once closed / moved from.
-  int fd() const noexcept { return fd_.get(); }
-  /// Whether the object owns a descriptor.
-  bool is_open() const noexcept { return fd_.valid(); }
-  /// is_open().
-  explicit operator bool() const noexcept { return is_open(); }
-  /// Gives up ownership of the descriptor (the caller closes it); the object becomes closed.
-  int release() noexcept { return fd_.release(); }
-  /// Closes the socket. Do not close a listener while a fiber is suspended in its accept(): cancel
-  /// that fiber first.
-  void close() noexcept { fd_.reset(); }
-
  private:
   explicit TcpListener(detail::OwnedFd fd);
-  int checked_fd(const char* op) const;
-  detail::OwnedFd fd_;
-  std::unique_ptr<detail::SocketIo> state_;  // accept gate, backoff count
 };
 
 }  // namespace weft

@@ -27,6 +27,7 @@
 
 #include <weft/detail/config.hpp>
 #include <weft/detail/owned_fd.hpp>
+#include <weft/socket.hpp>
 #include <weft/socket_addr.hpp>
 
 #include <cstddef>
@@ -37,9 +38,6 @@ WEFT_API_BEGIN
 namespace weft {
 
 namespace detail {
-WEFT_INTERNAL_BEGIN  // defined in lib/: keep hidden (see weft/detail/config.hpp)
-struct SocketIo;
-WEFT_INTERNAL_END
 }
 
 /// What UdpSocket::recv_from received: the datagram's size, its sender, and whether it was cut.
@@ -50,7 +48,7 @@ struct UdpRecv {
 };
 
 /// A UDP socket: datagrams sent and received with the calling fiber suspended, never its worker.
-class UdpSocket {
+class UdpSocket : public Socket {
  public:
   /// A socket bound to `addr` (port 0: any free port, see local_addr()).
   static UdpSocket bind(const SocketAddr& addr);
@@ -84,23 +82,9 @@ class UdpSocket {
   /// The connected peer; IoError ENOTCONN if not connected.
   SocketAddr peer_addr() const;
 
-  /// The descriptor (still owned by this object), or -1 once closed / moved from.
-  int fd() const noexcept { return fd_.get(); }
-  /// Whether the object owns a descriptor.
-  bool is_open() const noexcept { return fd_.valid(); }
-  /// is_open().
-  explicit operator bool() const noexcept { return is_open(); }
-  /// Gives up ownership of the descriptor (the caller closes it); the object becomes closed.
-  int release() noexcept { return fd_.release(); }
-  /// Do not close while another fiber is suspended in an operation on this socket.
-  void close() noexcept { fd_.reset(); }
-
  private:
   explicit UdpSocket(detail::OwnedFd fd);
-  int checked_fd(const char* op) const;
   std::string context(const char* op) const;
-  detail::OwnedFd fd_;
-  std::unique_ptr<detail::SocketIo> io_;  // per direction: fairness budget and wait gate
 };
 
 }  // namespace weft

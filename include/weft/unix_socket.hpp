@@ -24,6 +24,7 @@
 
 #include <weft/detail/config.hpp>
 #include <weft/detail/owned_fd.hpp>
+#include <weft/socket.hpp>
 #include <weft/stream_socket.hpp>
 
 #include <chrono>
@@ -77,7 +78,7 @@ class UnixStream : public StreamSocket {
 };
 
 /// A listening Unix-domain stream socket: accept() suspends the fiber until a connection arrives.
-class UnixListener {
+class UnixListener : public Socket {
  public:
   /// Binds to the filesystem path `path` and listens. Throws IoError EADDRINUSE if a socket file
   /// exists there already (it is not removed on close: unlink it).
@@ -102,23 +103,8 @@ class UnixListener {
   /// How many times accept() backed off because descriptors or memory ran out.
   std::uint64_t fd_exhaustion_backoffs() const noexcept;
 
-  /// The descriptor (still owned by this object), or -1 once closed / moved from.
-  int fd() const noexcept { return fd_.get(); }
-  /// Whether the object owns a descriptor.
-  bool is_open() const noexcept { return fd_.valid(); }
-  /// is_open().
-  explicit operator bool() const noexcept { return is_open(); }
-  /// Gives up ownership of the descriptor (the caller closes it); the object becomes closed.
-  int release() noexcept { return fd_.release(); }
-  /// Closes the socket (not the socket file). Do not close a listener while a fiber is suspended in
-  /// its accept(): cancel that fiber first.
-  void close() noexcept { fd_.reset(); }
-
  private:
   explicit UnixListener(detail::OwnedFd fd);
-  int checked_fd(const char* op) const;
-  detail::OwnedFd fd_;
-  std::unique_ptr<detail::SocketIo> state_;  // accept gate, backoff count
 };
 
 }  // namespace weft

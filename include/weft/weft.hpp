@@ -50,6 +50,7 @@
 #include <weft/resolve.hpp>
 #include <weft/signal.hpp>
 #include <weft/socket_addr.hpp>
+#include <weft/socket.hpp>
 #include <weft/stream_socket.hpp>
 #include <weft/tcp.hpp>
 #include <weft/udp.hpp>

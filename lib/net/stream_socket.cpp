@@ -12,29 +12,15 @@ namespace weft {
 
 using detail::io_retry;
 
-StreamSocket::StreamSocket(detail::OwnedFd fd, const char* kind)
-    : fd_(std::move(fd)), kind_(kind), io_(fd_.valid() ? std::make_unique<detail::SocketIo>() : nullptr) {}
-StreamSocket::StreamSocket(StreamSocket&&) noexcept = default;
-StreamSocket& StreamSocket::operator=(StreamSocket&&) noexcept = default;
-StreamSocket::~StreamSocket() = default;
-
 std::string StreamSocket::context(const char* op) const {
   return std::string(kind_) + "::" + op + " (" + detail::endpoints(fd_.get()) + ")";
-}
-
-int StreamSocket::checked_fd(const char* op) const {
-  if (!fd_.valid()) {
-    throw Error(std::string(kind_) + "::" + op + ": the socket is closed (moved from, released or close()d); "
-                "use a connected stream");
-  }
-  return fd_.get();
 }
 
 std::size_t StreamSocket::read(void* buf, std::size_t len) {
   const int fd = checked_fd("read");
   if (len == 0) return 0;
   return io_retry(
-      fd, true, io_->read, [&] { return ::recv(fd, buf, len, 0); },
+      fd, true, io().read, [&] { return ::recv(fd, buf, len, 0); },
       [&](int e) { detail::throw_io(e, context("read")); }, len);
 }
 
@@ -57,7 +43,7 @@ std::size_t StreamSocket::read_vectored(std::span<const iovec> bufs) {
   const int fd = checked_fd("read_vectored");
   if (bufs.size() > IOV_MAX) bufs = bufs.first(IOV_MAX);
   return io_retry(
-      fd, true, io_->read,
+      fd, true, io().read,
       [&] {
         msghdr m{};
         m.msg_iov = const_cast<iovec*>(bufs.data());
@@ -72,7 +58,7 @@ std::size_t StreamSocket::write(const void* buf, std::size_t len) {
   if (len == 0) return 0;
   // MSG_NOSIGNAL: a closed peer is an EPIPE error here, never a SIGPIPE for the process.
   return io_retry(
-      fd, false, io_->write, [&] { return ::send(fd, buf, len, MSG_NOSIGNAL); },
+      fd, false, io().write, [&] { return ::send(fd, buf, len, MSG_NOSIGNAL); },
       [&](int e) { detail::throw_io(e, context("write")); });
 }
 
@@ -90,7 +76,7 @@ std::size_t StreamSocket::write_vectored(std::span<const iovec> bufs) {
   const int fd = checked_fd("write_vectored");
   if (bufs.size() > IOV_MAX) bufs = bufs.first(IOV_MAX);
   return io_retry(
-      fd, false, io_->write,
+      fd, false, io().write,
       [&] {
         msghdr m{};
         m.msg_iov = const_cast<iovec*>(bufs.data());

@@ -85,8 +85,8 @@ SocketAddr TcpStream::peer_addr() const { return sock_name(checked_fd("peer_addr
 
 // ---------------------------------------------------------------------------------- TcpListener
 
-TcpListener::TcpListener() noexcept = default;
-TcpListener::TcpListener(detail::OwnedFd fd) : fd_(std::move(fd)), state_(std::make_unique<detail::SocketIo>()) {}
+TcpListener::TcpListener() noexcept : Socket(detail::OwnedFd(), "TcpListener") {}
+TcpListener::TcpListener(detail::OwnedFd fd) : Socket(std::move(fd), "TcpListener") {}
 TcpListener::TcpListener(TcpListener&&) noexcept = default;
 TcpListener& TcpListener::operator=(TcpListener&&) noexcept = default;
 TcpListener::~TcpListener() = default;
@@ -106,23 +106,16 @@ TcpListener TcpListener::from_fd(int fd) {
   return TcpListener(detail::OwnedFd(fd));
 }
 
-int TcpListener::checked_fd(const char* op) const {
-  if (!fd_.valid()) {
-    throw Error(std::string("TcpListener::") + op + ": the listener is closed (moved from, released or close()d)");
-  }
-  return fd_.get();
-}
-
 TcpStream TcpListener::accept() {
   const int fd = checked_fd("accept");
-  return TcpStream(detail::accept_fd(fd, nullptr, nullptr, *state_, "TcpListener"));
+  return TcpStream(detail::accept_fd(fd, nullptr, nullptr, io(), "TcpListener"));
 }
 
 TcpStream TcpListener::accept(SocketAddr& peer) {
   const int fd = checked_fd("accept");
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  TcpStream s(detail::accept_fd(fd, &ss, &len, *state_, "TcpListener"));
+  TcpStream s(detail::accept_fd(fd, &ss, &len, io(), "TcpListener"));
   peer = SocketAddr::from_native(reinterpret_cast<sockaddr*>(&ss), len);
   return s;
 }
@@ -132,7 +125,7 @@ SocketAddr TcpListener::local_addr() const {
 }
 
 std::uint64_t TcpListener::fd_exhaustion_backoffs() const noexcept {
-  return state_ ? state_->backoffs.load(std::memory_order_relaxed) : 0;
+  return io_state() ? io_state()->backoffs.load(std::memory_order_relaxed) : 0;
 }
 
 }  // namespace weft

@@ -18,8 +18,8 @@ SocketAddr sock_name(int fd, bool peer, const std::string& what) {
 }
 }  // namespace
 
-UdpSocket::UdpSocket() noexcept = default;
-UdpSocket::UdpSocket(detail::OwnedFd fd) : fd_(std::move(fd)), io_(std::make_unique<detail::SocketIo>()) {}
+UdpSocket::UdpSocket() noexcept : Socket(detail::OwnedFd(), "UdpSocket") {}
+UdpSocket::UdpSocket(detail::OwnedFd fd) : Socket(std::move(fd), "UdpSocket") {}
 UdpSocket::UdpSocket(UdpSocket&&) noexcept = default;
 UdpSocket& UdpSocket::operator=(UdpSocket&&) noexcept = default;
 UdpSocket::~UdpSocket() = default;
@@ -36,13 +36,6 @@ UdpSocket UdpSocket::from_fd(int fd) {
   return UdpSocket(detail::OwnedFd(fd));
 }
 
-int UdpSocket::checked_fd(const char* op) const {
-  if (!fd_.valid()) {
-    throw Error(std::string("UdpSocket::") + op + ": the socket is closed (moved from, released or close()d)");
-  }
-  return fd_.get();
-}
-
 std::string UdpSocket::context(const char* op) const {
   return std::string("UdpSocket::") + op + " (" + detail::local_address_string(fd_.get()) + ")";
 }
@@ -50,7 +43,7 @@ std::string UdpSocket::context(const char* op) const {
 std::size_t UdpSocket::send_to(const void* buf, std::size_t len, const SocketAddr& to) {
   const int fd = checked_fd("send_to");
   return detail::io_retry(
-      fd, false, io_->write, [&] { return ::sendto(fd, buf, len, MSG_NOSIGNAL, to.native(), to.native_len()); },
+      fd, false, io().write, [&] { return ::sendto(fd, buf, len, MSG_NOSIGNAL, to.native(), to.native_len()); },
       [&](int e) { detail::throw_io(e, context("send_to") + " to " + to.to_string()); });
 }
 
@@ -60,7 +53,7 @@ UdpRecv UdpSocket::recv_from(void* buf, std::size_t len) {
   msghdr m{};
   iovec iov{buf, len};
   const std::size_t n = detail::io_retry(
-      fd, true, io_->read,
+      fd, true, io().read,
       [&] {
         m = msghdr{};
         m.msg_name = &ss;
@@ -87,14 +80,14 @@ void UdpSocket::connect(const SocketAddr& peer) {
 std::size_t UdpSocket::send(const void* buf, std::size_t len) {
   const int fd = checked_fd("send");
   return detail::io_retry(
-      fd, false, io_->write, [&] { return ::send(fd, buf, len, MSG_NOSIGNAL); },
+      fd, false, io().write, [&] { return ::send(fd, buf, len, MSG_NOSIGNAL); },
       [&](int e) { detail::throw_io(e, context("send") + " to " + detail::peer_address_string(fd)); });
 }
 
 std::size_t UdpSocket::recv(void* buf, std::size_t len) {
   const int fd = checked_fd("recv");
   return detail::io_retry(
-      fd, true, io_->read, [&] { return ::recv(fd, buf, len, 0); },
+      fd, true, io().read, [&] { return ::recv(fd, buf, len, 0); },
       [&](int e) { detail::throw_io(e, context("recv") + " from " + detail::peer_address_string(fd)); });
 }
 

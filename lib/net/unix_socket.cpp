@@ -100,8 +100,8 @@ std::string UnixStream::peer_path() const {
 
 // --------------------------------------------------------------------------------- UnixListener
 
-UnixListener::UnixListener() noexcept = default;
-UnixListener::UnixListener(detail::OwnedFd fd) : fd_(std::move(fd)), state_(std::make_unique<detail::SocketIo>()) {}
+UnixListener::UnixListener() noexcept : Socket(detail::OwnedFd(), "UnixListener") {}
+UnixListener::UnixListener(detail::OwnedFd fd) : Socket(std::move(fd), "UnixListener") {}
 UnixListener::UnixListener(UnixListener&&) noexcept = default;
 UnixListener& UnixListener::operator=(UnixListener&&) noexcept = default;
 UnixListener::~UnixListener() = default;
@@ -119,22 +119,15 @@ UnixListener UnixListener::from_fd(int fd) {
   return UnixListener(detail::OwnedFd(fd));
 }
 
-int UnixListener::checked_fd(const char* op) const {
-  if (!fd_.valid()) {
-    throw Error(std::string("UnixListener::") + op + ": the listener is closed (moved from, released or close()d)");
-  }
-  return fd_.get();
-}
-
 UnixStream UnixListener::accept() {
   const int fd = checked_fd("accept");
-  return UnixStream(detail::accept_fd(fd, nullptr, nullptr, *state_, "UnixListener"));
+  return UnixStream(detail::accept_fd(fd, nullptr, nullptr, io(), "UnixListener"));
 }
 
 std::string UnixListener::local_path() const { return detail::local_address_string(checked_fd("local_path")); }
 
 std::uint64_t UnixListener::fd_exhaustion_backoffs() const noexcept {
-  return state_ ? state_->backoffs.load(std::memory_order_relaxed) : 0;
+  return io_state() ? io_state()->backoffs.load(std::memory_order_relaxed) : 0;
 }
 
 }  // namespace weft
