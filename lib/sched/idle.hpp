@@ -14,6 +14,9 @@ namespace weft::detail {
 class Idle {
  public:
   explicit Idle(unsigned n) : num_workers_(n), state_(pack(0, n)) {}
+  // Admits a new searcher while fewer than half the workers search (one always may, of 1 or 2
+  // workers). Invariant: searchers never exceed max(1, ceil(n / 2)) — worker_to_notify only adds
+  // one when nobody searches.
   bool worker_to_searching() noexcept;
   // Returns true if it was the last searcher.
   bool worker_from_searching() noexcept;
