@@ -160,9 +160,11 @@ FiberBase* Worker::search() noexcept {
 FiberBase* Worker::steal_any() noexcept {
   auto& ws = sched_.workers();
   const unsigned n = static_cast<unsigned>(ws.size());
-  const unsigned start = next_random() % n;
-  for (unsigned i = 0; i < n; ++i) {
-    Worker& victim = *ws[(start + i) % n];
+  // A random first victim without a division (a lone yielder comes here on every yield: two
+  // divisions were a quarter of its yield's cost).
+  unsigned v = static_cast<unsigned>((std::uint64_t{next_random()} * n) >> 32);
+  for (unsigned i = 0; i < n; ++i, v = v + 1 == n ? 0 : v + 1) {
+    Worker& victim = *ws[v];
     if (&victim == this || !victim.has_stealable_work()) continue;
     if (FiberBase* f = steal_from(victim)) {
       metrics.bump(metrics.steals);
