@@ -241,15 +241,8 @@ class Sender : public detail::ChannelEnd<detail::BroadcastChan<T>, Sender<T>, &d
   friend std::pair<Sender<U>, Receiver<U>> channel(std::size_t);
   friend typename Sender::Base;
   explicit Sender(std::shared_ptr<detail::BroadcastChan<T>> ch) : Sender::Base(std::move(ch)) {}
-  static void on_copy(detail::BroadcastChan<T>& c) noexcept {
-    std::lock_guard lk(c.lock);
-    ++c.tx_count;
-  }
-  static void on_release(detail::BroadcastChan<T>& c) noexcept {
-    detail::WakeQueue wq;
-    std::lock_guard lk(c.lock);
-    if (--c.tx_count == 0) c.receivers.wake_all(detail::WakeReason::Notify, wq);  // they see "closed"
-  }
+  static void on_copy(detail::BroadcastChan<T>& c) noexcept { detail::sender_copied(c); }
+  static void on_release(detail::BroadcastChan<T>& c) noexcept { detail::sender_released(c); }
 };
 
 /// The receiving side: sees every value sent after it subscribed, unless it falls more than the

@@ -267,15 +267,8 @@ class Sender : public detail::ChannelEnd<detail::MpscChan<T>, Sender<T>, &detail
   friend typename Sender::Base;
 
   explicit Sender(std::shared_ptr<detail::MpscChan<T>> ch) : Sender::Base(std::move(ch)) {}
-  static void on_copy(detail::MpscChan<T>& c) noexcept {
-    std::lock_guard lk(c.lock);
-    ++c.tx_count;
-  }
-  static void on_release(detail::MpscChan<T>& c) noexcept {
-    detail::WakeQueue wq;
-    std::lock_guard lk(c.lock);
-    if (--c.tx_count == 0) c.receivers.wake_all(detail::WakeReason::Notify, wq);  // they see "closed"
-  }
+  static void on_copy(detail::MpscChan<T>& c) noexcept { detail::sender_copied(c); }
+  static void on_release(detail::MpscChan<T>& c) noexcept { detail::sender_released(c); }
 };
 
 /// The receiving side (one per channel; movable, not copyable).

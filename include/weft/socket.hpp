@@ -3,9 +3,10 @@
 ///
 /// @verbatim
 ///   weft::TcpStream s = weft::TcpStream::connect(addr);
-///   int fd = s.fd();           // still owned by s
-///   if (s) s.close();          // or let the destructor close it
-///   int mine = other.release();  // now the caller's to close
+///   int fd = s.fd();             // still owned by s
+///   weft::TcpStream t = weft::TcpStream::connect(addr);
+///   int mine = t.release();      // now the caller's to close; t is closed
+///   if (s) s.close();            // or let the destructor close it
 /// @endverbatim
 ///
 /// TcpStream and UnixStream (through StreamSocket), UdpSocket, TcpListener and UnixListener are

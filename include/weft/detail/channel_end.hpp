@@ -18,8 +18,10 @@
 #pragma once
 
 #include <weft/detail/config.hpp>
+#include <weft/detail/waiter.hpp>
 
 #include <memory>
+#include <mutex>
 #include <utility>
 
 WEFT_API_BEGIN
@@ -69,6 +71,21 @@ class ChannelEnd {
 
   std::shared_ptr<Chan> ch_;
 };
+
+// The rule of the channels whose senders are copyable (mpsc, broadcast): every copy counts itself
+// in, and the last one out closes the channel for the receivers, which wake to see it. For a Chan
+// with `lock`, `tx_count` and `receivers`; the Senders' on_copy / on_release call these.
+template <class Chan>
+void sender_copied(Chan& c) noexcept {
+  std::lock_guard lk(c.lock);
+  ++c.tx_count;
+}
+template <class Chan>
+void sender_released(Chan& c) noexcept {
+  WakeQueue wq;  // wakes after the unlock
+  std::lock_guard lk(c.lock);
+  if (--c.tx_count == 0) c.receivers.wake_all(WakeReason::Notify, wq);  // they see "closed"
+}
 
 }  // namespace weft::detail
 
