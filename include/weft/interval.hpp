@@ -30,6 +30,7 @@
 
 #include <weft/detail/config.hpp>
 
+#include <weft/clock.hpp>
 #include <weft/detail/chrono.hpp>
 #include <weft/error.hpp>
 
@@ -49,7 +50,7 @@ enum class MissedTickBehavior { Burst, Delay, Skip };
 class Interval {
  public:
   /// The clock of the schedule.
-  using clock = std::chrono::steady_clock;
+  using clock = weft::Clock;  // steady_clock, or virtual time in a simulation
 
   /// Ticks at now, now + period, ... A period that is zero or negative is a weft::Error.
   template <class Rep, class Period>

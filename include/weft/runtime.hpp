@@ -57,6 +57,8 @@ struct Config {
   std::string thread_name;                  // empty: workers are "weft-w<index>"; else "<prefix>-<index>"
   std::optional<std::chrono::nanoseconds> shutdown_timeout;
   PanicPolicy panic_policy = PanicPolicy::KeepGoing;
+  std::optional<std::uint64_t> sim_seed;    // set: a simulated runtime (weft/sim.hpp)
+  std::uint64_t sim_max_steps = 50'000'000;  // a simulation that runs this many fibers without ending fails
 };
 std::shared_ptr<Scheduler> make_scheduler(const Config& cfg);
 void shutdown_scheduler(Scheduler& s);
@@ -178,6 +180,13 @@ class Runtime {
     }
     /// What an unobserved panic in a detached fiber does (see PanicPolicy).
     Builder& panic_policy(PanicPolicy p) { cfg_.panic_policy = p; return *this; }
+    /// A simulated runtime (weft/sim.hpp): no threads — the thread that joins its fibers
+    /// (block_on, join from main, the destructor) runs all of them, every scheduling choice comes
+    /// from `seed`, and time is virtual (weft/clock.hpp). The same seed replays the same run.
+    Builder& simulated(std::uint64_t seed) { cfg_.sim_seed = seed; return *this; }
+    /// In a simulation: how many fiber runs it may take before it is reported as never ending
+    /// (a fiber polling in a loop keeps virtual time from moving). Default 50,000,000.
+    Builder& simulation_max_steps(std::uint64_t n) { cfg_.sim_max_steps = n; return *this; }
     /// Starts a runtime with these options.
     Runtime build() const { return Runtime(cfg_); }
     /// The options as collected so far (weft's internals read them).

@@ -4,6 +4,7 @@
 
 #include <weft/detail/config.hpp>
 #include <weft/cancellation_token.hpp>
+#include <weft/clock.hpp>
 #include <weft/coop.hpp>
 #include <weft/deadlock.hpp>
 #include <weft/dump.hpp>
@@ -21,6 +22,7 @@
 #include <weft/race.hpp>
 #include <weft/select.hpp>  // the deprecated old name of weft::race
 #include <weft/shield.hpp>
+#include <weft/sim.hpp>
 #include <weft/stall.hpp>
 #include <weft/stop_token.hpp>
 #include <weft/task.hpp>

@@ -21,6 +21,7 @@
 #include "sched/chaos.hpp"
 #include "observe/observe.hpp"
 #include "sched/scheduler.hpp"
+#include "sched/simulation.hpp"
 
 #include <pthread.h>
 
@@ -48,6 +49,9 @@ class BlockingPool {
     }();
     return *pool;
   }
+
+  // In a simulation: runs `t` on the calling fiber at once (see submit_blocking).
+  void run_inline(FiberBase* t) noexcept { finish(t); }
 
   void submit(FiberBase* t) {
     const std::uint64_t now = coarse_ns();
@@ -215,7 +219,15 @@ void prepare_blocking(FiberBase* t, Options&& o, const std::source_location& loc
   t->on_cancel_ = &BlockingPool::on_cancel;
 }
 
-void submit_blocking(FiberBase* t) { BlockingPool::instance().submit(t); }
+void submit_blocking(FiberBase* t) {
+  // A simulation runs on one thread under virtual time: a pool thread would run the task outside
+  // both. It runs here, in the calling fiber, before spawn_blocking returns (weft/sim.hpp).
+  if (current_simulation()) {
+    BlockingPool::instance().run_inline(t);
+    return;
+  }
+  BlockingPool::instance().submit(t);
+}
 
 }  // namespace detail
 

@@ -283,7 +283,11 @@ FiberMetrics describe_fiber(Scheduler& s, FiberBase* f, const FiberQuery& q) {
 
 std::vector<FiberMetrics> fibers_of(Scheduler& s, const FiberQuery& q) {
   std::vector<FiberMetrics> out;
-  const std::uint64_t now_coarse = coarse_ns(), now_mono = mono_ns();
+  const std::uint64_t now_coarse = coarse_ns();
+  // Sleep deadlines are on weft's clock: virtual in a simulation.
+  const std::uint64_t now_mono =
+      s.sim() ? static_cast<std::uint64_t>(std::chrono::nanoseconds(s.sim()->now().time_since_epoch()).count())
+              : mono_ns();
   std::unordered_map<const void*, std::size_t> index_of;            // fiber record -> its entry in out
   std::unordered_map<const void*, std::vector<std::size_t>> set_of;  // JoinSet -> its children's entries
   std::vector<std::pair<WaitEdge, std::size_t>> edges;               // (edge, waiter's entry)

@@ -14,7 +14,6 @@
 namespace weft {
 
 namespace {
-using Clock = std::chrono::steady_clock;
 
 SocketAddr sock_name(int fd, bool peer, const std::string& what) {
   sockaddr_storage ss{};

@@ -12,7 +12,6 @@
 namespace weft {
 
 namespace {
-using Clock = std::chrono::steady_clock;
 
 struct UnixAddr {
   sockaddr_un sa{};

@@ -20,7 +20,7 @@
 namespace weft::detail {
 
 namespace {
-using Clock = std::chrono::steady_clock;
+using Clock = weft::Clock;  // virtual in a simulation
 
 bool eh_clean(const EhGlobals* g) noexcept { return g->uncaught_exceptions == 0 && g->caught_exceptions == nullptr; }
 

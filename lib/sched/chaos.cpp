@@ -1,5 +1,6 @@
 #include "sched/chaos.hpp"
 
+#include "sched/simulation.hpp"
 #include "sched/worker.hpp"
 
 #include <atomic>
@@ -20,6 +21,8 @@ const std::uint64_t g_seed = read_seed();
 std::atomic<std::uint64_t> g_threads{0};
 
 std::uint64_t next() noexcept {
+  // In a simulation every decision comes from its seed, so that a run replays.
+  if (Simulation* sim = current_simulation()) return sim->next_random();
   thread_local std::uint64_t x = 0;
   if (x == 0) {
     // splitmix64 of (seed, thread ordinal): distinct streams per thread.
@@ -40,6 +43,7 @@ const bool g_enabled = g_seed != 0;
 bool one_in(std::uint32_t n) noexcept { return next() % n == 0; }
 
 void preempt_slow() noexcept {
+  if (current_simulation()) return;  // one thread runs everything: a sleep changes no interleaving
   const std::uint64_t r = next();
   if (r % 64 == 0) {
     std::this_thread::sleep_for(std::chrono::microseconds(500 + (r >> 8) % 2000));  // a preemption

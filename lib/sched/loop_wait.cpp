@@ -13,6 +13,8 @@
 // deadline that has not passed, and a wait without a deadline of its own cannot time out.
 #include "sched/chaos.hpp"
 #include "sched/fd_watch.hpp"
+#include "sched/scheduler.hpp"
+#include "sched/simulation.hpp"
 #include "sched/worker.hpp"
 #include "sched/wait.hpp"
 
@@ -29,7 +31,7 @@
 namespace weft {
 
 namespace {
-using Clock = std::chrono::steady_clock;
+using Clock = weft::Clock;  // virtual in a simulation
 
 struct WaitCtx {
   detail::FiberBase* fiber;
@@ -65,13 +67,30 @@ void on_io(struct ev_loop*, ev_io* w, int) {
 }  // namespace
 
 namespace detail {
+namespace {
+// The same wait in a simulation: a virtual timer instead of libev's, no fd (wait_fd refuses real
+// fds there) and no pinning (one thread runs every worker; the timer is not on any worker's loop).
+WakeReason park_simulated(Simulation* sim, const WaitCtx& ctx, Clock::time_point first, bool timed) noexcept {
+  if (!timed) return park_switch(ctx.fiber, ctx.epoch);
+  SimTimer t{first, ctx.own, ctx.scope, ctx.fiber, ctx.epoch};
+  sim->add_timer(&t);
+  const WakeReason r = park_switch(ctx.fiber, ctx.epoch);
+  sim->remove_timer(&t);
+  if (r == WakeReason::Timeout && ctx.own == Clock::time_point::max()) {
+    wait_core_broken(ctx.fiber, "a wait without a deadline of its own timed out");
+  }
+  return r;
+}
+}  // namespace
+
 WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, ev_io* io,
                         const std::chrono::steady_clock::time_point* op_deadline) noexcept {
   Worker* w = f->worker_;
-  struct ev_loop* loop = w->reactor().loop();
   WaitCtx ctx{f, epoch, op_deadline ? *op_deadline : Clock::time_point::max(), f->wait_deadline_};
   const Clock::time_point first = std::min(ctx.own, ctx.scope);
   const bool timed = first != Clock::time_point::max();  // "forever": no timer
+  if (Simulation* sim = w->scheduler().sim()) return park_simulated(sim, ctx, first, timed);
+  struct ev_loop* loop = w->reactor().loop();
   ev_timer timer;
   if (io) {
     io->data = &ctx;
@@ -148,6 +167,11 @@ bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* 
       if (n == 0 && deadline && Clock::now() >= *deadline) return false;
       if (n < 0 && errno != EINTR) throw Error("weft: poll failed on fd " + std::to_string(fd));
     }
+  }
+  if (detail::current_simulation()) {
+    throw Error("weft::wait_readable/wait_writable (fd " + std::to_string(fd) + "): a simulated runtime cannot "
+                "wait on a real file descriptor (sockets, pipes, files): the kernel runs in real time, outside "
+                "the simulation's virtual time and schedule. Test network code on a real Runtime");
   }
   detail::check_cancel_point(f);
   for (;;) {

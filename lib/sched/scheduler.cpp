@@ -22,8 +22,14 @@ std::uint64_t g_runtime_seq = 0;
 namespace weft::detail {
 
 Scheduler::Scheduler(const Config& cfg)
-    : cfg_(cfg), idle_(static_cast<unsigned>(cfg.workers)) {
+    : cfg_(cfg),
+      sim_(cfg.sim_seed ? std::make_unique<Simulation>(*cfg.sim_seed, cfg.sim_max_steps) : nullptr),
+      idle_(static_cast<unsigned>(cfg.workers)) {
   for (unsigned i = 0; i < cfg_.workers; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  if (sim_) {
+    // Steal victims are chosen from the seed too, so that each seed explores its own schedule.
+    for (auto& w : workers_) w->rng_ = static_cast<std::uint32_t>(sim_->next_random()) | 1u;
+  }
   install_cancel_escape_report();
   std::lock_guard lk(g_runtimes_mu);
   runtime_id_ = ++g_runtime_seq;
@@ -48,6 +54,7 @@ void Scheduler::for_each_runtime(void (*fn)(Scheduler&, void*), void* arg) {
 }
 
 void Scheduler::start() {
+  if (sim_) return;  // no threads: whoever joins one of its fibers runs them (Simulation::run_until)
   for (auto& w : workers_) w->start();
 }
 
@@ -82,6 +89,7 @@ bool Scheduler::any_work_visible() const noexcept {
 }
 
 void Scheduler::notify_parked() noexcept {
+  if (sim_) return;  // nobody parks in a simulation
   std::atomic_thread_fence(std::memory_order_seq_cst);
   int idx = idle_.worker_to_notify();
   if (idx >= 0) workers_[static_cast<unsigned>(idx)]->unpark();
@@ -176,6 +184,7 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
                 "destroying the Runtime, or check Handle validity");
   }
   init_task_identity(f, std::move(o), loc);
+  if (sim_) f->id_ = sim_->next_fiber_id();  // per-simulation ids: a replay prints the same ones
   f->sched_ = this;
   f->joiner_ = joiner;
   f->shutdown_flag_ = &shutting_down_;
@@ -253,6 +262,10 @@ void Scheduler::shutdown() {
     std::abort();
   }
   shutting_down_.store(true, std::memory_order_seq_cst);
+  if (sim_) {
+    shutdown_simulation();
+    return;
+  }
   // Cancel until nothing is left: unwinding fibers may spawn (those start cancelled).
   auto deadline = cfg_.shutdown_timeout ? std::chrono::steady_clock::now() + *cfg_.shutdown_timeout
                                         : std::chrono::steady_clock::time_point::max();
@@ -281,6 +294,22 @@ void Scheduler::shutdown() {
   stop_.store(true, std::memory_order_seq_cst);
   for (auto& w : workers_) w->unpark();
   for (auto& w : workers_) w->join();
+  trace_env_detach(this);
+}
+
+// A simulation shuts down like a real runtime, with the destroying thread running the unwinding
+// fibers. What cannot finish (blocked forever in cleanup, or never ending) is reported like a
+// shutdown timeout and leaked: a destructor cannot throw the simulation's failure.
+void Scheduler::shutdown_simulation() {
+  for_each_live([](FiberBase* f) { request_cancel(f, Cancelled::Reason::Shutdown); });
+  try {
+    sim_->run_until(*this, nullptr);
+  } catch (const std::exception& e) {
+    std::string msg = std::string("weft: shutdown of a simulated runtime left fibers alive; their stacks "
+                                  "are leaked: ") + e.what() + "\n";
+    std::fputs(msg.c_str(), stderr);
+  }
+  stop_.store(true, std::memory_order_seq_cst);
   trace_env_detach(this);
 }
 

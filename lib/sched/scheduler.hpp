@@ -5,6 +5,7 @@
 
 #include "sched/idle.hpp"
 #include "sched/inject_queue.hpp"
+#include "sched/simulation.hpp"
 #include "sched/wait.hpp"
 #include "sched/worker.hpp"
 
@@ -41,12 +42,14 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
   // itself, and its next push notifies again), never progress.
   void notify_parked() noexcept;
   void notify_parked_local() noexcept {
-    if (idle_.anyone_parked()) notify_parked();
+    if (idle_.anyone_parked() && !sim_) notify_parked();
   }
   // Called by a worker whose fiber finished (registry removal, counters).
   void on_finished(FiberBase* f) noexcept;
 
   const Config& config() const noexcept { return cfg_; }
+  // A simulated runtime's engine (weft/sim.hpp), null for a real one. Set at construction.
+  Simulation* sim() const noexcept { return sim_.get(); }
   std::vector<std::unique_ptr<Worker>>& workers() noexcept { return workers_; }
   InjectQueue& inject() noexcept { return inject_; }
   Idle& idle() noexcept { return idle_; }
@@ -75,10 +78,12 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
     SpinLock lock;
     FiberBase* head = nullptr;
   };
+  void shutdown_simulation();
   void registry_add(FiberBase* f) noexcept;
   void registry_remove(FiberBase* f) noexcept;
 
   Config cfg_;
+  std::unique_ptr<Simulation> sim_;
   std::vector<std::unique_ptr<Worker>> workers_;
   InjectQueue inject_;
   Idle idle_;

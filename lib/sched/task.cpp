@@ -88,6 +88,11 @@ void join_wait(FiberBase* t) {
   coop_proceed();  // joining finished fibers in a loop never suspends either
   if (t->finished()) return;
   if (!self) {
+    // A simulated runtime has no threads of its own: the joining thread runs its fibers.
+    if (Simulation* sim = t->sched_ ? t->sched_->sim() : nullptr) {
+      sim->run_until(*t->sched_, t);
+      return;
+    }
     ThreadJoinWaiter w;
     {
       std::lock_guard lk(t->join_lock_);

@@ -32,13 +32,10 @@ constexpr unsigned kSpinRounds = 64;        // ~16 pauses each: a few microsecon
 
 __attribute__((noipa)) Worker* current_worker_slow() noexcept { return weft_tls_worker; }
 
-namespace {
-// For the stack-overflow handler (fiber/overflow.hpp): a thread-local read, async-signal-safe.
 const FiberBase* running_fiber_for_signal() noexcept {
   const Worker* w = weft_tls_worker;
   return w ? w->current() : nullptr;
 }
-}  // namespace
 
 Worker::Worker(Scheduler& s, unsigned index)
     : sched_(s), index_(index), stacks_(s.config().stack_size), rng_(0x9e3779b9u * (index + 1)) {}
@@ -61,17 +58,7 @@ std::uint32_t Worker::next_random() noexcept {
   return rng_;
 }
 
-void Worker::main() {
-  weft_tls_worker = this;
-  {
-    // Linux keeps 15 characters (16 with the NUL): cut the prefix, never the index, so that
-    // top, perf, gdb and traces tell the workers apart.
-    const std::string& prefix = sched_.config().thread_name;
-    const std::string suffix = (prefix.empty() ? "" : "-") + std::to_string(index_);
-    const std::string name = (prefix.empty() ? std::string("weft-w") : prefix).substr(0, 15 - std::min<std::size_t>(suffix.size(), 15)) + suffix;
-    pthread_setname_np(pthread_self(), name.c_str());
-  }
-  AltStack alt(&running_fiber_for_signal);  // the overflow handler runs on it
+void Worker::attach_to_calling_thread() noexcept {
   eh_ = thread_eh_globals();
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -86,6 +73,20 @@ void Worker::main() {
   endpoint_.tsan_fiber = tsan_current_fiber();
   refresh_observe();
   coarse_now_ = coarse_ns();
+}
+
+void Worker::main() {
+  weft_tls_worker = this;
+  {
+    // Linux keeps 15 characters (16 with the NUL): cut the prefix, never the index, so that
+    // top, perf, gdb and traces tell the workers apart.
+    const std::string& prefix = sched_.config().thread_name;
+    const std::string suffix = (prefix.empty() ? "" : "-") + std::to_string(index_);
+    const std::string name = (prefix.empty() ? std::string("weft-w") : prefix).substr(0, 15 - std::min<std::size_t>(suffix.size(), 15)) + suffix;
+    pthread_setname_np(pthread_self(), name.c_str());
+  }
+  AltStack alt(&running_fiber_for_signal);  // the overflow handler runs on it
+  attach_to_calling_thread();
 
   while (!sched_.stopping()) {
     ++tick_;
@@ -264,7 +265,7 @@ void Worker::push_inbox(FiberBase* f) noexcept {
     inbox_.push(f);
     inbox_nonempty_.store(true, std::memory_order_release);
   }
-  reactor_.unpark();
+  if (!sched_.sim()) reactor_.unpark();  // a simulation has no thread to wake
 }
 
 void Worker::push_queue(FiberBase* f) noexcept {

@@ -29,6 +29,7 @@
 namespace weft::detail {
 
 class Scheduler;
+class Simulation;
 
 // Why a fiber switched back to its worker.
 enum class SwitchReason : std::uint8_t { Yield, Park, Finish };
@@ -58,6 +59,10 @@ class Worker {
 
   void start();
   void join();
+  // Makes the calling thread the one that runs this worker's fibers: its stack and exception
+  // state become the worker side of every switch (main() does it; so does a simulation's driver).
+  void attach_to_calling_thread() noexcept;
+
   unsigned index() const noexcept { return index_; }
   Scheduler& scheduler() const noexcept { return sched_; }
   Reactor& reactor() noexcept { return reactor_; }
@@ -94,7 +99,12 @@ class Worker {
 
  private:
   friend class Scheduler;
+  friend class Simulation;  // drives next_local/steal_any/run itself, on one thread
   void main();
+  // A simulation's question: would next_local() find a fiber?
+  bool has_local_work() const noexcept {
+    return !queue_.empty() || lifo_ || !pinned_local_.empty() || inbox_nonempty_.load(std::memory_order_relaxed);
+  }
   FiberBase* next_local() noexcept;
   FiberBase* search() noexcept;
   // One look at the other workers' queues, then the global queue; steals from the first with work.
@@ -153,6 +163,9 @@ extern thread_local weft::detail::Worker* weft_tls_worker __attribute__((tls_mod
 namespace weft::detail {
 
 Worker* current_worker_slow() noexcept;
+// For the stack-overflow handler (fiber/overflow.hpp) of a thread that runs fibers: the fiber
+// running on the calling thread; a thread-local read, async-signal-safe.
+const FiberBase* running_fiber_for_signal() noexcept;
 
 // Entry function of every fiber's context (lib/sched/fiber_entry.cpp): runs it, then switches
 // away for good.

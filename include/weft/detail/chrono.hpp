@@ -10,6 +10,7 @@
 #pragma once
 
 #include <weft/detail/config.hpp>
+#include <weft/clock.hpp>
 
 #include <chrono>
 #include <type_traits>
@@ -54,7 +55,7 @@ std::chrono::steady_clock::time_point to_steady_deadline(std::chrono::time_point
     }
   } else {
     const auto now = Clock::now();
-    const auto snow = Steady::now();
+    const auto snow = weft::Clock::now();  // weft's timeline: virtual in a simulation
     // The distance in long double first: t may be time_point::max()/min() of a coarse duration,
     // where t - now in the common (finer) type overflows.
     const LD ahead = LD(t.time_since_epoch()) - LD(now.time_since_epoch());
@@ -77,7 +78,7 @@ template <class Rep, class Period>
 std::chrono::steady_clock::time_point steady_deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
   const std::chrono::nanoseconds n = ceil_nanos(d);
   if (n >= kForever) return std::chrono::steady_clock::time_point::max();
-  return std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(n);
+  return weft::Clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(n);
 }
 
 }  // namespace weft::detail

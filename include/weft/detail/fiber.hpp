@@ -8,6 +8,7 @@
 #pragma once
 
 #include <weft/detail/config.hpp>
+#include <weft/clock.hpp>
 #include <weft/detail/cpu_relax.hpp>
 #include <weft/error.hpp>
 #include <weft/result.hpp>
@@ -75,7 +76,7 @@ struct CancelScope {
 // now + d, saturating: a huge `d` ("forever") must not overflow into the past.
 template <class Rep, class Period>
 std::chrono::steady_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
-  using Clock = std::chrono::steady_clock;
+  using Clock = weft::Clock;  // virtual in a simulation
   const Clock::time_point now = Clock::now();
   if (d <= d.zero()) return now;
   using Dur = std::chrono::duration<long double>;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <weft/detail/config.hpp>
+#include <weft/clock.hpp>
 #include <weft/detail/fiber.hpp>
 
 #include <atomic>
@@ -32,7 +33,8 @@ WEFT_API_BEGIN
 
 namespace weft::detail {
 
-using SyncClock = std::chrono::steady_clock;
+// weft's clock (virtual in a simulation); its time_point is steady_clock's.
+using SyncClock = weft::Clock;
 
 // The suspension-point check of every blocking sync call: throws weft::Cancelled if the calling
 // fiber's cancellation is pending and deliverable (doc/design.md §2); does nothing on a plain thread.
@@ -248,7 +250,7 @@ inline SyncClock::time_point deadline_after(std::chrono::nanoseconds d) noexcept
 }
 template <class Clock, class Duration>
 SyncClock::time_point to_sync_deadline(const std::chrono::time_point<Clock, Duration>& t) {
-  if constexpr (std::is_same_v<Clock, SyncClock>) {
+  if constexpr (std::is_same_v<Clock, std::chrono::steady_clock> || std::is_same_v<Clock, SyncClock>) {
     return std::chrono::time_point_cast<SyncClock::duration>(t);
   } else {
     return deadline_after(std::chrono::ceil<std::chrono::nanoseconds>(t - Clock::now()));
