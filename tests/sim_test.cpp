@@ -4,6 +4,7 @@
 
 #include <weft/sim.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <set>
 #include <string>
@@ -242,18 +243,19 @@ TEST_CASE("a real fd in a simulation is a clear weft::Error; spawn_blocking runs
 TEST_CASE("the same code runs on a real runtime and on a simulated one") {
   auto body = [] {
     weft::Semaphore sem(2);
-    int inside = 0, most = 0;
+    std::atomic<int> inside{0}, most{0};  // atomics: on the real runtime two fibers are inside at once
     weft::JoinSet<void> set;
     for (int i = 0; i < 20; ++i) {
       set.spawn([&] {
         auto p = sem.acquire();
-        most = std::max(most, ++inside);
+        const int now = ++inside;
+        for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {}
         weft::sleep(1ms);
         --inside;
       });
     }
     while (auto r = set.join_next()) r->value();
-    return most;
+    return most.load();
   };
   weft::Runtime real = weft::Runtime::Builder().workers(2).build();
   CHECK(real.block_on(body) <= 2);

@@ -32,11 +32,15 @@ namespace weft {
 /// A std::chrono clock (TrivialClock): steady_clock, or a simulation's virtual clock inside its
 /// fibers.
 struct Clock {
+  /// steady_clock's duration (nanoseconds).
   using duration = std::chrono::steady_clock::duration;
+  /// The tick count's type.
   using rep = duration::rep;
+  /// The tick's length.
   using period = duration::period;
   /// steady_clock's own time_point: weft deadlines of either clock are the same type.
   using time_point = std::chrono::steady_clock::time_point;
+  /// Never goes backwards, virtual time included.
   static constexpr bool is_steady = true;
   /// Virtual time in a fiber of a simulated runtime; std::chrono::steady_clock::now() elsewhere.
   static time_point now() noexcept;

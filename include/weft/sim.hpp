@@ -73,6 +73,7 @@ enum class FailureKind {
 /// A simulation that failed; what() names the seed and, for a deadlock, every blocked fiber.
 class Failure : public Error {
  public:
+  /// A failure of kind `k` in the run of `seed`, described by `what`.
   Failure(FailureKind k, std::uint64_t seed, const std::string& what)
       : Error(what), kind_(k), seed_(seed) {}
   /// Which way it failed.
@@ -182,6 +183,11 @@ void check(std::uint64_t count, F&& fn, const Options& o = {}) {
       throw Failure(FailureKind::Threw, seed,
                     "weft::sim: seed " + std::to_string(seed) + " failed: " + e.what() +
                         " (replay: WEFT_SIM_SEED=" + std::to_string(seed) + ")");
+    } catch (...) {
+      throw Failure(FailureKind::Threw, seed,
+                    "weft::sim: seed " + std::to_string(seed) + " failed: an exception not derived from "
+                    "std::exception (a test framework's failed REQUIRE, say) (replay: WEFT_SIM_SEED=" +
+                        std::to_string(seed) + ")");
     }
   }
 }
