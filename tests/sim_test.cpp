@@ -304,3 +304,74 @@ TEST_CASE("weft::Clock is steady_clock outside a simulation's fibers") {
     return weft::Clock::now();
   }) == v1 + 90s);
 }
+
+namespace {
+// A workload touching most of the scheduler: spawns, a mutex, a channel, sleeps, a timeout, an
+// abort; its log records who did what at which virtual instant.
+std::string busy_log(std::uint64_t seed) {
+  return weft::sim::run(seed, [] {
+    std::string log;
+    const auto t0 = weft::Clock::now();
+    auto note = [&](const std::string& what) {
+      log += std::to_string(weft::this_fiber::id()) + "@" +
+             std::to_string((weft::Clock::now() - t0).count()) + ":" + what + " ";
+    };
+    weft::Mutex m;
+    auto [tx, rx] = weft::mpsc::channel<int>(2);
+    weft::JoinSet<void> set;
+    for (int i = 0; i < 6; ++i) {
+      set.spawn([&, i, tx = tx] {
+        for (int k = 0; k < 3; ++k) {
+          {
+            std::lock_guard g(m);
+            note("lock" + std::to_string(i));
+            weft::yield_now();
+          }
+          (void)tx.send(i * 10 + k);
+          weft::sleep(std::chrono::microseconds(100 * ((i + k) % 4)));
+        }
+      });
+    }
+    tx = {};  // only the fibers' copies keep the channel open
+    auto slow = weft::spawn([&] {
+      auto r = weft::timeout(250us, [&] { weft::sleep(1s); });
+      note(r ? "slow-done" : "slow-timeout");
+    });
+    auto victim = weft::spawn([&] { weft::sleep(1h); });
+    while (auto v = rx.recv()) note("got" + std::to_string(*v));
+    victim.abort();
+    note(victim.join() ? "victim-finished" : "victim-aborted");
+    slow.join().value();
+    while (auto r = set.join_next()) r->value();
+    return log;
+  }, weft::sim::Options{.workers = 4});
+}
+}  // namespace
+
+TEST_CASE("a seed replays the same run in another process (other addresses, same schedule)") {
+  // The child half: print the log of the seed it was given, nothing else.
+  if (const char* s = std::getenv("WEFT_SIM_TEST_CHILD_SEED")) {
+    std::fputs(busy_log(std::strtoull(s, nullptr, 10)).c_str(), stdout);
+    std::fflush(stdout);
+    return;
+  }
+  char self[4096];
+  const ssize_t len = ::readlink("/proc/self/exe", self, sizeof self - 1);  // popen's shell is not us
+  REQUIRE(len > 0);
+  self[len] = '\0';
+  for (std::uint64_t seed : {3u, 17u}) {
+    const std::string here = busy_log(seed);
+    CHECK(busy_log(seed) == here);
+    const std::string cmd = "WEFT_SIM_TEST_CHILD_SEED=" + std::to_string(seed) +
+                            " '" + std::string(self) + "' -tc='a seed replays the same run in another process*' "
+                            "--no-version --no-intro --minimal 2>/dev/null";
+    std::string there;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) there.append(buf, n);
+    CHECK(::pclose(p) == 0);
+    CHECK(there.rfind(here, 0) == 0);  // the child's output starts with the same log
+  }
+  CHECK(busy_log(3) != busy_log(17));  // and the seed matters
+}
