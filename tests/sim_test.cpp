@@ -375,3 +375,24 @@ TEST_CASE("a seed replays the same run in another process (other addresses, same
   }
   CHECK(busy_log(3) != busy_log(17));  // and the seed matters
 }
+
+TEST_CASE("a second thread joining a simulated runtime's fiber while one runs it gets a clear error") {
+  weft::Runtime rt = weft::Runtime::Builder().workers(2).simulated(8).simulation_max_steps(1'000'000'000).build();
+  std::atomic<int> stage{0};
+  std::string error;
+  std::thread other([&] {
+    while (stage.load() == 0) std::this_thread::yield();  // until the root fiber runs
+    try {
+      rt.block_on([] { return 0; });
+    } catch (const weft::Error& e) {
+      error = e.what();
+    }
+    stage.store(2);
+  });
+  rt.block_on([&] {
+    stage.store(1);
+    while (stage.load() != 2) weft::yield_now();  // the driver is busy running this fiber
+  });
+  other.join();
+  CHECK(error.find("one thread at a time") != std::string::npos);
+}

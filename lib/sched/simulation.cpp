@@ -70,6 +70,14 @@ Simulation* current_simulation() noexcept {
 }
 
 void Simulation::run_until(Scheduler& s, const FiberBase* target) {
+  if (driving_.exchange(true, std::memory_order_acquire)) {
+    throw Error("weft: a simulated runtime is run by one thread at a time (the one joining its fibers), "
+                "and another thread is running it now; join its fibers from a single thread");
+  }
+  struct Release {
+    std::atomic<bool>& flag;
+    ~Release() { flag.store(false, std::memory_order_release); }
+  } release{driving_};
   DriverThread driver(s);
   steps_ = 0;  // the budget is per run: a shutdown after a livelock gets its own to unwind
   for (;;) {

@@ -14,12 +14,13 @@
 // Same seed, same program => same sequence of choices => same run, bit for bit, as long as the
 // program itself is deterministic (no plain threads feeding it, no real time, no real fds).
 //
-// Threading: one thread at a time drives a simulation (the one joining); everything here is owned
-// by that thread. The virtual clock is read by fibers of this runtime through weft::Clock::now().
+// Threading: one thread at a time drives a simulation (the one joining; a second one gets a
+// weft::Error); everything here is owned by that thread. The virtual clock is read by fibers of this runtime through weft::Clock::now().
 #pragma once
 
 #include <weft/detail/fiber.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <set>
@@ -70,6 +71,7 @@ class Simulation {
   void fire(Scheduler& s, SimTimer* t) noexcept;
   [[noreturn]] void fail(Scheduler& s, const FiberBase* target, bool livelock);
 
+  std::atomic<bool> driving_{false};  // a thread is in run_until (one at a time)
   std::uint64_t seed_;
   std::uint64_t rng_;
   std::uint64_t max_steps_;
