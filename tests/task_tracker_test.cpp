@@ -126,6 +126,12 @@ TEST_CASE("close, reopen, tokens, len, and spawn through track()") {
     tracker.wait();
     CHECK(tracker.is_empty());
     CHECK(bound.join().value() == 5);
+    // With Options and bound arguments too (one overload generator serves every spawn entry point).
+    auto named = tracker.spawn(weft::Options{.name = "named"}, [](int a, int b) {
+      return std::string(weft::this_fiber::name()) + std::to_string(a * b);
+    }, 6, 7);
+    CHECK(named.join().value() == "named42");
+    tracker.wait();
     auto r = set.join_next();
     REQUIRE(r);
     CHECK(r->value() == 7);

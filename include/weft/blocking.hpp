@@ -111,23 +111,7 @@ auto spawn_blocking(F&& fn, const std::source_location& loc = std::source_locati
 
 // spawn_blocking(f, args...) / spawn_blocking(opts, f, args...): arguments decay-copied, as
 // weft::spawn.
-#define WEFT_DETAIL_DEF_BLOCKING_SPAWN(TP, PP, FP, TYPES)                                              \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  [[nodiscard("dropping a JoinHandle detaches the task; call .detach() to say so")]]                  \
-  auto spawn_blocking(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                \
-                      const std::source_location& loc = std::source_location::current()) {         \
-    return spawn_blocking(Options{}, detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }                                                                                                  \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  [[nodiscard("dropping a JoinHandle detaches the task; call .detach() to say so")]]                  \
-  auto spawn_blocking(Options opts, F&& fn, WEFT_DETAIL_UNPAREN PP,                                  \
-                      const std::source_location& loc = std::source_location::current()) {         \
-    return spawn_blocking(std::move(opts), detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }
-WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_BLOCKING_SPAWN)
-#undef WEFT_DETAIL_DEF_BLOCKING_SPAWN
+WEFT_DETAIL_BOUND_SPAWNS(([[nodiscard("dropping a JoinHandle detaches the task; call .detach() to say so")]] auto), spawn_blocking, , spawn_blocking)
 
 }  // namespace weft
 

@@ -69,21 +69,7 @@ class JoinSet {
     return h;
   }
   // spawn(f, args...) / spawn(opts, f, args...): arguments decay-copied, as weft::spawn.
-#define WEFT_DETAIL_DEF_SET_SPAWN(TP, PP, FP, TYPES)                                                   \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  AbortHandle spawn(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                  \
-                    const std::source_location& loc = std::source_location::current()) {           \
-    return spawn(Options{}, detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }                                                                                                  \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  AbortHandle spawn(Options opts, F&& fn, WEFT_DETAIL_UNPAREN PP,                                    \
-                    const std::source_location& loc = std::source_location::current()) {           \
-    return spawn(std::move(opts), detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }
-  WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_SET_SPAWN)
-#undef WEFT_DETAIL_DEF_SET_SPAWN
+  WEFT_DETAIL_BOUND_SPAWNS((AbortHandle), spawn, , spawn)
 
   /// The next child to finish (completion order), waiting if none has; nullopt if the set is empty.
   /// A suspension point: throws weft::Cancelled if the caller is cancelled (the set is unchanged).

@@ -101,23 +101,7 @@ auto spawn_local(F&& fn, const std::source_location& loc = std::source_location:
 }
 
 // spawn_local(f, args...) / spawn_local(opts, f, args...): arguments decay-copied, as weft::spawn.
-#define WEFT_DETAIL_DEF_LOCAL_SPAWN(TP, PP, FP, TYPES)                                                 \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
-  auto spawn_local(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                   \
-                   const std::source_location& loc = std::source_location::current()) {            \
-    return spawn_local(Options{}, detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }                                                                                                  \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
-  auto spawn_local(Options opts, F&& fn, WEFT_DETAIL_UNPAREN PP,                                     \
-                   const std::source_location& loc = std::source_location::current()) {            \
-    return spawn_local(std::move(opts), detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }
-WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_LOCAL_SPAWN)
-#undef WEFT_DETAIL_DEF_LOCAL_SPAWN
+WEFT_DETAIL_BOUND_SPAWNS(WEFT_DETAIL_JOIN_HANDLE_RET, spawn_local, , spawn_local)
 
 }  // namespace weft
 

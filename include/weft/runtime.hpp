@@ -99,23 +99,7 @@ class Handle {
     });
   }
   // spawn(f, args...) / spawn(opts, f, args...), as weft::spawn (weft/task.hpp).
-#define WEFT_DETAIL_DEF_HANDLE_SPAWN(TP, PP, FP, TYPES)                                                \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
-  auto spawn(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                         \
-             const std::source_location& loc = std::source_location::current()) const {            \
-    return spawn(Options{}, detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }                                                                                                  \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
-  auto spawn(Options opts, F&& fn, WEFT_DETAIL_UNPAREN PP,                                           \
-             const std::source_location& loc = std::source_location::current()) const {            \
-    return spawn(std::move(opts), detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }
-  WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_HANDLE_SPAWN)
-#undef WEFT_DETAIL_DEF_HANDLE_SPAWN
+  WEFT_DETAIL_BOUND_SPAWNS(WEFT_DETAIL_JOIN_HANDLE_RET, spawn, const, spawn)
 
   /// Runs `fn` as a fiber and blocks the calling (non-fiber) thread until it returns; returns its
   /// value or rethrows its exception. Calling it from inside a fiber throws weft::Error (it would
@@ -223,23 +207,7 @@ class Runtime {
     return handle_.spawn(std::move(opts), std::forward<F>(fn), loc);
   }
   // spawn(f, args...) / spawn(opts, f, args...), as weft::spawn (weft/task.hpp).
-#define WEFT_DETAIL_DEF_RUNTIME_SPAWN(TP, PP, FP, TYPES)                                               \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
-  auto spawn(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                         \
-             const std::source_location& loc = std::source_location::current()) {                  \
-    return handle_.spawn(Options{}, detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }                                                                                                  \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
-  auto spawn(Options opts, F&& fn, WEFT_DETAIL_UNPAREN PP,                                           \
-             const std::source_location& loc = std::source_location::current()) {                  \
-    return handle_.spawn(std::move(opts), detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }
-  WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_RUNTIME_SPAWN)
-#undef WEFT_DETAIL_DEF_RUNTIME_SPAWN
+  WEFT_DETAIL_BOUND_SPAWNS(WEFT_DETAIL_JOIN_HANDLE_RET, spawn, , handle_.spawn)
 
   /// A copyable reference to this runtime, for other threads and for fibers of other runtimes.
   const Handle& handle() const noexcept { return handle_; }

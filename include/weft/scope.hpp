@@ -72,21 +72,7 @@ class Scope {
     core_.spawn(detail::make_task(std::forward<F>(fn)), std::move(opts), loc);
   }
   // spawn(f, args...) / spawn(opts, f, args...): arguments decay-copied, as weft::spawn.
-#define WEFT_DETAIL_DEF_SCOPE_SPAWN(TP, PP, FP, TYPES)                                                 \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  void spawn(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                         \
-             const std::source_location& loc = std::source_location::current()) {                  \
-    spawn(Options{}, detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc);    \
-  }                                                                                                  \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  void spawn(Options opts, F&& fn, WEFT_DETAIL_UNPAREN PP,                                           \
-             const std::source_location& loc = std::source_location::current()) {                  \
-    spawn(std::move(opts), detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }
-  WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_SCOPE_SPAWN)
-#undef WEFT_DETAIL_DEF_SCOPE_SPAWN
+  WEFT_DETAIL_BOUND_SPAWNS((void), spawn, , spawn)
   /// Children not yet collected (running, or finished and not yet joined by scope()).
   std::size_t size() const noexcept { return core_.size(); }
 

@@ -227,23 +227,7 @@ auto spawn(Options opts, F&& fn, const std::source_location& loc = std::source_l
 // decay-copied and `f` is invoked as std::invoke(f, args...) in the fiber, so member functions work
 // (`spawn(&Server::run, &server)`). Up to WEFT_MAX_SPAWN_ARGS arguments (weft/detail/spawn_args.hpp
 // says why there is a bound).
-#define WEFT_DETAIL_DEF_SPAWN(TP, PP, FP, TYPES)                                                       \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
-  auto spawn(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                         \
-             const std::source_location& loc = std::source_location::current()) {                  \
-    return spawn(detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc);        \
-  }                                                                                                  \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
-  auto spawn(Options opts, F&& fn, WEFT_DETAIL_UNPAREN PP,                                           \
-             const std::source_location& loc = std::source_location::current()) {                  \
-    return spawn(std::move(opts), detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc); \
-  }
-WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_SPAWN)
-#undef WEFT_DETAIL_DEF_SPAWN
+WEFT_DETAIL_BOUND_SPAWNS(WEFT_DETAIL_JOIN_HANDLE_RET, spawn, , spawn)
 
 }  // namespace weft
 

@@ -128,16 +128,7 @@ class TaskTracker {
                 const std::source_location& loc = std::source_location::current()) const {
     return h.spawn(std::move(opts), track(std::forward<F>(fn)), loc);
   }
-#define WEFT_DETAIL_DEF_TRACKER_SPAWN(TP, PP, FP, TYPES)                                               \
-  template <class F, WEFT_DETAIL_UNPAREN TP>                                                         \
-    requires detail::spawn_bindable<F, WEFT_DETAIL_UNPAREN TYPES>                                    \
-  [[nodiscard("dropping a JoinHandle detaches the fiber; call .detach() to say so")]]                 \
-  auto spawn(F&& fn, WEFT_DETAIL_UNPAREN PP,                                                         \
-             const std::source_location& loc = std::source_location::current()) const {            \
-    return spawn(detail::bind_spawn_args(std::forward<F>(fn), WEFT_DETAIL_UNPAREN FP), loc);        \
-  }
-  WEFT_DETAIL_SPAWN_ARITIES(WEFT_DETAIL_DEF_TRACKER_SPAWN)
-#undef WEFT_DETAIL_DEF_TRACKER_SPAWN
+  WEFT_DETAIL_BOUND_SPAWNS(WEFT_DETAIL_JOIN_HANDLE_RET, spawn, const, spawn)
 
   /// Wraps `fn` so that it counts from now until its closure is destroyed; for spawning through
   /// other entry points (spawn_local, JoinSet::spawn, spawn_blocking, Scope::spawn).
