@@ -59,6 +59,27 @@ TEST_CASE("oneshot: closing semantics and misuse") {
   });
 }
 
+TEST_CASE("oneshot: a recv() waiting on a closed receiver ends when the send is refused") {
+  // Found by the simulation (sim_sync_test): the refused send woke nobody, so this recv() hung.
+  for (int workers : {1, 2, 4}) {
+    weft::Runtime rt = weft::Runtime::Builder().workers(workers).build();
+    rt.block_on([] {
+      for (int i = 0; i < weft_test::scaled(200, 20); ++i) {
+        auto [tx, rx] = weft::oneshot::channel<int>();
+        auto shared_rx = std::make_shared<weft::oneshot::Receiver<int>>(std::move(rx));
+        shared_rx->close();
+        auto receiver = weft::spawn([shared_rx] { return shared_rx->recv(); });
+        if (i % 2) weft::yield_now();  // mostly lets the receiver start waiting first
+        auto res = tx.send(7);  // it may or may not be waiting yet: both must end
+        CHECK(res.is_closed());
+        auto got = weft::timeout(std::chrono::seconds(60), [&] { return receiver.join().value(); });
+        REQUIRE(got.has_value());  // a hang is a failure, not a stuck test
+        CHECK_FALSE(got->has_value());
+      }
+    });
+  }
+}
+
 TEST_CASE("oneshot: many pairs across fibers and threads; cancelled receives leave the value") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {

@@ -969,9 +969,9 @@ TEST_CASE("sim: oneshot — the value arrives once iff the send succeeded; drops
 // Found by the case above (before it avoided it): a recv() that waits on a closed receiver is never
 // woken by the send() that the close makes fail. Sender::send's closed path sets tx_done but wakes
 // no receiver (and, having moved its channel out, its destructor does not either), so that recv()
-// waits forever, while a recv() made after the send returns nullopt at once. A library bug (a lost
-// wake-up in include/weft/oneshot.hpp), left to be fixed there: may_fail until then.
-TEST_CASE("sim: oneshot — a recv() waiting after close() ends when the send is refused" * doctest::may_fail()) {
+// waits forever, while a recv() made after the send returns nullopt at once. Fixed: the refused
+// send wakes every waiting recv() (include/weft/oneshot.hpp).
+TEST_CASE("sim: oneshot — a recv() waiting after close() ends when the send is refused") {
   sim_check([] {
     auto [tx, rx] = weft::oneshot::channel<int>();
     auto shared_rx = std::make_shared<weft::oneshot::Receiver<int>>(std::move(rx));
@@ -1284,9 +1284,9 @@ TEST_CASE("sim: Select — exactly one branch takes effect; an aborted select to
 // WEFT_CHAOS): weft/sim.hpp promises that a seed replays bit for bit, but when several branches
 // are ready a Select picks the winner from next_rotation() (lib/sched/waiter.cpp), a thread_local
 // xorshift seeded from an address, never from the simulation's seed. So the same seed picks
-// different branches on each run, and a Select failure need not replay. A library bug, left to be
-// fixed there: may_fail until then.
-TEST_CASE("sim: Select — which ready branch wins is replayed by the seed" * doctest::may_fail()) {
+// different branches on each run, and a Select failure need not replay. Fixed: in a simulation
+// next_rotation() draws from the simulation's generator.
+TEST_CASE("sim: Select — which ready branch wins is replayed by the seed") {
   auto body = [] {
     auto [a_tx, a] = weft::mpsc::unbounded_channel<int>();
     auto [b_tx, b] = weft::mpsc::unbounded_channel<int>();

@@ -126,7 +126,11 @@ class Sender : public detail::ChannelEnd<detail::OneshotChan<T>, Sender<T>, &det
     detail::WakeQueue wq;
     std::lock_guard lk(ch->lock);
     ch->tx_done = true;
-    if (ch->rx_gone) return SendResult<T>::closed(std::move(v));
+    if (ch->rx_gone) {
+      // A recv() may be waiting on a closed receiver: no value will come now, so it ends (nullopt).
+      ch->receivers.wake_all(detail::WakeReason::Notify, wq);
+      return SendResult<T>::closed(std::move(v));
+    }
     if (detail::WaitNode* n = ch->receivers.wake_one(detail::WakeReason::Notify, wq)) {
       static_cast<typename detail::OneshotChan<T>::RecvNode*>(n)->slot.emplace(std::move(v));
     } else {

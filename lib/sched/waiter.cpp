@@ -141,6 +141,8 @@ namespace weft::detail {
 
 namespace {
 std::uint32_t next_rotation() noexcept {
+  // In a simulation the seed decides, so that which ready branch wins replays.
+  if (Simulation* sim = current_simulation()) return static_cast<std::uint32_t>(sim->next_random() >> 32);
   thread_local std::uint32_t x = 0x2545f491u ^ static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(&x));
   x ^= x << 13;
   x ^= x >> 17;
