@@ -396,3 +396,29 @@ TEST_CASE("a second thread joining a simulated runtime's fiber while one runs it
   other.join();
   CHECK(error.find("one thread at a time") != std::string::npos);
 }
+
+TEST_CASE("a JoinSet owned by a plain thread runs its simulated children while it waits") {
+  weft::Runtime rt = weft::Runtime::Builder().workers(2).simulated(4).build();
+  weft::Notify never;  // declared before the set: its child waits on it until the set is destroyed
+  weft::JoinSet<int> set;
+  rt.block_on([&] {
+    for (int i = 4; i >= 0; --i) set.spawn([i] {
+      weft::sleep(std::chrono::seconds(i));
+      return i;
+    });
+  });
+  std::vector<int> got;
+  while (auto r = set.join_next()) got.push_back(r->value());
+  CHECK(got == std::vector<int>{0, 1, 2, 3, 4});  // completion order = deadline order
+
+  // A child that can never finish: the wait is a deadlock report, not a hang.
+  rt.block_on([&] { set.spawn([&] { never.notified(); return 0; }); });
+  try {
+    (void)set.join_next();
+    FAIL("no deadlock reported");
+  } catch (const weft::sim::Failure& f) {
+    CHECK(f.kind() == weft::sim::FailureKind::Deadlock);
+    CHECK(std::string(f.what()).find("a JoinSet's next finished child never comes") != std::string::npos);
+  }
+  // The set's destructor aborts that child and runs it to its end.
+}

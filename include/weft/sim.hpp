@@ -17,7 +17,8 @@
 ///   if (auto bad = weft::sim::find_failing_seed(1, 1000, body)) weft::sim::run(bad->seed, body);
 ///
 /// A simulated runtime has no threads. The thread that waits for one of its fibers (sim::run,
-/// Runtime::block_on, a join from main, the Runtime's destructor) runs them all, one at a time,
+/// Runtime::block_on, a JoinHandle::join or JoinSet::join_next from main, the Runtime's
+/// destructor) runs them all, one at a time,
 /// over `workers` *virtual* workers, so work stealing, the LIFO slot and migration still happen —
 /// and every choice the scheduler makes (which worker runs next, whom it steals from, when a due
 /// timer fires between two runs) is drawn from the seed. The clock is virtual (weft/clock.hpp): it
@@ -41,7 +42,10 @@
 /// What is not simulated: real file descriptors — a socket, pipe or wait_readable() in a simulated
 /// fiber throws weft::Error (they would wait on the real kernel, outside virtual time);
 /// spawn_blocking runs its function inline, in the calling fiber, at the spawn, in zero virtual
-/// time; plain threads run in real time and are not part of the schedule.
+/// time; plain threads run in real time and are not part of the schedule — and a plain thread
+/// that blocks on a simulated fiber's Mutex, channel or Notify waits for fibers that only a join
+/// runs: wait through a join, or do the work inside the simulation. Only one thread at a time may
+/// run a simulation (a second gets weft::Error).
 /// @endverbatim
 #pragma once
 

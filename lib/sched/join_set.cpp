@@ -86,7 +86,28 @@ FiberBase* JoinSetCore::next(bool block, bool shielded) {
     }
     FiberBase* self = current_fiber();
     if (!self) {
-      seq_.wait(seen, std::memory_order_acquire);  // a plain thread owns the set
+      // A plain thread owns the set. If its children run in a simulation, nobody else runs them:
+      // this thread does, until one finishes (seq_ moves).
+      Scheduler* sim_sched = nullptr;
+      {
+        std::lock_guard lk(lock_);
+        if (children_ && children_->sched_ && children_->sched_->sim()) sim_sched = children_->sched_;
+      }
+      if (sim_sched) {
+        struct Moved {
+          const std::atomic<std::uint32_t>* seq;
+          std::uint32_t seen;
+        } moved{&seq_, seen};
+        sim_sched->sim()->run_until(
+            *sim_sched,
+            [](const void* m) {
+              auto* x = static_cast<const Moved*>(m);
+              return x->seq->load(std::memory_order_acquire) != x->seen;
+            },
+            &moved, "a JoinSet's next finished child");
+        continue;
+      }
+      seq_.wait(seen, std::memory_order_acquire);
       continue;
     }
     ShieldGuard shield_if_asked(shielded ? self : nullptr);

@@ -70,6 +70,19 @@ Simulation* current_simulation() noexcept {
 }
 
 void Simulation::run_until(Scheduler& s, const FiberBase* target) {
+  if (target) {
+    drive(s, Goal{[](const void* f) { return static_cast<const FiberBase*>(f)->finished(); }, target, target, nullptr});
+  } else {
+    drive(s, Goal{[](const void* sched) { return static_cast<const Scheduler*>(sched)->live_fibers() == 0; }, &s,
+                  nullptr, nullptr});
+  }
+}
+
+void Simulation::run_until(Scheduler& s, bool (*done)(const void*), const void* arg, const char* what) {
+  drive(s, Goal{done, arg, nullptr, what});
+}
+
+void Simulation::drive(Scheduler& s, const Goal& goal) {
   if (driving_.exchange(true, std::memory_order_acquire)) {
     throw Error("weft: a simulated runtime is run by one thread at a time (the one joining its fibers), "
                 "and another thread is running it now; join its fibers from a single thread");
@@ -81,8 +94,8 @@ void Simulation::run_until(Scheduler& s, const FiberBase* target) {
   DriverThread driver(s);
   steps_ = 0;  // the budget is per run: a shutdown after a livelock gets its own to unwind
   for (;;) {
-    if (target ? target->finished() : s.live_fibers() == 0) return;
-    if (steps_ >= max_steps_) fail(s, target, true);
+    if (goal.done(goal.arg)) return;
+    if (steps_ >= max_steps_) fail(s, goal, true);
     // A due timer fires at a random point among the runnable fibers' steps, as a timer on a
     // worker's loop fires between two of its runs.
     if (!timers_.empty() && (*timers_.begin())->when <= now_ && (next_random() & 1)) {
@@ -90,7 +103,7 @@ void Simulation::run_until(Scheduler& s, const FiberBase* target) {
       continue;
     }
     if (step(s)) continue;
-    if (timers_.empty()) fail(s, target, false);
+    if (timers_.empty()) fail(s, goal, false);
     // Nothing can run: time moves to the next timer.
     SimTimer* t = *timers_.begin();
     now_ = std::max(now_, t->when);
@@ -135,9 +148,12 @@ void Simulation::fire(Scheduler& s, SimTimer* t) noexcept {
   weft_tls_worker = nullptr;
 }
 
-void Simulation::fail(Scheduler& s, const FiberBase* target, bool livelock) {
+void Simulation::fail(Scheduler& s, const Goal& goal, bool livelock) {
   using sim::FailureKind;
-  const FailureKind kind = livelock ? FailureKind::Livelock : target ? FailureKind::Deadlock : FailureKind::Leftover;
+  const FiberBase* target = goal.target;
+  const FailureKind kind = livelock                     ? FailureKind::Livelock
+                           : (target || goal.what) ? FailureKind::Deadlock
+                                                    : FailureKind::Leftover;
   const std::string seed = std::to_string(seed_);
   std::string msg = "weft::sim: seed " + seed + ": ";
   switch (kind) {
@@ -147,9 +163,10 @@ void Simulation::fail(Scheduler& s, const FiberBase* target, bool livelock) {
              "changes keeps virtual time from moving: wait on the thing itself instead)";
       break;
     case FailureKind::Deadlock:
-      msg += "deadlock at virtual time " + virtual_time(now_) +
-             ": no fiber can run and no timer is pending, but fiber " + std::to_string(target->id_) +
-             (target->name_.empty() ? "" : " '" + target->name_ + "'") + " has not finished";
+      msg += "deadlock at virtual time " + virtual_time(now_) + ": no fiber can run and no timer is pending, but " +
+             (target ? "fiber " + std::to_string(target->id_) +
+                           (target->name_.empty() ? "" : " '" + target->name_ + "'") + " has not finished"
+                     : std::string(goal.what) + " never comes");
       break;
     default:
       msg += "fibers left blocked forever at virtual time " + virtual_time(now_) +

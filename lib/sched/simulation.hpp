@@ -59,6 +59,9 @@ class Simulation {
   // alive). Throws weft::sim::Failure on a deadlock, or a livelock: more than max_steps fiber runs
   // in this one call.
   void run_until(Scheduler& s, const FiberBase* target);
+  // The same until `done(arg)` holds (checked between steps); `what` names it in a deadlock report
+  // ("a JoinSet's next child").
+  void run_until(Scheduler& s, bool (*done)(const void*), const void* arg, const char* what);
 
  private:
   struct ByDeadline {
@@ -69,7 +72,16 @@ class Simulation {
   // Picks a worker that could find a fiber and runs one; false if no worker could.
   bool step(Scheduler& s);
   void fire(Scheduler& s, SimTimer* t) noexcept;
-  [[noreturn]] void fail(Scheduler& s, const FiberBase* target, bool livelock);
+  // What one run_until waits for: `done(arg)`, described by `target` or `what` (both null: every
+  // fiber to finish).
+  struct Goal {
+    bool (*done)(const void*);
+    const void* arg;
+    const FiberBase* target;
+    const char* what;
+  };
+  void drive(Scheduler& s, const Goal& goal);
+  [[noreturn]] void fail(Scheduler& s, const Goal& goal, bool livelock);
 
   std::atomic<bool> driving_{false};  // a thread is in run_until (one at a time)
   std::uint64_t seed_;
