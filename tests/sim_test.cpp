@@ -232,6 +232,9 @@ TEST_CASE("a real fd in a simulation is a clear weft::Error; spawn_blocking runs
     }
     ::close(p[0]);
     ::close(p[1]);
+    // A socket: binding works (no wait), accepting with nobody connecting would wait: refused.
+    auto listener = weft::TcpListener::bind(weft::SocketAddr::loopback_v4(0));
+    CHECK_THROWS_WITH_AS((void)listener.accept(), doctest::Contains("simulated runtime cannot wait"), weft::Error);
     const auto t0 = weft::Clock::now();
     auto h = weft::spawn_blocking([] { return 42; });
     CHECK(h.is_finished());  // ran at the spawn, on this fiber

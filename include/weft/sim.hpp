@@ -39,8 +39,9 @@
 ///               virtual time from moving: wait on something instead);
 /// each with every live fiber, what it waits on and who holds it ("mutex, held by fiber 3").
 ///
-/// What is not simulated: real file descriptors — a socket, pipe or wait_readable() in a simulated
-/// fiber throws weft::Error (they would wait on the real kernel, outside virtual time);
+/// What is not simulated: real file descriptors — any wait on one in a simulated fiber
+/// (wait_readable(), a socket's accept/read/write that would block) throws weft::Error: it would
+/// wait on the real kernel, outside virtual time;
 /// spawn_blocking runs its function inline, in the calling fiber, at the spawn, in zero virtual
 /// time; plain threads run in real time and are not part of the schedule — and a plain thread
 /// that blocks on a simulated fiber's Mutex, channel or Notify waits for fibers that only a join
