@@ -26,6 +26,12 @@
 /// so sleep(1h), timeout(), Interval and try_lock_for cost nothing. The same code runs unchanged
 /// on the real runtime: `Runtime::Builder().simulated(seed)` is the only difference.
 ///
+/// What it explores: the order in which fibers run between suspension points (which fiber runs
+/// next, on which worker, which timer fires first, which ready Select branch wins). Code between
+/// two suspension points runs without interruption in a simulation, whereas on the real runtime
+/// two fibers on two workers run truly in parallel: a data race between code that never suspends
+/// (two fibers writing a plain int) is ThreadSanitizer's to find, not the simulation's.
+///
 /// Replay: the same seed gives the same run, bit for bit (same fiber ids, same order, same virtual
 /// times), as long as the code under test is itself deterministic: no plain threads touching its
 /// fibers' primitives, no real time (std::chrono::steady_clock::now(): use weft::Clock), no
