@@ -287,14 +287,8 @@ class Receiver : public detail::ChannelEnd<detail::BroadcastChan<T>, Receiver<T>
       : Receiver::Base(std::move(ch)), next_(next) {
     ++this->ch_->rx_count;
   }
-  static void on_copy(detail::BroadcastChan<T>& c) noexcept {
-    std::lock_guard lk(c.lock);
-    ++c.rx_count;
-  }
-  static void on_release(detail::BroadcastChan<T>& c) noexcept {
-    std::lock_guard lk(c.lock);
-    --c.rx_count;
-  }
+  static void on_copy(detail::BroadcastChan<T>& c) noexcept { detail::receiver_copied(c); }
+  static void on_release(detail::BroadcastChan<T>& c) noexcept { detail::receiver_released(c); }
   std::uint64_t next_ = 0;  // sequence number of the next value to read (owned by this receiver)
 };
 

@@ -223,14 +223,8 @@ class Receiver : public detail::ChannelEnd<detail::WatchChan<T>, Receiver<T>, &d
       : Receiver::Base(std::move(ch)), seen_(seen) {
     ++this->ch_->rx_count;
   }
-  static void on_copy(detail::WatchChan<T>& c) noexcept {
-    std::lock_guard lk(c.lock);
-    ++c.rx_count;
-  }
-  static void on_release(detail::WatchChan<T>& c) noexcept {
-    std::lock_guard lk(c.lock);
-    --c.rx_count;
-  }
+  static void on_copy(detail::WatchChan<T>& c) noexcept { detail::receiver_copied(c); }
+  static void on_release(detail::WatchChan<T>& c) noexcept { detail::receiver_released(c); }
   std::uint64_t seen_ = 0;  // the version this receiver has seen (owned by this receiver)
 };
 

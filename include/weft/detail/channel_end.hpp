@@ -87,6 +87,20 @@ void sender_released(Chan& c) noexcept {
   if (--c.tx_count == 0) c.receivers.wake_all(WakeReason::Notify, wq);  // they see "closed"
 }
 
+// The rule of the channels whose receivers are copyable (broadcast, watch): each copy counts
+// itself, so that senders can tell whether anyone still listens. For a Chan with `lock` and
+// `rx_count`; the Receivers' on_copy / on_release call these.
+template <class Chan>
+void receiver_copied(Chan& c) noexcept {
+  std::lock_guard lk(c.lock);
+  ++c.rx_count;
+}
+template <class Chan>
+void receiver_released(Chan& c) noexcept {
+  std::lock_guard lk(c.lock);
+  --c.rx_count;
+}
+
 }  // namespace weft::detail
 
 WEFT_API_END
