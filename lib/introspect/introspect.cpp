@@ -6,6 +6,7 @@
 // changed, the walk raced with a run and is thrown away. The walk only dereferences addresses
 // inside the fiber's stack bounds (stacks are never unmapped), so a racing walk reads stale words,
 // never unmapped memory. Those reads are deliberately unsynchronised, hence no_sanitize below.
+#include "platform/fcontext_layout.hpp"
 #include "sched/scheduler.hpp"
 #include "observe/observe.hpp"
 #include "introspect/fiber_json.hpp"
@@ -45,62 +46,10 @@ const char* to_string(FiberStatus s) noexcept {
 namespace detail {
 
 // ---------------------------------------------------------------- saved contexts (fcontext)
-//
-// Boost.Context 1.74's jump_fcontext saves the callee-saved registers below the caller's return
-// address; the walk needs the frame pointer, the pc to resume at and the size of the record:
-//  - x86-64 SysV ELF: ctx+0x00 mxcsr/x87 cw, +0x08 r12 .. +0x28 rbx, +0x30 rbp, +0x38 the return
-//    address; the resumed stack pointer is ctx+0x40;
-//  - arm64 AAPCS ELF: ctx+0x00 d8..d15, +0x40 x19..x28, +0x90 x29 (fp), +0x98 x30 (lr), +0xa0 the
-//    pc to resume at (lr again); the record is 0xb0 bytes.
-// Both keep frame records as {previous fp, return address}. fcontext_layout_known() checks the
-// instructions that establish the layout before anything trusts it; another layout (another Boost,
-// another CPU) gets no backtrace and says so, never a walk of garbage.
-namespace {
-#if defined(__aarch64__)
-constexpr std::size_t kCtxFp = 0x90;
-constexpr std::size_t kCtxPc = 0xa0;
-constexpr std::size_t kCtxSize = 0xb0;
-#else
-constexpr std::size_t kCtxFp = 0x30;
-constexpr std::size_t kCtxPc = 0x38;
-constexpr std::size_t kCtxSize = 0x40;
-#endif
-
-bool check_layout() noexcept {
-#if defined(__x86_64__) && defined(__linux__)
-  const auto* code = reinterpret_cast<const unsigned char*>(&fctx::jump_fcontext);
-  static const unsigned char lea[] = {0x48, 0x8d, 0x64, 0x24, 0xc8};           // lea -0x38(%rsp),%rsp
-  static const unsigned char save_rbp[] = {0x48, 0x89, 0x6c, 0x24, 0x30};      // mov %rbp,0x30(%rsp)
-  static const unsigned char load_pc[] = {0x4c, 0x8b, 0x44, 0x24, 0x38};       // mov 0x38(%rsp),%r8
-  // Follow a PLT-style indirect jump (jmp *disp(%rip)) if the address is a stub.
-  if (code[0] == 0xff && code[1] == 0x25) {
-    std::int32_t disp;
-    std::memcpy(&disp, code + 2, 4);
-    code = *reinterpret_cast<const unsigned char* const*>(code + 6 + disp);
-  }
-  if (code[0] == 0xf3 && code[1] == 0x0f && code[2] == 0x1e && code[3] == 0xfa) code += 4;  // endbr64
-  return std::memcmp(code, lea, 5) == 0 && std::memcmp(code + 38, save_rbp, 5) == 0 &&
-         std::memcmp(code + 49, load_pc, 5) == 0;
-#elif defined(__aarch64__) && defined(__linux__)
-  const auto* code = reinterpret_cast<const unsigned char*>(&fctx::jump_fcontext);
-  auto insn = [code](std::size_t at) {
-    std::uint32_t v;
-    std::memcpy(&v, code + at, 4);
-    return v;
-  };
-  return insn(0x00) == 0xd102c3ffu &&  // sub sp, sp, #0xb0
-         insn(0x28) == 0xa9097bfdu &&  // stp x29, x30, [sp, #144]
-         insn(0x2c) == 0xf90053feu;    // str x30, [sp, #160]
-#else
-  return false;
-#endif
-}
-}  // namespace
-
-bool fcontext_layout_known() noexcept {
-  static const bool known = check_layout();
-  return known;
-}
+// The layout (which offsets hold fp and pc) is platform knowledge: platform/fcontext_layout.hpp.
+using platform::kCtxFp;
+using platform::kCtxPc;
+using platform::kCtxSize;
 
 // Walks frame pointers from a saved context on stack [lo, hi). Returns the number of pcs stored.
 __attribute__((no_sanitize("address", "thread"))) std::size_t walk_saved_context(
@@ -247,7 +196,7 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
     m.backtrace.clear();
     pcs_out->clear();
     const bool walkable = (st == FiberState::Suspended || st == FiberState::Runnable) && ctx;
-    if (q.backtraces && walkable && fcontext_layout_known()) {
+    if (q.backtraces && walkable && platform::fcontext_layout_known()) {
       const void* pcs[64];
       const std::size_t n = walk_saved_context(ctx, stack.lo, stack.hi(), pcs, 64);
       std::atomic_thread_fence(std::memory_order_acquire);

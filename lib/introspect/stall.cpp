@@ -1,4 +1,5 @@
 // The stall watchdog (weft/stall.hpp).
+#include "platform/fcontext_layout.hpp"
 #include "sched/scheduler.hpp"
 #include "observe/observe.hpp"
 #include "introspect/stall_log.hpp"
@@ -10,7 +11,6 @@
 #include <execinfo.h>
 #include <pthread.h>
 #include <signal.h>
-#include <ucontext.h>
 
 #include <condition_variable>
 #include <cstdio>
@@ -38,14 +38,7 @@ Capture g_capture;
 void on_capture_signal(int, siginfo_t*, void* uc) {
   if (g_capture.state.load(std::memory_order_acquire) != 1) return;
   if (!pthread_equal(g_capture.target.load(std::memory_order_relaxed), pthread_self())) return;
-#if defined(__x86_64__) && defined(__linux__)
-  g_capture.interrupted = reinterpret_cast<void*>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]);
-#elif defined(__aarch64__) && defined(__linux__)
-  g_capture.interrupted = reinterpret_cast<void*>(static_cast<ucontext_t*>(uc)->uc_mcontext.pc);
-#else
-  (void)uc;
-  g_capture.interrupted = nullptr;
-#endif
+  g_capture.interrupted = const_cast<void*>(detail::platform::interrupted_pc(uc));
   g_capture.n = backtrace(g_capture.frames, 64);
   g_capture.state.store(2, std::memory_order_release);
 }

@@ -13,6 +13,7 @@
 #include "fiber/stack_pool.hpp"
 #include "fiber/switch.hpp"
 #include "observe/observe.hpp"
+#include "platform/tls.hpp"
 #include "reactor/reactor.hpp"
 #include "sched/fiber_list.hpp"
 #include "sched/run_queue.hpp"
@@ -176,9 +177,9 @@ void fiber_entry(Transfer t) noexcept;
 // read its previous thread's slot. On x86-64 the read is a volatile asm that recomputes the address
 // from %fs every time; elsewhere it is a call the optimiser cannot see through.
 inline Worker* current_worker() noexcept {
-#if defined(__x86_64__) && defined(__linux__)
+#ifdef WEFT_PLATFORM_TLS_ASM
   Worker* w;
-  asm volatile("movq weft_tls_worker@gottpoff(%%rip), %0\n\tmovq %%fs:(%0), %0" : "=r"(w));
+  WEFT_PLATFORM_LOAD_TLS_IE(weft_tls_worker, w);
   return w;
 #else
   return current_worker_slow();
