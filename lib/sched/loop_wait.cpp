@@ -76,20 +76,12 @@ WakeReason park_simulated(Simulation* sim, const WaitCtx& ctx, Clock::time_point
   sim->add_timer(&t);
   const WakeReason r = park_switch(ctx.fiber, ctx.epoch);
   sim->remove_timer(&t);
-  if (r == WakeReason::Timeout && ctx.own == Clock::time_point::max()) {
-    wait_core_broken(ctx.fiber, "a wait without a deadline of its own timed out");
-  }
   return r;
 }
-}  // namespace
 
-WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, ev_io* io,
-                        const std::chrono::steady_clock::time_point* op_deadline) noexcept {
-  Worker* w = f->worker_;
-  WaitCtx ctx{f, epoch, op_deadline ? *op_deadline : Clock::time_point::max(), f->wait_deadline_};
-  const Clock::time_point first = std::min(ctx.own, ctx.scope);
-  const bool timed = first != Clock::time_point::max();  // "forever": no timer
-  if (Simulation* sim = w->scheduler().sim()) return park_simulated(sim, ctx, first, timed);
+// The wait on the worker's libev loop: the fd watcher and the timer, started and stopped here.
+WakeReason park_on_libev(Worker* w, WaitCtx& ctx, ev_io* io, Clock::time_point first, bool timed) noexcept {
+  FiberBase* f = ctx.fiber;
   struct ev_loop* loop = w->reactor().loop();
   ev_timer timer;
   if (io) {
@@ -110,7 +102,7 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, ev_io* io,
     f->pinned_ = w;
     w->reactor().add_waiter(io != nullptr);
   }
-  const WakeReason r = park_switch(f, epoch);
+  const WakeReason r = park_switch(f, ctx.epoch);
   if (uses_loop) {
     // Pinned: we are back on `w`'s thread, the only one allowed to touch its watchers.
     w->reactor().remove_waiter(io != nullptr);
@@ -118,6 +110,18 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, ev_io* io,
     if (timed) ev_timer_stop(loop, &timer);
     f->pinned_ = nullptr;
   }
+  return r;
+}
+}  // namespace
+
+WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, ev_io* io,
+                        const std::chrono::steady_clock::time_point* op_deadline) noexcept {
+  Worker* w = f->worker_;
+  WaitCtx ctx{f, epoch, op_deadline ? *op_deadline : Clock::time_point::max(), f->wait_deadline_};
+  const Clock::time_point first = std::min(ctx.own, ctx.scope);
+  const bool timed = first != Clock::time_point::max();  // "forever": no timer
+  Simulation* sim = w->scheduler().sim();
+  const WakeReason r = sim ? park_simulated(sim, ctx, first, timed) : park_on_libev(w, ctx, io, first, timed);
   if (r == WakeReason::Timeout && !op_deadline) wait_core_broken(f, "a wait without a deadline of its own timed out");
   return r;
 }
