@@ -36,7 +36,8 @@ std::string virtual_time(std::chrono::steady_clock::time_point t) {
 class DriverThread {
  public:
   explicit DriverThread(Scheduler& s) : saved_(weft_tls_worker) {
-    for (auto& w : s.workers()) w->attach_to_calling_thread();
+    const Endpoint stack = Worker::calling_thread_stack();
+    for (auto& w : s.workers()) w->attach_to_calling_thread(stack);
     // The overflow report needs an alternate signal stack; keep one the program installed itself
     // (doctest's, say) and add ours only where there is none.
     stack_t cur{};

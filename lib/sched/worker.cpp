@@ -58,19 +58,25 @@ std::uint32_t Worker::next_random() noexcept {
   return rng_;
 }
 
-void Worker::attach_to_calling_thread() noexcept {
-  eh_ = thread_eh_globals();
+Endpoint Worker::calling_thread_stack() noexcept {
+  Endpoint e;
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     void* addr = nullptr;
     std::size_t size = 0;
     pthread_attr_getstack(&attr, &addr, &size);
     pthread_attr_destroy(&attr);
-    endpoint_.stack_bottom = addr;
-    endpoint_.stack_size = size;
+    e.stack_bottom = addr;
+    e.stack_size = size;
   }
+  e.tsan_fiber = tsan_current_fiber();
+  return e;
+}
+
+void Worker::attach_to_calling_thread(const Endpoint& thread_stack) noexcept {
+  eh_ = thread_eh_globals();
+  endpoint_ = thread_stack;
   endpoint_.asan_fake_stack = &asan_fake_stack_;
-  endpoint_.tsan_fiber = tsan_current_fiber();
   refresh_observe();
   coarse_now_ = coarse_ns();
 }
@@ -86,7 +92,7 @@ void Worker::main() {
     pthread_setname_np(pthread_self(), name.c_str());
   }
   AltStack alt(&running_fiber_for_signal);  // the overflow handler runs on it
-  attach_to_calling_thread();
+  attach_to_calling_thread(calling_thread_stack());
 
   while (!sched_.stopping()) {
     ++tick_;

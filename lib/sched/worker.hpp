@@ -60,9 +60,13 @@ class Worker {
 
   void start();
   void join();
-  // Makes the calling thread the one that runs this worker's fibers: its stack and exception
-  // state become the worker side of every switch (main() does it; so does a simulation's driver).
-  void attach_to_calling_thread() noexcept;
+  // The calling thread's stack and TSan context, as the worker side of a switch (pthread_getattr_np:
+  // on the main thread it parses /proc/self/maps, so a caller attaching several workers asks once).
+  static Endpoint calling_thread_stack() noexcept;
+  // Makes the calling thread, whose stack is `thread_stack`, the one that runs this worker's fibers:
+  // it and the thread's exception state become the worker side of every switch (main() does it; so
+  // does a simulation's driver, for every worker).
+  void attach_to_calling_thread(const Endpoint& thread_stack) noexcept;
 
   unsigned index() const noexcept { return index_; }
   Scheduler& scheduler() const noexcept { return sched_; }
