@@ -94,7 +94,7 @@ void run_queue_round(unsigned stealers, std::size_t count, unsigned seed) {
       FiberBase *first = nullptr, *last = nullptr;
       const std::uint32_t n = owner_q.take_half(first, last);
       std::uint32_t k = 0;
-      for (FiberBase* f = first; k < n; f = f->next_, ++k) overflow.push_back(f);
+      for (FiberBase* f = first; k < n; f = rec(f)->next_, ++k) overflow.push_back(f);
     }
     CHECK(owner_q.len() <= RunQueue::kCapacity);
     // Pop rarely, so the queue is often full: pushes then race in-flight steals for the slots.
@@ -163,7 +163,7 @@ TEST_CASE("RunQueue: take_half of a full queue moves its older half and keeps th
   const std::uint32_t n = q.take_half(first, last);
   CHECK(n == RunQueue::kCapacity / 2);
   std::uint32_t k = 0;
-  for (FiberBase* f = first; k < n; f = f->next_, ++k) {
+  for (FiberBase* f = first; k < n; f = rec(f)->next_, ++k) {
     CHECK(static_cast<Item*>(f)->n == k);
     items.take(f);
   }
@@ -191,7 +191,7 @@ TEST_CASE("InjectQueue: many producers and consumers, lists and singles, each fi
         while (i < end) {
           // A list of 1-8 items linked through next_, as a worker's overflow is.
           const std::size_t n = std::min<std::size_t>(1 + r() % 8, end - i);
-          for (std::size_t k = 0; k + 1 < n; ++k) items.v[i + k]->next_ = items.v[i + k + 1].get();
+          for (std::size_t k = 0; k + 1 < n; ++k) weft::detail::rec(items.v[i + k].get())->next_ = items.v[i + k + 1].get();
           if (n == 1) q.push(items.v[i].get());
           else q.push_list(items.v[i].get(), items.v[i + n - 1].get(), n);
           i += n;
@@ -209,7 +209,7 @@ TEST_CASE("InjectQueue: many producers and consumers, lists and singles, each fi
           const std::size_t n = q.pop_batch(first, 1 + r() % 32);
           std::size_t k = 0;
           for (FiberBase* f = first; k < n; ++k) {
-            FiberBase* next = f->next_;
+            FiberBase* next = rec(f)->next_;
             items.take(f);
             f = next;
           }

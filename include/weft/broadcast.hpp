@@ -116,6 +116,9 @@ class RecvResult {
 }  // namespace broadcast
 
 namespace detail {
+
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+inline constexpr WaitDesc kWaitBroadcastRecv{"broadcast recv", WaitDesc::Address};
 [[noreturn]] void broadcast_throw_bad_capacity();
 [[noreturn]] void broadcast_throw_no_channel(const char* op);
 

@@ -47,6 +47,10 @@ WEFT_API_BEGIN
 
 namespace weft {
 namespace detail {
+
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+inline constexpr WaitDesc kWaitChannelRecv{"channel recv", WaitDesc::Address};
+inline constexpr WaitDesc kWaitChannelSend{"channel send", WaitDesc::Address};
 [[noreturn]] void mpsc_throw_bad_capacity();
 [[noreturn]] void mpsc_throw_no_channel(const char* op);
 

@@ -39,6 +39,9 @@ namespace weft {
 class Notify;
 
 namespace detail {
+
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+inline constexpr WaitDesc kWaitNotify{"notify", WaitDesc::Address};
 class NotifiedOp final : public SyncOp {
  public:
   explicit NotifiedOp(Notify* n) noexcept : n_(n) {}

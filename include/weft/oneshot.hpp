@@ -17,6 +17,7 @@
 #pragma once
 
 #include <weft/detail/config.hpp>
+#include <weft/detail/block_allocator.hpp>
 #include <weft/detail/channel_end.hpp>
 #include <weft/channel.hpp>
 #include <weft/coop.hpp>
@@ -34,6 +35,9 @@ WEFT_API_BEGIN
 
 namespace weft {
 namespace detail {
+
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+inline constexpr WaitDesc kWaitOneshotRecv{"oneshot recv", WaitDesc::Address};
 [[noreturn]] void oneshot_throw_no_channel(const char* op);
 [[noreturn]] void oneshot_throw_taken();
 

@@ -41,6 +41,9 @@ WEFT_API_BEGIN
 
 namespace weft {
 namespace detail {
+
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+inline constexpr WaitDesc kWaitWatchChanged{"watch changed", WaitDesc::Address};
 [[noreturn]] void watch_throw_no_channel(const char* op);
 
 template <class T>

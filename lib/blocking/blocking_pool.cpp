@@ -121,9 +121,9 @@ class BlockingPool {
     auto add = [&](const Held& h, bool running) {
       BlockingTaskInfo i;
       i.id = h.task->id_;
-      i.name = h.task->name_;
-      i.spawn_file = h.task->spawn_site_.file_name();
-      i.spawn_line = h.task->spawn_site_.line();
+      i.name = rec(h.task)->name_;
+      i.spawn_file = rec(h.task)->spawn_site_.file_name();
+      i.spawn_line = rec(h.task)->spawn_site_.line();
       i.running = running;
       i.age = std::chrono::nanoseconds(now > h.since ? now - h.since : 0);
       out.push_back(std::move(i));
@@ -216,7 +216,7 @@ class BlockingPool {
 
 void prepare_blocking(FiberBase* t, Options&& o, const std::source_location& loc) noexcept {
   init_task_identity(t, std::move(o), loc);
-  t->on_cancel_ = &BlockingPool::on_cancel;
+  rec(t)->on_cancel_ = &BlockingPool::on_cancel;
 }
 
 void submit_blocking(FiberBase* t) {

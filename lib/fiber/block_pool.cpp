@@ -15,7 +15,7 @@
 // kCacheMax; beyond that, kBatch blocks move to a central list under a mutex, and an empty thread
 // list refills kBatch blocks from it, or carves a fresh slab. A thread that exits hands its lists
 // to the central one. ASan builds use operator new directly, so use-after-free stays detectable.
-#include <weft/detail/fiber.hpp>
+#include <weft/detail/block_allocator.hpp>
 
 #include "fiber/switch.hpp"  // WEFT_ASAN
 

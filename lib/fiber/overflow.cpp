@@ -53,10 +53,10 @@ void chain(int sig, siginfo_t* info, void* uctx, const struct sigaction& prev) {
 void on_fault(int sig, siginfo_t* info, void* uctx) {
   const RunningFiberFn running = g_running.load(std::memory_order_relaxed);
   const FiberBase* f = running ? running() : nullptr;
-  if (f && f->stack_.lo) {
+  if (f && rec(f)->stack_.lo) {
     const char* addr = static_cast<const char*>(info->si_addr);
     const std::size_t page = StackPool::page_size();
-    if (addr >= f->stack_.lo - page && addr < f->stack_.lo + (f->stack_.guarded ? 0 : page)) {
+    if (addr >= rec(f)->stack_.lo - page && addr < rec(f)->stack_.lo + (rec(f)->stack_.guarded ? 0 : page)) {
       report_stack_overflow(f, "hit the guard page");
     }
   }
@@ -82,15 +82,15 @@ void report_stack_overflow(const FiberBase* f, const char* how) noexcept {
   m.add("weft: stack overflow in fiber ");
   m.add(static_cast<unsigned long long>(f->id_));
   m.add(" '");
-  m.add(f->name_.c_str());
+  m.add(rec(f)->name_.c_str());
   m.add("' (stack size ");
-  m.add(static_cast<unsigned long long>(f->stack_.size));
+  m.add(static_cast<unsigned long long>(rec(f)->stack_.size));
   m.add(" bytes; ");
   m.add(how);
   m.add("; spawned at ");
-  m.add(f->spawn_site_.file_name());
+  m.add(rec(f)->spawn_site_.file_name());
   m.add(":");
-  m.add(static_cast<unsigned long long>(f->spawn_site_.line()));
+  m.add(static_cast<unsigned long long>(rec(f)->spawn_site_.line()));
   m.add(").\n  Give it a bigger stack with weft::Options{.stack_size = ...} or "
         "weft::Runtime::Builder::stack_size, or make the recursion shallower.\n");
   ssize_t r = ::write(2, m.buf, m.len);

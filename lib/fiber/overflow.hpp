@@ -3,7 +3,7 @@
 // names the fiber and its stack size. Any other fault is passed to the previous handler.
 #pragma once
 
-#include <weft/detail/fiber.hpp>
+#include "fiber/fiber_record.hpp"
 
 #include <cstddef>
 

@@ -12,7 +12,7 @@
 // out, because a first touch of a fresh page costs ~15 µs on the VMs we run on.
 #pragma once
 
-#include <weft/detail/fiber.hpp>
+#include "fiber/fiber_record.hpp"
 
 #include <atomic>
 #include <cstddef>

@@ -12,7 +12,7 @@
 //  - one function sees every switch, so the annotations cannot be forgotten on some path.
 #pragma once
 
-#include <weft/detail/fiber.hpp>
+#include "fiber/fiber_record.hpp"
 
 #include <boost/context/detail/fcontext.hpp>
 

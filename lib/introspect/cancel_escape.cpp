@@ -54,8 +54,8 @@ void report_escaped_cancelled() noexcept {
   }
   std::string msg = "weft: fatal: weft::Cancelled (cause: " + std::string(reason_name(why)) +
                     ") escaped a noexcept frame in fiber " + std::to_string(f->id_);
-  if (!f->name_.empty()) msg += " '" + f->name_ + "'";
-  msg += " (spawned at " + std::string(f->spawn_site_.file_name()) + ":" + std::to_string(f->spawn_site_.line()) + ").\n";
+  if (!rec(f)->name_.empty()) msg += " '" + rec(f)->name_ + "'";
+  msg += " (spawned at " + std::string(rec(f)->spawn_site_.file_name()) + ":" + std::to_string(rec(f)->spawn_site_.line()) + ").\n";
   msg +=
       "  A suspension point (sleep, lock, join, recv, ...) threw it inside a destructor or another noexcept\n"
       "  function: the fiber was cancelled while it was not unwinding, so waits there throw.\n"

@@ -9,6 +9,7 @@
 //
 // weft_runtime_list is defined here, not in scheduler.cpp, so that a static link that pulls in the
 // scheduler (which links the list) also pulls in the table.
+#include "platform/fcontext_layout.hpp"
 #include "sched/scheduler.hpp"
 
 #include <array>
@@ -34,31 +35,36 @@ enum DebugLayoutIndex : std::size_t {
   kShardStride,       // sizeof(Scheduler::Shard)
   kShardHead,         // Shard::head (FiberBase*)
   kShardCount,        // Scheduler::kShards
-  kFiberId,           // FiberBase::id_ (u64)
-  kFiberName,         // FiberBase::name_ (std::string)
-  kFiberState,        // FiberBase::state_ (u8: FiberState)
-  kFiberCtx,          // FiberBase::ctx_ (saved fcontext, pointer)
-  kFiberWaitWhat,     // FiberBase::wait_what_ (const WaitDesc*)
-  kFiberWaitArg,      // FiberBase::wait_arg_ (u64)
-  kFiberSpawnSite,    // FiberBase::spawn_site_ (std::source_location)
-  kFiberStackLo,      // FiberBase::stack_.lo (char*)
-  kFiberStackSize,    // FiberBase::stack_.size (u64)
-  kFiberRegNext,      // FiberBase::reg_next_ (FiberBase*)
+  kFiberId,           // FiberBase::id_ (u64), from the FiberBase
+  kFiberRecord,       // the private FiberRecord starts this many bytes before the FiberBase
+  kFiberName,         // FiberRecord::name_ (std::string); this and the rest of kFiber*: from the record
+  kFiberState,        // FiberRecord::state_ (u8: FiberState)
+  kFiberCtx,          // FiberRecord::ctx_ (saved fcontext, pointer)
+  kFiberWaitWhat,     // FiberRecord::wait_what_ (const WaitDesc*)
+  kFiberWaitArg,      // FiberRecord::wait_arg_ (u64)
+  kFiberSpawnSite,    // FiberRecord::spawn_site_ (std::source_location)
+  kFiberStackLo,      // FiberRecord::stack_.lo (char*)
+  kFiberStackSize,    // FiberRecord::stack_.size (u64)
+  kFiberRegNext,      // FiberRecord::reg_next_ (FiberBase*)
   kWaitDescWhat,      // WaitDesc::what (const char*)
   kWaitDescArg,       // WaitDesc::arg (u8)
   kStringData,        // std::string: the data pointer
   kStringSize,        // std::string: the length (u64)
   kSiteImplFile,      // std::source_location: its first word points to an impl; file name (char*)
   kSiteImplLine,      // ... and line (u32). ~0 if this standard library's layout was not recognised.
+  kCtxKnown,          // 1 if jump_fcontext saves contexts as lib/platform/fcontext_layout.hpp says, else 0
+  kCtxFp,             // saved context: the frame pointer's offset (rbp / x29)
+  kCtxPc,             // ... the resume pc's offset
+  kCtxSize,           // ... its size: the resumed stack pointer is ctx + this
   kDebugLayoutEntries
 };
 constexpr std::uint64_t kDebugLayoutMagic = 0x5745465400000000;  // "WEFT"
-constexpr std::uint64_t kDebugLayoutVersion = 1;
+constexpr std::uint64_t kDebugLayoutVersion = 2;
 constexpr std::uint64_t kUnknown = ~std::uint64_t{0};
 
 // The widths the script assumes; a change here must change the script.
-static_assert(sizeof(FiberBase::id_) == 8 && sizeof(FiberBase::wait_arg_) == 8);
-static_assert(sizeof(FiberBase::state_) == 1 && sizeof(WaitDesc::arg) == 1);
+static_assert(sizeof(FiberBase::id_) == 8 && sizeof(FiberRecord::wait_arg_) == 8);
+static_assert(sizeof(FiberRecord::state_) == 1 && sizeof(WaitDesc::arg) == 1);
 static_assert(sizeof(Stack::size) == 8 && sizeof(void*) == 8);
 
 // The offset of the 8-byte word of `obj` equal to `value` (standard-library internals: found by
@@ -86,15 +92,16 @@ struct DebugLayout {
     t[kShardHead] = offsetof(Scheduler::Shard, head);
     t[kShardCount] = Scheduler::kShards;
     t[kFiberId] = offsetof(FiberBase, id_);
-    t[kFiberName] = offsetof(FiberBase, name_);
-    t[kFiberState] = offsetof(FiberBase, state_);
-    t[kFiberCtx] = offsetof(FiberBase, ctx_);
-    t[kFiberWaitWhat] = offsetof(FiberBase, wait_what_);
-    t[kFiberWaitArg] = offsetof(FiberBase, wait_arg_);
-    t[kFiberSpawnSite] = offsetof(FiberBase, spawn_site_);
-    t[kFiberStackLo] = offsetof(FiberBase, stack_) + offsetof(Stack, lo);
-    t[kFiberStackSize] = offsetof(FiberBase, stack_) + offsetof(Stack, size);
-    t[kFiberRegNext] = offsetof(FiberBase, reg_next_);
+    t[kFiberRecord] = kRecordSpace;
+    t[kFiberName] = offsetof(FiberRecord, name_);
+    t[kFiberState] = offsetof(FiberRecord, state_);
+    t[kFiberCtx] = offsetof(FiberRecord, ctx_);
+    t[kFiberWaitWhat] = offsetof(FiberRecord, wait_what_);
+    t[kFiberWaitArg] = offsetof(FiberRecord, wait_arg_);
+    t[kFiberSpawnSite] = offsetof(FiberRecord, spawn_site_);
+    t[kFiberStackLo] = offsetof(FiberRecord, stack_) + offsetof(Stack, lo);
+    t[kFiberStackSize] = offsetof(FiberRecord, stack_) + offsetof(Stack, size);
+    t[kFiberRegNext] = offsetof(FiberRecord, reg_next_);
     t[kWaitDescWhat] = offsetof(WaitDesc, what);
     t[kWaitDescArg] = offsetof(WaitDesc, arg);
 #pragma GCC diagnostic pop
@@ -119,6 +126,10 @@ struct DebugLayout {
         }
       }
     }
+    t[kCtxKnown] = platform::fcontext_layout_known() ? 1 : 0;
+    t[kCtxFp] = platform::kCtxFp;
+    t[kCtxPc] = platform::kCtxPc;
+    t[kCtxSize] = platform::kCtxSize;
     return t;
   }
 };

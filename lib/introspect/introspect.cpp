@@ -82,7 +82,7 @@ __attribute__((no_sanitize("address", "thread"))) std::size_t stack_high_water(c
 
 // The fiber's stack_ is written by the worker that runs it: read racily, like the dump's snapshot.
 __attribute__((no_sanitize("thread"))) std::size_t stack_use_of(const FiberBase* f) noexcept {
-  const Stack st = f->stack_;
+  const Stack st = rec(f)->stack_;
   return stack_high_water(st);
 }
 
@@ -146,7 +146,7 @@ std::string format_wait(const WaitDesc* d, std::uint64_t arg, std::uint64_t now_
       std::snprintf(buf, sizeof buf, " at 0x%llx", static_cast<unsigned long long>(arg));
       s += buf;
       break;
-    case WaitDesc::Fd: s = "fd " + std::to_string(arg) + (d == &kWaitFdReadable ? " readable" : " writable"); break;
+    case WaitDesc::Fd: s.insert(s.find(' '), " " + std::to_string(arg)); break;  // "fd 7 readable"
     case WaitDesc::Count: s += " " + std::to_string(arg) + " operations"; break;
   }
   return s;
@@ -169,26 +169,26 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
                                                              WaitEdge* edge, std::vector<const void*>* pcs_out) {
   FiberMetrics m;
   m.id = f->id_;
-  m.name = f->name_;
-  m.spawn_file = f->spawn_site_.file_name();
-  m.spawn_line = f->spawn_site_.line();
-  m.spawn_function = f->spawn_site_.function_name();
-  m.age_ns = now_coarse > f->created_ns_ ? now_coarse - f->created_ns_ : 0;
+  m.name = rec(f)->name_;
+  m.spawn_file = rec(f)->spawn_site_.file_name();
+  m.spawn_line = rec(f)->spawn_site_.line();
+  m.spawn_function = rec(f)->spawn_site_.function_name();
+  m.age_ns = now_coarse > rec(f)->created_ns_ ? now_coarse - rec(f)->created_ns_ : 0;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    const std::uint64_t runs = __atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE);
-    const FiberState st = f->state_.load(std::memory_order_acquire);
+    const std::uint64_t runs = __atomic_load_n(&rec(f)->runs_, __ATOMIC_ACQUIRE);
+    const FiberState st = rec(f)->state_.load(std::memory_order_acquire);
     m.status = static_cast<FiberStatus>(st);
     m.runs = runs;
-    m.worker = worker_index_of(s, f->worker_);
-    const WaitDesc* what = f->wait_what_;
-    const std::uint64_t arg = f->wait_arg_;
-    const Stack stack = f->stack_;
-    const void* ctx = f->ctx_;
-    m.timed_runs = f->timed_runs_;
-    m.run_ns = f->run_ns_;
-    m.max_slice_ns = f->max_slice_ns_;
-    m.delay_ns = f->delay_ns_;
-    m.max_delay_ns = f->max_delay_ns_;
+    m.worker = worker_index_of(s, rec(f)->worker_);
+    const WaitDesc* what = rec(f)->wait_what_;
+    const std::uint64_t arg = rec(f)->wait_arg_;
+    const Stack stack = rec(f)->stack_;
+    const void* ctx = rec(f)->ctx_;
+    m.timed_runs = rec(f)->timed_runs_;
+    m.run_ns = rec(f)->run_ns_;
+    m.max_slice_ns = rec(f)->max_slice_ns_;
+    m.delay_ns = rec(f)->delay_ns_;
+    m.max_delay_ns = rec(f)->max_delay_ns_;
     m.stack_size = stack.size;
     m.wait = st == FiberState::Suspended ? format_wait(what, arg, now_mono) : std::string();
     m.wait_kind = st == FiberState::Suspended && what ? what->what : "";
@@ -200,7 +200,7 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
       const void* pcs[64];
       const std::size_t n = walk_saved_context(ctx, stack.lo, stack.hi(), pcs, 64);
       std::atomic_thread_fence(std::memory_order_acquire);
-      if (__atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE) != runs) continue;  // it ran meanwhile: retry
+      if (__atomic_load_n(&rec(f)->runs_, __ATOMIC_ACQUIRE) != runs) continue;  // it ran meanwhile: retry
       for (std::size_t i = 0; i < n; ++i) {
         // Return addresses point after the call: symbolize the call itself (later, outside the
         // registry lock: the first lookup in a module reads its debug info, which takes a while).
@@ -211,7 +211,7 @@ __attribute__((no_sanitize("thread"))) FiberMetrics snapshot(Scheduler& s, Fiber
     }
     if (q.stack_usage) m.stack_high_water = stack_high_water(stack);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (__atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE) != runs) continue;  // its wait may be over: retry
+    if (__atomic_load_n(&rec(f)->runs_, __ATOMIC_ACQUIRE) != runs) continue;  // its wait may be over: retry
     break;
   }
   return m;

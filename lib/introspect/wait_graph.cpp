@@ -44,30 +44,37 @@ WaitEdge read_wait_edge(const WaitDesc* what, std::uint64_t arg) noexcept {
   WaitEdge e;
   if (!what || arg == 0) return e;
   const auto addr = static_cast<std::uintptr_t>(arg);
-  if (what == &kWaitMutex) {
-    e.kind = WaitEdge::Lock;
-    e.holder = reinterpret_cast<const Mutex*>(addr)->holder();
-  } else if (what == &kWaitRwLock) {
-    const auto* rw = reinterpret_cast<const RwLock*>(addr);
-    e.kind = WaitEdge::Lock;
-    e.holder = rw->writer();
-    if (!e.holder) {  // held shared (or free: its waiter is being woken)
-      e.nreaders = rw->readers(e.readers, &e.unrecorded);
-      if (e.nreaders || e.unrecorded) e.kind = WaitEdge::Readers;
+  switch (what->edge) {
+    case WaitDesc::NoEdge: break;
+    case WaitDesc::MutexHolder:
+      e.kind = WaitEdge::Lock;
+      e.holder = reinterpret_cast<const Mutex*>(addr)->holder();
+      break;
+    case WaitDesc::RwLockHolders: {
+      const auto* rw = reinterpret_cast<const RwLock*>(addr);
+      e.kind = WaitEdge::Lock;
+      e.holder = rw->writer();
+      if (!e.holder) {  // held shared (or free: its waiter is being woken)
+        e.nreaders = rw->readers(e.readers, &e.unrecorded);
+        if (e.nreaders || e.unrecorded) e.kind = WaitEdge::Readers;
+      }
+      break;
     }
-  } else if (what == &kWaitJoin) {
-    e.kind = WaitEdge::Join;
-    e.target = arg;
-  } else if (what == &kWaitJoinSet) {
-    e.kind = WaitEdge::Set;
-    // Children record the set as their JoinWaiter: compare against that base's address.
-    e.set = static_cast<const JoinWaiter*>(reinterpret_cast<const JoinSetCore*>(addr));
+    case WaitDesc::JoinFiber:
+      e.kind = WaitEdge::Join;
+      e.target = arg;
+      break;
+    case WaitDesc::JoinSetChild:
+      e.kind = WaitEdge::Set;
+      // Children record the set as their JoinWaiter: compare against that base's address.
+      e.set = static_cast<const JoinWaiter*>(reinterpret_cast<const JoinSetCore*>(addr));
+      break;
   }
   return e;
 }
 
 __attribute__((no_sanitize("thread"))) const void* joiner_address(const FiberBase* f) noexcept {
-  return f->joiner_;
+  return rec(f)->joiner_;
 }
 
 namespace {
@@ -91,16 +98,16 @@ struct Node {
 // runs_ is a plain increment by the worker (it is on the yield path); readers use an atomic load
 // of it, which TSan would report against that increment, as the dump's snapshot explains.
 __attribute__((no_sanitize("thread"))) std::uint64_t runs_of(const FiberBase* f) noexcept {
-  return __atomic_load_n(&f->runs_, __ATOMIC_ACQUIRE);
+  return __atomic_load_n(&rec(f)->runs_, __ATOMIC_ACQUIRE);
 }
 
 bool parked_word(std::uint64_t w) noexcept { return (w & kStateMask) == kParked; }
 
 __attribute__((no_sanitize("thread"))) void read_wait(Node& n, FiberBase* f) noexcept {
-  n.what = f->wait_what_;
-  const std::uint64_t arg = f->wait_arg_;
-  n.timed = f->pinned_ != nullptr;
-  n.scoped = f->scopes_ != nullptr;
+  n.what = rec(f)->wait_what_;
+  const std::uint64_t arg = rec(f)->wait_arg_;
+  n.timed = rec(f)->pinned_ != nullptr;
+  n.scoped = rec(f)->scopes_ != nullptr;
   n.edge = read_wait_edge(n.what, arg);
 }
 
@@ -222,8 +229,8 @@ void find_deadlocks_in(Scheduler& s, const DeadlockQuery& q, std::vector<Deadloc
     n.rec = f;
     n.id = f->id_;
     n.runs = runs_of(f);
-    n.word = f->wait_word_.load(std::memory_order_seq_cst);
-    n.parked = parked_word(n.word) && f->state_.load(std::memory_order_acquire) == FiberState::Suspended;
+    n.word = rec(f)->wait_word_.load(std::memory_order_seq_cst);
+    n.parked = parked_word(n.word) && rec(f)->state_.load(std::memory_order_acquire) == FiberState::Suspended;
     index_of.emplace(f, static_cast<std::uint32_t>(nodes.size()));
     nodes.push_back(std::move(n));
   });
@@ -243,7 +250,7 @@ void find_deadlocks_in(Scheduler& s, const DeadlockQuery& q, std::vector<Deadloc
     n.joiner = joiner_address(f);
     // Still in the pass-1 wait right before the edge is read (it names a Mutex/RwLock that is
     // dereferenced): narrows the window in which the object could be gone to the read itself.
-    if (n.parked && f->wait_word_.load(std::memory_order_seq_cst) == n.word) read_wait(n, f);
+    if (n.parked && rec(f)->wait_word_.load(std::memory_order_seq_cst) == n.word) read_wait(n, f);
     else n.parked = false;
   });
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -257,7 +264,7 @@ void find_deadlocks_in(Scheduler& s, const DeadlockQuery& q, std::vector<Deadloc
     }
     ++seen;
     Node& n = nodes[it->second];
-    const std::uint64_t w = f->wait_word_.load(std::memory_order_seq_cst);
+    const std::uint64_t w = rec(f)->wait_word_.load(std::memory_order_seq_cst);
     n.stable = n.parked && w == n.word && runs_of(f) == n.runs;
   });
   if (seen != nodes.size()) registry_changed = true;
@@ -359,9 +366,7 @@ void find_deadlocks_in(Scheduler& s, const DeadlockQuery& q, std::vector<Deadloc
   for (std::uint32_t i = 0; all_asleep && i < count; ++i) {
     const Node& n = nodes[i];
     if (stuck[i]) continue;
-    const bool fiber_only_wait = q.only_fibers_wake && n.stable && !n.timed && !n.scoped && n.what &&
-                                 n.what != &kWaitToken && n.what != &kWaitSignal && n.what != &kWaitFdReadable &&
-                                 n.what != &kWaitFdWritable && n.what != &kWaitSleep &&
+    const bool fiber_only_wait = q.only_fibers_wake && n.stable && !n.timed && !n.scoped && n.what && !n.what->external &&
                                  (!graph_wait(n) || !n.unknown_target);
     if (!fiber_only_wait) all_asleep = false;
   }

@@ -35,6 +35,11 @@
 namespace weft {
 
 namespace {
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr detail::WaitDesc kWaitSignal{"SignalStream::recv", detail::WaitDesc::Address, detail::WaitDesc::NoEdge, true};
+}  // namespace
+
+namespace {
 
 constexpr int kMaxSignal = NSIG;
 std::atomic<std::uint64_t> g_counts[kMaxSignal];
@@ -215,7 +220,7 @@ int SignalStream::recv() {
       hub.thread_cv_.wait(lk);
       continue;
     }
-    f->note_wait(detail::kWaitSignal, reinterpret_cast<std::uintptr_t>(s_.get()));
+    note_wait(f, kWaitSignal, reinterpret_cast<std::uintptr_t>(s_.get()));
     Waiter w{f, detail::begin_wait(f)};
     hub.waiters_.push_back(&w);
     lk.unlock();

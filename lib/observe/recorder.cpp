@@ -7,6 +7,7 @@
 #include "observe/json.hpp"
 #include "observe/observe.hpp"
 
+#include <weft/detail/spin_lock.hpp>
 #include <weft/error.hpp>
 #include <weft/trace.hpp>
 

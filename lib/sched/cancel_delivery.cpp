@@ -26,7 +26,7 @@ bool eh_clean(const EhGlobals* g) noexcept { return g->uncaught_exceptions == 0 
 
 // The runtime is shutting down and this fiber is not one of the cleanup children it lets run.
 bool shutdown_reaches(const FiberBase* f) noexcept {
-  return f->shutdown_flag_->load(std::memory_order_acquire) && !f->cleanup_child_;
+  return rec(f)->shutdown_flag_->load(std::memory_order_acquire) && !rec(f)->cleanup_child_;
 }
 
 bool fiber_cancel_requested(const FiberBase* f, Cancelled::Reason& why) noexcept {
@@ -37,16 +37,16 @@ bool fiber_cancel_requested(const FiberBase* f, Cancelled::Reason& why) noexcept
   return false;
 }
 
-// The outermost scope in [f->scopes_, stop) that is cancelled or expired, considering only those
+// The outermost scope in [rec(f)->scopes_, stop) that is cancelled or expired, considering only those
 // `usable` admits; null if none.
 template <class Usable>
 CancelScope* outermost_hit(FiberBase* f, Usable usable) noexcept {
   Clock::time_point now = Clock::time_point::min();
   bool now_read = false;
   CancelScope* hit = nullptr;
-  for (CancelScope* s = f->scopes_; s; s = s->parent) {
+  for (CancelScope* s = rec(f)->scopes_; s; s = s->parent) {
     if (!usable(s)) {
-      if (s->shield_depth < f->shield_depth_) break;  // every outer scope is behind a shield too
+      if (s->shield_depth < rec(f)->shield_depth_) break;  // every outer scope is behind a shield too
       continue;
     }
     if (s->cancelled.load(std::memory_order_acquire)) {
@@ -66,17 +66,17 @@ CancelScope* outermost_hit(FiberBase* f, Usable usable) noexcept {
 }  // namespace
 
 bool scope_deliverable(const FiberBase* f, const CancelScope* s, const EhGlobals* g) noexcept {
-  return s->shield_depth == f->shield_depth_ && s->eh_uncaught == g->uncaught_exceptions &&
+  return s->shield_depth == rec(f)->shield_depth_ && s->eh_uncaught == g->uncaught_exceptions &&
          s->eh_caught == g->caught_exceptions;
 }
 
 bool cancel_deliverable(const FiberBase* f) noexcept {
-  return f->shield_depth_ == 0 && eh_clean(thread_eh_globals());
+  return rec(f)->shield_depth_ == 0 && eh_clean(thread_eh_globals());
 }
 
 bool deliverable_cancellation(FiberBase* f, Cancelled::Reason& why, std::uint64_t& scope) noexcept {
   const EhGlobals* g = thread_eh_globals();
-  if (f->shield_depth_ == 0 && eh_clean(g)) {
+  if (rec(f)->shield_depth_ == 0 && eh_clean(g)) {
     // The fiber's own cancellation first: no scope catches it.
     if (fiber_cancel_requested(f, why)) {
       scope = 0;
@@ -125,14 +125,14 @@ void check_cancel_point_slow(FiberBase* f, bool chaos_yield) {
 
 void enter_scope(FiberBase* f, CancelScope& s) noexcept {
   const EhGlobals* g = thread_eh_globals();
-  s.id = ++f->scope_seq_;
-  s.parent = f->scopes_;
-  s.shield_depth = f->shield_depth_;
+  s.id = ++rec(f)->scope_seq_;
+  s.parent = rec(f)->scopes_;
+  s.shield_depth = rec(f)->shield_depth_;
   s.eh_uncaught = g->uncaught_exceptions;
   s.eh_caught = g->caught_exceptions;
-  f->scopes_ = &s;
+  rec(f)->scopes_ = &s;
 }
 
-void exit_scope(FiberBase* f, CancelScope& s) noexcept { f->scopes_ = s.parent; }
+void exit_scope(FiberBase* f, CancelScope& s) noexcept { rec(f)->scopes_ = s.parent; }
 
 }  // namespace weft::detail

@@ -28,8 +28,8 @@ FiberBase* current_fiber_or_null() noexcept { return current_fiber(); }
 
 void enter_scope_of(FiberBase* f, CancelScope& s) noexcept { enter_scope(f, s); }
 void exit_scope_of(FiberBase* f, CancelScope& s) noexcept { exit_scope(f, s); }
-void enter_shield(FiberBase* f) noexcept { ++f->shield_depth_; }
-void exit_shield(FiberBase* f) noexcept { --f->shield_depth_; }
+void enter_shield(FiberBase* f) noexcept { ++rec(f)->shield_depth_; }
+void exit_shield(FiberBase* f) noexcept { --rec(f)->shield_depth_; }
 
 void race_winner_cancelled() {
   if (FiberBase* self = current_fiber()) check_cancel_point(self);  // we are being cancelled too

@@ -17,6 +17,9 @@
 namespace weft {
 namespace detail {
 
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr WaitDesc kWaitToken{"CancellationToken::cancelled", WaitDesc::Address, WaitDesc::NoEdge, true};
+
 // ------------------------------------------------------------------------- CancellationToken
 
 struct TokenScopeReg {
@@ -64,11 +67,11 @@ struct TokenState {
       // go away meanwhile (they unregister under mu).
       for (TokenScopeReg* r : scopes) {
         r->scope->cancelled.store(true, std::memory_order_seq_cst);
-        r->fiber->scope_cancels_.fetch_add(1, std::memory_order_seq_cst);
+        rec(r->fiber)->scope_cancels_.fetch_add(1, std::memory_order_seq_cst);
         // Interrupt the fiber's current wait only if that wait admitted this scope (begin_wait
         // armed it: not behind a shield, not being unwound through). Otherwise the fiber's next
         // wait, or park_switch's re-check, sees the flag.
-        const std::uint64_t e = epoch_of(r->fiber->wait_word_.load(std::memory_order_seq_cst));
+        const std::uint64_t e = epoch_of(rec(r->fiber)->wait_word_.load(std::memory_order_seq_cst));
         if (r->scope->armed_epoch.load(std::memory_order_relaxed) == e) wake(r->fiber, e, WakeReason::ScopeCancel);
       }
       for (TokenWaiter* w : waiters) {
@@ -147,7 +150,7 @@ void token_unregister_scope(TokenState& t, FiberBase* f, CancelScope& s, TokenSc
   std::lock_guard lk(t.mu);
   std::erase(t.scopes, reg);
   delete reg;
-  if (s.cancelled.load(std::memory_order_acquire)) f->scope_cancels_.fetch_sub(1, std::memory_order_acq_rel);
+  if (s.cancelled.load(std::memory_order_acquire)) rec(f)->scope_cancels_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 }  // namespace detail
@@ -235,7 +238,7 @@ void CancellationToken::cancelled() const {
   for (;;) {
     if (self) {
       w.epoch = detail::begin_wait(self);
-      self->note_wait(detail::kWaitToken, reinterpret_cast<std::uintptr_t>(s_.get()));
+      note_wait(self, detail::kWaitToken, reinterpret_cast<std::uintptr_t>(s_.get()));
     }
     {
       std::lock_guard lk(s_->mu);

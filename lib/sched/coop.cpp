@@ -14,7 +14,7 @@ void coop_proceed() {
   Worker* w = current_worker();
   if (!w) return;  // plain thread: no budget
   if (--w->coop_budget_ > 0) return;
-  if (w->current()->coop_off_) {
+  if (rec(w->current())->coop_off_) {
     w->coop_budget_ = INT_MAX;
     return;
   }
@@ -26,7 +26,7 @@ void coop_proceed() {
 void coop_unconstrained_enter() noexcept {
   Worker* w = current_worker();
   if (!w) return;
-  ++w->current()->coop_off_;
+  ++rec(w->current())->coop_off_;
   w->coop_budget_ = INT_MAX;
 }
 
@@ -34,7 +34,7 @@ void coop_unconstrained_exit() noexcept {
   Worker* w = current_worker();  // afresh: the fiber may have moved since enter
   if (!w) return;
   FiberBase* f = w->current();
-  if (--f->coop_off_ == 0) w->coop_budget_ = kCoopBudget;
+  if (--rec(f)->coop_off_ == 0) w->coop_budget_ = kCoopBudget;
 }
 
 }  // namespace weft::detail

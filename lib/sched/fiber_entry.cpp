@@ -22,16 +22,16 @@ void fiber_entry(Transfer t) noexcept {
   Worker* w = static_cast<Worker*>(t.data);
   w->sched_ctx_ = t.fctx;
   FiberBase* f = w->current();
-  f->worker_ = w;
+  rec(f)->worker_ = w;
   f->invoke();
   // Its FiberLocals die with it, on its own stack, while it is still the current fiber (so their
   // destructors see the right FiberLocals); a call that returns, so no frame stays open.
-  if (f->locals_) destroy_fiber_locals(f);
+  if (rec(f)->locals_) destroy_fiber_locals(f);
   // Finished, possibly on another worker than the one it started on: switch away for good. This is
   // Worker::switch_out(f, Finish) written out here so that no instrumented frame stays open.
-  w = f->worker_;
+  w = rec(f)->worker_;
   w->switch_reason_ = SwitchReason::Finish;
-  const Endpoint from{&f->asan_fake_stack_, f->stack_.lo, f->stack_.size, f->stack_.tsan_fiber};
+  const Endpoint from{&rec(f)->asan_fake_stack_, rec(f)->stack_.lo, rec(f)->stack_.size, rec(f)->stack_.tsan_fiber};
   switch_context(w->sched_ctx_, nullptr, from, w->endpoint_, /*from_exits=*/true);
   std::abort();  // unreachable: a finished fiber is never resumed
 }

@@ -2,7 +2,7 @@
 // worker's pinned list and inbox, a wake batch). No allocation; a fiber is on at most one list.
 #pragma once
 
-#include <weft/detail/fiber.hpp>
+#include "fiber/fiber_record.hpp"
 
 namespace weft::detail {
 
@@ -10,16 +10,16 @@ struct FiberList {
   FiberBase* head = nullptr;
   FiberBase* tail = nullptr;
   void push(FiberBase* f) noexcept {
-    f->next_ = nullptr;
-    if (tail) tail->next_ = f; else head = f;
+    rec(f)->next_ = nullptr;
+    if (tail) rec(tail)->next_ = f; else head = f;
     tail = f;
   }
   FiberBase* pop() noexcept {
     FiberBase* f = head;
     if (f) {
-      head = f->next_;
+      head = rec(f)->next_;
       if (!head) tail = nullptr;
-      f->next_ = nullptr;
+      rec(f)->next_ = nullptr;
     }
     return f;
   }

@@ -42,8 +42,8 @@ thread_local LocalSlots thread_slots;  // plain threads (never a fiber: those us
 
 LocalSlots* slots(bool create) {
   if (FiberBase* f = current_fiber()) {
-    if (!f->locals_ && create) f->locals_ = new LocalSlots;
-    return static_cast<LocalSlots*>(f->locals_);
+    if (!rec(f)->locals_ && create) rec(f)->locals_ = new LocalSlots;
+    return static_cast<LocalSlots*>(rec(f)->locals_);
   }
   return &thread_slots;
 }
@@ -75,9 +75,9 @@ void fiber_local_erase(std::size_t key) noexcept {
 }
 
 void destroy_fiber_locals(FiberBase* f) noexcept {
-  auto* s = static_cast<LocalSlots*>(f->locals_);
+  auto* s = static_cast<LocalSlots*>(rec(f)->locals_);
   s->destroy_all();
-  f->locals_ = nullptr;
+  rec(f)->locals_ = nullptr;
   delete s;
 }
 

@@ -2,7 +2,7 @@
 // run queues. A mutex-protected intrusive FIFO; `len_` lets workers skip the lock when it is empty.
 #pragma once
 
-#include <weft/detail/fiber.hpp>
+#include "fiber/fiber_record.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -15,9 +15,9 @@ class InjectQueue {
   void push(FiberBase* f) noexcept { push_list(f, f, 1); }
 
   void push_list(FiberBase* first, FiberBase* last, std::size_t n) noexcept {
-    last->next_ = nullptr;
+    rec(last)->next_ = nullptr;
     std::lock_guard lk(mu_);
-    if (tail_) tail_->next_ = first; else head_ = first;
+    if (tail_) rec(tail_)->next_ = first; else head_ = first;
     tail_ = last;
     len_.store(len_.load(std::memory_order_relaxed) + n, std::memory_order_release);
   }
@@ -31,10 +31,10 @@ class InjectQueue {
     FiberBase* last = nullptr;
     while (head_ && n < max) {
       last = head_;
-      head_ = head_->next_;
+      head_ = rec(head_)->next_;
       ++n;
     }
-    if (last) last->next_ = nullptr;
+    if (last) rec(last)->next_ = nullptr;
     if (!head_) tail_ = nullptr;
     len_.store(len_.load(std::memory_order_relaxed) - n, std::memory_order_release);
     return n;

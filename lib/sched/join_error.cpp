@@ -2,7 +2,7 @@
 // JoinError (weft/result.hpp), built from a finished fiber's record.
 #include <weft/error.hpp>
 #include <weft/result.hpp>
-#include <weft/detail/fiber.hpp>
+#include "fiber/fiber_record.hpp"
 
 #include <exception>
 #include <string>
@@ -53,8 +53,8 @@ void JoinError::rethrow() const {
 namespace detail {
 
 JoinError make_join_error(const FiberBase& f) {
-  if (f.panic_) return JoinError::panicked(f.id_, f.name_, f.panic_);
-  return JoinError::cancelled(f.id_, f.name_);
+  if (f.panic_) return JoinError::panicked(f.id_, rec(&f)->name_, f.panic_);
+  return JoinError::cancelled(f.id_, rec(&f)->name_);
 }
 
 }  // namespace detail

@@ -11,6 +11,9 @@
 
 namespace weft::detail {
 
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr WaitDesc kWaitJoinSet{"JoinSet::join_next", WaitDesc::Address, WaitDesc::JoinSetChild};
+
 JoinSetCore::~JoinSetCore() { shutdown(); }
 
 void JoinSetCore::spawn(FiberBase* f, Options&& o, const std::source_location& loc, bool local) {
@@ -39,17 +42,17 @@ void JoinSetCore::spawn(FiberBase* f, Options&& o, const std::source_location& l
 }
 
 void JoinSetCore::link(FiberBase* f) noexcept {
-  f->set_prev_ = nullptr;
-  f->set_next_ = children_;
-  if (children_) children_->set_prev_ = f;
+  rec(f)->set_prev_ = nullptr;
+  rec(f)->set_next_ = children_;
+  if (children_) rec(children_)->set_prev_ = f;
   children_ = f;
   size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void JoinSetCore::forget(FiberBase* f) noexcept {
-  if (f->set_prev_) f->set_prev_->set_next_ = f->set_next_; else children_ = f->set_next_;
-  if (f->set_next_) f->set_next_->set_prev_ = f->set_prev_;
-  f->set_prev_ = f->set_next_ = nullptr;
+  if (rec(f)->set_prev_) rec(rec(f)->set_prev_)->set_next_ = rec(f)->set_next_; else children_ = rec(f)->set_next_;
+  if (rec(f)->set_next_) rec(rec(f)->set_next_)->set_prev_ = rec(f)->set_prev_;
+  rec(f)->set_prev_ = rec(f)->set_next_ = nullptr;
   size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
@@ -81,7 +84,7 @@ FiberBase* JoinSetCore::next(bool block, bool shielded) {
       if (!f && (size_.load(std::memory_order_relaxed) == 0 || !block)) return nullptr;
     }
     if (f) {
-      std::lock_guard wait_for_notifier(f->join_lock_);
+      std::lock_guard wait_for_notifier(rec(f)->join_lock_);
       return f;
     }
     FiberBase* self = current_fiber();
@@ -91,7 +94,7 @@ FiberBase* JoinSetCore::next(bool block, bool shielded) {
       Scheduler* sim_sched = nullptr;
       {
         std::lock_guard lk(lock_);
-        if (children_ && children_->sched_ && children_->sched_->sim()) sim_sched = children_->sched_;
+        if (children_ && rec(children_)->sched_ && rec(children_)->sched_->sim()) sim_sched = rec(children_)->sched_;
       }
       if (sim_sched) {
         struct Moved {
@@ -113,7 +116,7 @@ FiberBase* JoinSetCore::next(bool block, bool shielded) {
     ShieldGuard shield_if_asked(shielded ? self : nullptr);
     check_cancel_point(self);
     const std::uint64_t e = begin_wait(self);
-    self->note_wait(kWaitJoinSet, reinterpret_cast<std::uintptr_t>(this));
+    note_wait(self, kWaitJoinSet, reinterpret_cast<std::uintptr_t>(this));
     {
       std::lock_guard lk(lock_);
       if (!done_.empty()) continue;
@@ -138,7 +141,7 @@ void JoinSetCore::abort_all(Cancelled::Reason why, bool sticky) noexcept {
     std::lock_guard lk(lock_);
     if (sticky && sticky_cancel_ == 0) sticky_cancel_ = static_cast<std::uint8_t>(static_cast<int>(why) + 1);
     targets.reserve(size_.load(std::memory_order_relaxed));
-    for (FiberBase* f = children_; f; f = f->set_next_) {
+    for (FiberBase* f = children_; f; f = rec(f)->set_next_) {
       f->add_ref();
       targets.push_back(f);
     }
@@ -171,8 +174,8 @@ void JoinSetCore::detach_all() noexcept {
       forget(f);
     }
     {
-      std::lock_guard lk(f->join_lock_);
-      if (f->joiner_ == this) f->joiner_ = nullptr;  // it will finish unobserved
+      std::lock_guard lk(rec(f)->join_lock_);
+      if (rec(f)->joiner_ == this) rec(f)->joiner_ = nullptr;  // it will finish unobserved
     }
     f->release();
   }

@@ -9,6 +9,9 @@
 
 namespace weft::detail {
 
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr WaitDesc kWaitLocalSet{"LocalSet close", WaitDesc::Address};
+
 // Tracks a LocalSet's live fibers so its destructor can abort and wait for them. Fibers are added
 // on the owner's worker and removed on the same worker (where they finish), but the owner may
 // inspect it from elsewhere after run_until returned, hence the lock.
@@ -16,18 +19,18 @@ class LocalSetCore {
  public:
   void add(FiberBase* f) noexcept {
     std::lock_guard lk(lock_);
-    f->set_prev_ = nullptr;
-    f->set_next_ = head_;
-    if (head_) head_->set_prev_ = f;
+    rec(f)->local_prev_ = nullptr;
+    rec(f)->local_next_ = head_;
+    if (head_) rec(head_)->local_prev_ = f;
     head_ = f;
     ++count_;
     if (closing_) request_cancel(f, Cancelled::Reason::Aborted);
   }
   void remove(FiberBase* f) noexcept {
     std::lock_guard lk(lock_);
-    if (f->set_prev_) f->set_prev_->set_next_ = f->set_next_; else head_ = f->set_next_;
-    if (f->set_next_) f->set_next_->set_prev_ = f->set_prev_;
-    f->set_prev_ = f->set_next_ = nullptr;
+    if (rec(f)->local_prev_) rec(rec(f)->local_prev_)->local_next_ = rec(f)->local_next_; else head_ = rec(f)->local_next_;
+    if (rec(f)->local_next_) rec(rec(f)->local_next_)->local_prev_ = rec(f)->local_prev_;
+    rec(f)->local_prev_ = rec(f)->local_next_ = nullptr;
     if (--count_ == 0) {
       seq_.fetch_add(1, std::memory_order_release);
       seq_.notify_all();
@@ -47,12 +50,12 @@ class LocalSetCore {
       std::uint64_t e = 0;
       if (self) {
         e = begin_wait(self);
-        self->note_wait(kWaitLocalSet, reinterpret_cast<std::uintptr_t>(this));
+        note_wait(self, kWaitLocalSet, reinterpret_cast<std::uintptr_t>(this));
       }
       {
         std::lock_guard lk(lock_);
         closing_ = true;
-        for (FiberBase* f = head_; f; f = f->set_next_) request_cancel(f, Cancelled::Reason::Aborted);
+        for (FiberBase* f = head_; f; f = rec(f)->local_next_) request_cancel(f, Cancelled::Reason::Aborted);
         if (count_ == 0) break;
         seen = seq_.load(std::memory_order_relaxed);
         if (self) {
@@ -96,15 +99,15 @@ LocalBinding bind_local(LocalSetCore* c) {
     throw Error("LocalSet::run_until: called outside a weft fiber; use rt.block_on([&] { weft::LocalSet ls; "
                 "return ls.run_until(f); })");
   }
-  LocalBinding b{f, f->home_, f->local_set_};
-  f->home_ = f->worker_;  // stay on this worker until run_until returns
-  f->local_set_ = c;
+  LocalBinding b{f, rec(f)->home_, rec(f)->local_set_};
+  rec(f)->home_ = rec(f)->worker_;  // stay on this worker until run_until returns
+  rec(f)->local_set_ = c;
   return b;
 }
 
 void unbind_local(const LocalBinding& b) noexcept {
-  b.fiber->home_ = b.home;
-  b.fiber->local_set_ = b.set;
+  rec(b.fiber)->home_ = b.home;
+  rec(b.fiber)->local_set_ = b.set;
 }
 
 void local_set_add(LocalSetCore* c, FiberBase* f) noexcept { c->add(f); }

@@ -1,12 +1,12 @@
 // Suspension points served by the worker's libev loop: deadline timers, sleep and fd readiness.
 //
 // A waiting fiber registers its watchers on the loop of the worker it runs on and is *pinned*
-// there (fiber->pinned_) until it wakes: whoever wakes it (the watcher, a canceller on another
+// there (rec(fiber)->pinned_) until it wakes: whoever wakes it (the watcher, a canceller on another
 // thread) puts it in that worker's inbox, so the watchers are stopped on their own loop's thread
 // before the fiber can migrate. The watchers live on the fiber's stack; no allocation.
 //
 // One timer serves both deadlines a wait can have: its own (a try_lock_for, a sleep) and the
-// earliest of the cancel scopes begin_wait admitted (f->wait_deadline_). The timer's callback
+// earliest of the cancel scopes begin_wait admitted (rec(f)->wait_deadline_). The timer's callback
 // decides the reason, once, from one clock read: own deadline reached -> Timeout, scope deadline
 // reached -> ScopeCancel, neither (libev's cached, float "now" made it fire early, or the thread
 // was preempted between reading the clock and arming) -> re-arm for the rest. So no wait reports a
@@ -67,6 +67,11 @@ void on_io(struct ev_loop*, ev_io* w, int) {
 }  // namespace
 
 namespace detail {
+
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr WaitDesc kWaitSleep{"sleep", WaitDesc::Deadline, WaitDesc::NoEdge, true};
+constexpr WaitDesc kWaitFdReadable{"fd readable", WaitDesc::Fd, WaitDesc::NoEdge, true};
+constexpr WaitDesc kWaitFdWritable{"fd writable", WaitDesc::Fd, WaitDesc::NoEdge, true};
 namespace {
 // The same wait in a simulation: a virtual timer instead of libev's, no fd (wait_fd refuses real
 // fds there) and no pinning (one thread runs every worker; the timer is not on any worker's loop).
@@ -99,7 +104,7 @@ WakeReason park_on_libev(Worker* w, WaitCtx& ctx, ev_io* io, Clock::time_point f
   }
   const bool uses_loop = io || timed;
   if (uses_loop) {
-    f->pinned_ = w;
+    rec(f)->pinned_ = w;
     w->reactor().add_waiter(io != nullptr);
   }
   const WakeReason r = park_switch(f, ctx.epoch);
@@ -108,7 +113,7 @@ WakeReason park_on_libev(Worker* w, WaitCtx& ctx, ev_io* io, Clock::time_point f
     w->reactor().remove_waiter(io != nullptr);
     if (io) ev_io_stop(loop, io);
     if (timed) ev_timer_stop(loop, &timer);
-    f->pinned_ = nullptr;
+    rec(f)->pinned_ = nullptr;
   }
   return r;
 }
@@ -116,8 +121,8 @@ WakeReason park_on_libev(Worker* w, WaitCtx& ctx, ev_io* io, Clock::time_point f
 
 WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, ev_io* io,
                         const std::chrono::steady_clock::time_point* op_deadline) noexcept {
-  Worker* w = f->worker_;
-  WaitCtx ctx{f, epoch, op_deadline ? *op_deadline : Clock::time_point::max(), f->wait_deadline_};
+  Worker* w = rec(f)->worker_;
+  WaitCtx ctx{f, epoch, op_deadline ? *op_deadline : Clock::time_point::max(), rec(f)->wait_deadline_};
   const Clock::time_point first = std::min(ctx.own, ctx.scope);
   const bool timed = first != Clock::time_point::max();  // "forever": no timer
   Simulation* sim = w->scheduler().sim();
@@ -127,7 +132,7 @@ WakeReason park_on_loop(FiberBase* f, std::uint64_t epoch, ev_io* io,
 }
 
 WakeReason park_until(FiberBase* f, std::uint64_t epoch, const std::chrono::steady_clock::time_point* deadline) noexcept {
-  if (!deadline && f->wait_deadline_ == Clock::time_point::max()) return park_switch(f, epoch);
+  if (!deadline && rec(f)->wait_deadline_ == Clock::time_point::max()) return park_switch(f, epoch);
   return park_on_loop(f, epoch, nullptr, deadline);
 }
 
@@ -179,11 +184,11 @@ bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* 
   }
   detail::check_cancel_point(f);
   for (;;) {
-    f->note_wait(ev_events == EV_READ ? detail::kWaitFdReadable : detail::kWaitFdWritable, static_cast<std::uint64_t>(fd));
+    note_wait(f, ev_events == EV_READ ? detail::kWaitFdReadable : detail::kWaitFdWritable, static_cast<std::uint64_t>(fd));
     // The fiber runs on its worker until it parks (and is pinned to it while it waits), so that
     // worker's loop is the one the watcher must be set up for.
     ev_io scratch;
-    ev_io* io = detail::FdWatchAccess::prepare(persistent, &scratch, f->worker_->reactor().loop(), fd, ev_events);
+    ev_io* io = detail::FdWatchAccess::prepare(persistent, &scratch, rec(f)->worker_->reactor().loop(), fd, ev_events);
     const detail::WakeReason r = wait_on_loop(f, io, deadline);
     if (r == detail::WakeReason::Ready) {
       detail::check_cancel_point(f);  // nothing was read yet: deliver a cancellation that raced in
@@ -210,7 +215,7 @@ void sleep_until(Clock::time_point t) {
   detail::check_cancel_point(f);
   if (Clock::now() < t) {
     // The timer reports Timeout only once steady_clock has reached t: one wait suffices.
-    f->note_wait(detail::kWaitSleep, static_cast<std::uint64_t>(
+    note_wait(f, detail::kWaitSleep, static_cast<std::uint64_t>(
                                          std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count()));
     if (wait_on_loop(f, nullptr, &t) == detail::WakeReason::Cancel) detail::throw_cancelled(f);
   }

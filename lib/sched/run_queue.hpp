@@ -9,7 +9,7 @@
 // back off).
 #pragma once
 
-#include <weft/detail/fiber.hpp>
+#include "fiber/fiber_record.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -57,8 +57,8 @@ class RunQueue {
     first = last = nullptr;
     for (std::uint32_t i = 0; i < n; ++i) {
       FiberBase* f = slots_[(real + i) & kMask].load(std::memory_order_relaxed);
-      f->next_ = nullptr;
-      if (last) last->next_ = f; else first = f;
+      rec(f)->next_ = nullptr;
+      if (last) rec(last)->next_ = f; else first = f;
       last = f;
     }
     return n;

@@ -98,8 +98,8 @@ void Scheduler::notify_parked() noexcept {
 void Scheduler::schedule(FiberBase* f, bool is_wake) noexcept {
   Worker* cur = current_worker();
   if (cur && &cur->scheduler() != this) cur = nullptr;
-  if (Worker* pin = f->pinned_ ? f->pinned_ : f->home_) {
-    f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+  if (Worker* pin = rec(f)->pinned_ ? rec(f)->pinned_ : rec(f)->home_) {
+    rec(f)->state_.store(FiberState::Runnable, std::memory_order_relaxed);
     if (pin == cur) {
       pin->pinned_local_.push(f);
     } else {
@@ -111,7 +111,7 @@ void Scheduler::schedule(FiberBase* f, bool is_wake) noexcept {
     cur->schedule_local(f, is_wake);
     return;
   }
-  f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+  rec(f)->state_.store(FiberState::Runnable, std::memory_order_relaxed);
   inject_.push(f);
   notify_parked();
 }
@@ -133,21 +133,21 @@ std::uint64_t next_fiber_id() noexcept {
 }  // namespace
 
 void Scheduler::registry_add(FiberBase* f) noexcept {
-  f->reg_shard_ = static_cast<std::uint8_t>(f->id_ % kShards);
-  Shard& s = shards_[f->reg_shard_];
+  rec(f)->reg_shard_ = static_cast<std::uint8_t>(f->id_ % kShards);
+  Shard& s = shards_[rec(f)->reg_shard_];
   std::lock_guard lk(s.lock);
-  f->reg_prev_ = nullptr;
-  f->reg_next_ = s.head;
-  if (s.head) s.head->reg_prev_ = f;
+  rec(f)->reg_prev_ = nullptr;
+  rec(f)->reg_next_ = s.head;
+  if (s.head) rec(s.head)->reg_prev_ = f;
   s.head = f;
 }
 
 void Scheduler::registry_remove(FiberBase* f) noexcept {
-  Shard& s = shards_[f->reg_shard_];
+  Shard& s = shards_[rec(f)->reg_shard_];
   std::lock_guard lk(s.lock);
-  if (f->reg_prev_) f->reg_prev_->reg_next_ = f->reg_next_; else s.head = f->reg_next_;
-  if (f->reg_next_) f->reg_next_->reg_prev_ = f->reg_prev_;
-  f->reg_prev_ = f->reg_next_ = nullptr;
+  if (rec(f)->reg_prev_) rec(rec(f)->reg_prev_)->reg_next_ = rec(f)->reg_next_; else s.head = rec(f)->reg_next_;
+  if (rec(f)->reg_next_) rec(rec(f)->reg_next_)->reg_prev_ = rec(f)->reg_prev_;
+  rec(f)->reg_prev_ = rec(f)->reg_next_ = nullptr;
 }
 
 void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc, JoinWaiter* joiner,
@@ -156,14 +156,14 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
   const bool inside = cur && &cur->scheduler() == this;
   if (local) {
     FiberBase* parent = inside ? cur->current() : nullptr;
-    if (!parent || !parent->local_set_) {
+    if (!parent || !rec(parent)->local_set_) {
       f->release();
       throw Error("weft::spawn_local: no LocalSet is active here; call it inside LocalSet::run_until "
                   "(or from a fiber spawned with spawn_local)");
     }
-    f->home_ = cur;
-    f->local_set_ = parent->local_set_;
-    f->local_ = true;
+    rec(f)->home_ = cur;
+    rec(f)->local_set_ = rec(parent)->local_set_;
+    rec(f)->local_ = true;
   }
   if (o.stack_size != 0 && o.stack_size < 16 * 1024) {
     f->release();
@@ -185,34 +185,34 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
   }
   init_task_identity(f, std::move(o), loc);
   if (sim_) f->id_ = sim_->next_fiber_id();  // per-simulation ids: a replay prints the same ones
-  f->sched_ = this;
-  f->joiner_ = joiner;
-  f->shutdown_flag_ = &shutting_down_;
-  f->abort_on_panic_ = cfg_.panic_policy == PanicPolicy::Abort;
+  rec(f)->sched_ = this;
+  rec(f)->joiner_ = joiner;
+  rec(f)->shutdown_flag_ = &shutting_down_;
+  rec(f)->abort_on_panic_ = cfg_.panic_policy == PanicPolicy::Abort;
   if (inside) {
     cur->metrics.bump(cur->metrics.spawned);
-    f->created_ns_ = cur->coarse_now_;
+    rec(f)->created_ns_ = cur->coarse_now_;
   } else {
-    f->created_ns_ = coarse_ns();
+    rec(f)->created_ns_ = coarse_ns();
   }
   registry_add(f);
   if (const unsigned obs = observe_flags(); __builtin_expect(obs != 0, 0)) {
     const std::uint64_t now = mono_ns();
-    f->runnable_since_ns_.store(now, std::memory_order_relaxed);
+    rec(f)->runnable_since_ns_.store(now, std::memory_order_relaxed);
     if (obs & kObserveTrace) {
       FiberBase* parent = inside ? cur->current() : nullptr;
-      if (!f->name_.empty()) trace_name(f->id_, f->name_);
+      if (!rec(f)->name_.empty()) trace_name(f->id_, rec(f)->name_);
       trace_emit(TraceEv::Spawn, f->id_, parent ? parent->id_ : 0, nullptr, now);
     }
   }
-  if (local) local_set_add(f->local_set_, f);
+  if (local) local_set_add(rec(f)->local_set_, f);
   // During shutdown a new fiber starts cancelled — unless its parent is cleaning up (unwinding,
   // in a catch block or shielded): a destructor that runs select or joins a helper must be able
   // to finish its work. Such cleanup children are bounded by shutdown_timeout, not cancelled.
   if (shutting_down()) {
     FiberBase* parent = inside ? cur->current() : nullptr;
-    if (parent && (parent->cleanup_child_ || !cancel_deliverable(parent))) {
-      f->cleanup_child_ = true;
+    if (parent && (rec(parent)->cleanup_child_ || !cancel_deliverable(parent))) {
+      rec(f)->cleanup_child_ = true;
     } else {
       request_cancel(f, Cancelled::Reason::Shutdown);
     }
@@ -221,23 +221,23 @@ void Scheduler::spawn(FiberBase* f, Options&& o, const std::source_location& loc
 }
 
 void complete_task(FiberBase* f) noexcept {
-  f->state_.store(FiberState::Finished, std::memory_order_relaxed);
-  std::lock_guard lk(f->join_lock_);
+  rec(f)->state_.store(FiberState::Finished, std::memory_order_relaxed);
+  std::lock_guard lk(rec(f)->join_lock_);
   // The joiner first: once finished() reads true, the completion is already queued for a JoinSet.
-  if (JoinWaiter* j = std::exchange(f->joiner_, nullptr)) notify_joiner(j, f);
+  if (JoinWaiter* j = std::exchange(rec(f)->joiner_, nullptr)) notify_joiner(j, f);
   f->done_.store(true, std::memory_order_release);
 }
 
 void init_task_identity(FiberBase* f, Options&& o, const std::source_location& loc) noexcept {
   f->id_ = next_fiber_id();
-  f->name_ = std::move(o.name);
-  f->stack_size_ = o.stack_size;
-  f->spawn_site_ = loc;
+  rec(f)->name_ = std::move(o.name);
+  rec(f)->stack_size_ = o.stack_size;
+  rec(f)->spawn_site_ = loc;
 }
 
 void Scheduler::on_finished(FiberBase* f) noexcept {
   registry_remove(f);
-  if (f->local_) local_set_remove(f->local_set_, f);
+  if (rec(f)->local_) local_set_remove(rec(f)->local_set_, f);
   // Count it finished before completion is published: whoever returns from join() or sees
   // is_finished() must not still find it among the live fibers. (It is off its stack already, so
   // shutdown seeing 0 a moment early only means this worker is finishing complete_task.)
@@ -286,8 +286,8 @@ void Scheduler::shutdown() {
     std::string msg = "weft: shutdown timed out with " + std::to_string(live_fibers()) +
                       " fiber(s) still alive; their stacks are leaked (never freed under live frames):\n";
     for_each_live([&](FiberBase* f) {
-      msg += "  fiber " + std::to_string(f->id_) + " '" + f->name_ + "' spawned at " +
-             f->spawn_site_.file_name() + ":" + std::to_string(f->spawn_site_.line()) + "\n";
+      msg += "  fiber " + std::to_string(f->id_) + " '" + rec(f)->name_ + "' spawned at " +
+             rec(f)->spawn_site_.file_name() + ":" + std::to_string(rec(f)->spawn_site_.line()) + "\n";
     });
     std::fputs(msg.c_str(), stderr);
   }

@@ -101,7 +101,7 @@ template <class Fn>
 void Scheduler::for_each_live(Fn&& fn) {
   for (auto& s : shards_) {
     std::lock_guard lk(s.lock);
-    for (FiberBase* f = s.head; f; f = f->reg_next_) fn(f);
+    for (FiberBase* f = s.head; f; f = rec(f)->reg_next_) fn(f);
   }
 }
 }  // namespace weft::detail

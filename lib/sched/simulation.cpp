@@ -166,7 +166,7 @@ void Simulation::fail(Scheduler& s, const Goal& goal, bool livelock) {
     case FailureKind::Deadlock:
       msg += "deadlock at virtual time " + virtual_time(now_) + ": no fiber can run and no timer is pending, but " +
              (target ? "fiber " + std::to_string(target->id_) +
-                           (target->name_.empty() ? "" : " '" + target->name_ + "'") + " has not finished"
+                           (rec(target)->name_.empty() ? "" : " '" + rec(target)->name_ + "'") + " has not finished"
                      : std::string(goal.what) + " never comes");
       break;
     default:

@@ -15,12 +15,15 @@ namespace weft {
 
 namespace detail {
 
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr WaitDesc kWaitJoin{"joining fiber", WaitDesc::Fiber, WaitDesc::JoinFiber};
+
 void report_unobserved_panic(FiberBase& f, const std::string& how) noexcept {
   f.panic_observed_ = true;
   std::string msg = "weft: " + std::string(make_join_error(f).what()) + ", and nobody observed it (" + how +
-                    "); spawned at " + f.spawn_site_.file_name() + ":" + std::to_string(f.spawn_site_.line()) + "\n";
+                    "); spawned at " + rec(&f)->spawn_site_.file_name() + ":" + std::to_string(rec(&f)->spawn_site_.line()) + "\n";
   std::fputs(msg.c_str(), stderr);
-  if (f.abort_on_panic_) {
+  if (rec(&f)->abort_on_panic_) {
     std::fputs("weft: aborting (Runtime::Builder::panic_policy(PanicPolicy::Abort))\n", stderr);
     std::abort();
   }
@@ -89,18 +92,18 @@ void join_wait(FiberBase* t) {
   if (t->finished()) return;
   if (!self) {
     // A simulated runtime has no threads of its own: the joining thread runs its fibers.
-    if (Simulation* sim = t->sched_ ? t->sched_->sim() : nullptr) {
-      sim->run_until(*t->sched_, t);
+    if (Simulation* sim = rec(t)->sched_ ? rec(t)->sched_->sim() : nullptr) {
+      sim->run_until(*rec(t)->sched_, t);
       return;
     }
     ThreadJoinWaiter w;
     {
-      std::lock_guard lk(t->join_lock_);
+      std::lock_guard lk(rec(t)->join_lock_);
       if (t->finished()) return;
-      t->joiner_ = &w;
+      rec(t)->joiner_ = &w;
     }
     w.done.wait(false, std::memory_order_acquire);
-    std::lock_guard lk(t->join_lock_);  // notify() has returned once we hold this
+    std::lock_guard lk(rec(t)->join_lock_);  // notify() has returned once we hold this
     return;
   }
   if (self == t) {
@@ -109,12 +112,12 @@ void join_wait(FiberBase* t) {
   }
   FiberJoinWaiter w(self);
   for (;;) {
-    self->note_wait(kWaitJoin, t->id_);
+    note_wait(self, kWaitJoin, t->id_);
     w.epoch = begin_wait(self);
     {
-      std::lock_guard lk(t->join_lock_);
+      std::lock_guard lk(rec(t)->join_lock_);
       if (t->finished()) return;
-      t->joiner_ = &w;
+      rec(t)->joiner_ = &w;
     }
     const WakeReason r = park(self, w.epoch);
     // Woken by the completion: the notifier cleared joiner_ and is done with `w` (it read its
@@ -126,8 +129,8 @@ void join_wait(FiberBase* t) {
       return;
     }
     {
-      std::lock_guard lk(t->join_lock_);
-      if (t->joiner_ == &w) t->joiner_ = nullptr;
+      std::lock_guard lk(rec(t)->join_lock_);
+      if (rec(t)->joiner_ == &w) rec(t)->joiner_ = nullptr;
     }
     // Cancellation wins even if the target finished meanwhile; the handle stays joinable.
     if (r == WakeReason::Cancel) throw_cancelled(self);

@@ -35,7 +35,7 @@ detail::FiberBase* require_fiber(const char* op) {
 
 FiberId id() { return require_fiber("id")->id_; }
 
-std::string_view name() { return require_fiber("name")->name_; }
+std::string_view name() { return rec(require_fiber("name"))->name_; }
 
 bool is_cancelled() noexcept {
   detail::FiberBase* f = detail::current_fiber();

@@ -23,7 +23,7 @@
 // So a fiber is never resumed before it has fully left its stack, and never lost.
 #pragma once
 
-#include <weft/detail/fiber.hpp>
+#include "fiber/fiber_record.hpp"
 
 #include "sched/chaos.hpp"
 
@@ -71,8 +71,8 @@ bool cancellation_pending(FiberBase* f) noexcept;
 // (a std::mutex a CondVar wait has not released yet), which must not migrate to another thread.
 inline void check_cancel_point(FiberBase* f, bool chaos_yield = true) {
   if (__builtin_expect((f->cancel_.load(std::memory_order_acquire) |
-                        f->scope_cancels_.load(std::memory_order_acquire)) != 0 ||
-                           f->scopes_ != nullptr || f->shutdown_flag_->load(std::memory_order_relaxed) ||
+                        rec(f)->scope_cancels_.load(std::memory_order_acquire)) != 0 ||
+                           rec(f)->scopes_ != nullptr || rec(f)->shutdown_flag_->load(std::memory_order_relaxed) ||
                            chaos::enabled(),
                        0)) {
     check_cancel_point_slow(f, chaos_yield);
@@ -81,7 +81,7 @@ inline void check_cancel_point(FiberBase* f, bool chaos_yield = true) {
 
 // Fiber side: starts a new wait and returns its epoch. Decides who may interrupt it: with
 // `cancellable`, the fiber's own cancellation if deliverable, and every deliverable scope (whose
-// earliest deadline becomes f->wait_deadline_); without, nothing (waits that must complete, e.g.
+// earliest deadline becomes rec(f)->wait_deadline_); without, nothing (waits that must complete, e.g.
 // CondVar re-locking its mutex).
 std::uint64_t begin_wait(FiberBase* f, bool cancellable = true) noexcept;
 // Fiber side: suspends until woken; returns why: Notify, Ready or Cancel — never Timeout. Does not
@@ -105,7 +105,7 @@ void exit_scope(FiberBase* f, CancelScope& s) noexcept;
 // Any thread: wakes `f` if it is still in wait `epoch`. Returns whether this call woke it.
 bool wake(FiberBase* f, std::uint64_t epoch, WakeReason why) noexcept;
 // wake() without the scheduling: returns whether this call won; if it did and the fiber had
-// already parked, sets *must_schedule and the caller must call f->sched_->schedule(f, true) once,
+// already parked, sets *must_schedule and the caller must call rec(f)->sched_->schedule(f, true) once,
 // soon (lib/sync does it right after releasing the wait-list lock, so no syscall of the wake-up runs
 // under a spin lock). Until then the fiber cannot run, so `f` stays valid.
 bool wake_claim(FiberBase* f, std::uint64_t epoch, WakeReason why, bool* must_schedule) noexcept;

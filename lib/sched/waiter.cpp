@@ -62,6 +62,7 @@ void Waiter::arm(bool cancellable) noexcept {
 
 WakeReason Waiter::block(const SyncClock::time_point* deadline) noexcept {
   if (fiber_) {
+    if (what_) note_wait(fiber_, *what_, what_arg_);
     // Without a deadline, this goes to the loop only if a timeout scope needs its timer, and can
     // only end Notify or Cancel; with one, Timeout means steady_clock reached it (loop_wait.cpp).
     return park_until(fiber_, epoch_, deadline);
@@ -85,7 +86,7 @@ bool Waiter::wake(WakeReason why, WakeQueue* q) noexcept {
     bool must_schedule;
     if (!wake_claim(fiber_, epoch_, why, &must_schedule)) return false;
     if (must_schedule) {
-      if (q) q->add_fiber(fiber_); else fiber_->sched_->schedule(fiber_, true);
+      if (q) q->add_fiber(fiber_); else rec(fiber_)->sched_->schedule(fiber_, true);
     }
     return true;
   }
@@ -101,7 +102,7 @@ bool Waiter::wake(WakeReason why, WakeQueue* q) noexcept {
 
 void WakeQueue::add_fiber(FiberBase* f) noexcept {
   if (n_ == kCap) {
-    f->sched_->schedule(f, true);
+    rec(f)->sched_->schedule(f, true);
     return;
   }
   e_[n_++] = Entry{f, nullptr};
@@ -117,7 +118,7 @@ void WakeQueue::add_thread(std::atomic<std::uint32_t>* word) noexcept {
 
 void WakeQueue::flush() noexcept {
   for (unsigned i = 0; i < n_; ++i) {
-    if (e_[i].fiber) e_[i].fiber->sched_->schedule(e_[i].fiber, true);
+    if (e_[i].fiber) rec(e_[i].fiber)->sched_->schedule(e_[i].fiber, true);
     else futex_wake_one(e_[i].word);
   }
   n_ = 0;
@@ -125,7 +126,7 @@ void WakeQueue::flush() noexcept {
 
 bool Waiter::woken() const noexcept {
   if (fiber_) {
-    const std::uint64_t w = fiber_->wait_word_.load(std::memory_order_acquire);
+    const std::uint64_t w = rec(fiber_)->wait_word_.load(std::memory_order_acquire);
     return epoch_of(w) != epoch_ || (w & kStateMask) == kNotified;
   }
   return word_.load(std::memory_order_acquire) != 0;

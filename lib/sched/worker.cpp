@@ -145,12 +145,12 @@ FiberBase* Worker::next_local() noexcept {
   if (n == 0) return nullptr;
   metrics.bump(metrics.inject_pulls, n);
   FiberBase* ret = first;
-  for (FiberBase* f = first->next_; f;) {
-    FiberBase* nx = f->next_;
+  for (FiberBase* f = rec(first)->next_; f;) {
+    FiberBase* nx = rec(f)->next_;
     push_queue(f);
     f = nx;
   }
-  ret->next_ = nullptr;
+  rec(ret)->next_ = nullptr;
   return ret;
 }
 
@@ -287,7 +287,7 @@ void Worker::push_queue(FiberBase* f) noexcept {
 }
 
 void Worker::schedule_local(FiberBase* f, bool is_wake) noexcept {
-  f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+  rec(f)->state_.store(FiberState::Runnable, std::memory_order_relaxed);
   if (chaos::enabled()) {
     // Shuffle run order: skip the LIFO slot, or go through the global queue (any worker).
     if (chaos::one_in(4)) {
@@ -318,27 +318,27 @@ void Worker::run(FiberBase* f) noexcept {
 template <bool kObserved>
 inline __attribute__((always_inline)) void Worker::run_impl(FiberBase* f) noexcept {
   current_.store(f, std::memory_order_relaxed);
-  f->state_.store(FiberState::Running, std::memory_order_relaxed);
-  coop_budget_ = f->coop_off_ ? INT_MAX : kCoopBudget;  // a fresh budget per scheduling
+  rec(f)->state_.store(FiberState::Running, std::memory_order_relaxed);
+  coop_budget_ = rec(f)->coop_off_ ? INT_MAX : kCoopBudget;  // a fresh budget per scheduling
   // Before the switch: a dump that saw the old count and reads it again after walking the saved
   // stack knows the walk raced with this run (x86 stores are ordered; the switch is opaque).
-  ++f->runs_;
+  ++rec(f)->runs_;
   metrics.bump(metrics.fibers_run);
   if constexpr (kObserved) observe_run_start(f, observe_);
-  if (!f->ctx_) {
-    f->stack_ = stacks_.get(f->stack_size_);
-    f->ctx_ = make_context(f->stack_, &fiber_entry);
+  if (!rec(f)->ctx_) {
+    rec(f)->stack_ = stacks_.get(rec(f)->stack_size_);
+    rec(f)->ctx_ = make_context(rec(f)->stack_, &fiber_entry);
     // One TSan context per stack, kept with it (see fiber_entry.cpp); no-op without TSan.
-    if (!f->stack_.tsan_fiber) f->stack_.tsan_fiber = tsan_create_fiber();
+    if (!rec(f)->stack_.tsan_fiber) rec(f)->stack_.tsan_fiber = tsan_create_fiber();
   }
   // Install the fiber's exception state on this thread for as long as it runs.
-  eh_->caught_exceptions = f->eh_caught_;
-  eh_->uncaught_exceptions = f->eh_uncaught_;
-  const Endpoint to{&f->asan_fake_stack_, f->stack_.lo, f->stack_.size, f->stack_.tsan_fiber};
-  Transfer t = switch_context(f->ctx_, this, endpoint_, to);
-  f->ctx_ = t.fctx;
-  f->eh_caught_ = eh_->caught_exceptions;
-  f->eh_uncaught_ = eh_->uncaught_exceptions;
+  eh_->caught_exceptions = rec(f)->eh_caught_;
+  eh_->uncaught_exceptions = rec(f)->eh_uncaught_;
+  const Endpoint to{&rec(f)->asan_fake_stack_, rec(f)->stack_.lo, rec(f)->stack_.size, rec(f)->stack_.tsan_fiber};
+  Transfer t = switch_context(rec(f)->ctx_, this, endpoint_, to);
+  rec(f)->ctx_ = t.fctx;
+  rec(f)->eh_caught_ = eh_->caught_exceptions;
+  rec(f)->eh_uncaught_ = eh_->uncaught_exceptions;
   eh_->caught_exceptions = nullptr;
   eh_->uncaught_exceptions = 0;
   current_.store(nullptr, std::memory_order_relaxed);
@@ -349,11 +349,11 @@ inline __attribute__((always_inline)) void Worker::run_impl(FiberBase* f) noexce
 void Worker::observe_run_start(FiberBase* f, unsigned obs) noexcept {
   const std::uint64_t now = mono_ns();
   slice_start_ns_ = now;
-  const std::uint64_t since = f->runnable_since_ns_.exchange(0, std::memory_order_relaxed);
+  const std::uint64_t since = rec(f)->runnable_since_ns_.exchange(0, std::memory_order_relaxed);
   if (since != 0 && now > since) {
     const std::uint64_t d = now - since;
-    f->delay_ns_ += d;
-    if (d > f->max_delay_ns_) f->max_delay_ns_ = d;
+    rec(f)->delay_ns_ += d;
+    if (d > rec(f)->max_delay_ns_) rec(f)->max_delay_ns_ = d;
   }
   if (obs & kObserveTrace) trace_emit(TraceEv::RunStart, f->id_, 0, nullptr, now);
 }
@@ -361,12 +361,12 @@ void Worker::observe_run_start(FiberBase* f, unsigned obs) noexcept {
 void Worker::observe_run_stop(FiberBase* f) noexcept {
   const std::uint64_t now = mono_ns();
   const std::uint64_t d = now - slice_start_ns_;
-  f->run_ns_ += d;
-  if (d > f->max_slice_ns_) f->max_slice_ns_ = d;
-  ++f->timed_runs_;
-  if (switch_reason_ == SwitchReason::Yield) f->runnable_since_ns_.store(now, std::memory_order_relaxed);
+  rec(f)->run_ns_ += d;
+  if (d > rec(f)->max_slice_ns_) rec(f)->max_slice_ns_ = d;
+  ++rec(f)->timed_runs_;
+  if (switch_reason_ == SwitchReason::Yield) rec(f)->runnable_since_ns_.store(now, std::memory_order_relaxed);
   if (observe_flags() & kObserveTrace) {
-    const char* what = switch_reason_ == SwitchReason::Park && f->wait_what_ ? f->wait_what_->what : nullptr;
+    const char* what = switch_reason_ == SwitchReason::Park && rec(f)->wait_what_ ? rec(f)->wait_what_->what : nullptr;
     trace_emit(TraceEv::RunStop, f->id_, static_cast<std::uint64_t>(switch_reason_), what, now);
   }
 }
@@ -374,21 +374,21 @@ void Worker::observe_run_stop(FiberBase* f) noexcept {
 void Worker::after_switch(FiberBase* f) noexcept {
   switch (switch_reason_) {
     case SwitchReason::Finish: {
-      stacks_.put(f->stack_);
-      f->stack_ = Stack{};
-      f->ctx_ = nullptr;
+      stacks_.put(rec(f)->stack_);
+      rec(f)->stack_ = Stack{};
+      rec(f)->ctx_ = nullptr;
       sched_.on_finished(f);
       return;
     }
     case SwitchReason::Yield:
       check_stack_pointer(f);
-      f->state_.store(FiberState::Runnable, std::memory_order_relaxed);
+      rec(f)->state_.store(FiberState::Runnable, std::memory_order_relaxed);
       // Alone here, the yielder would run again at once and this worker would never look at the
       // others: a fiber polling with yield_now would starve a fiber queued behind a CPU-bound one
       // on another worker (sched_test). Tokio's yield_now defers the same way. A busy worker
       // (something else queued) pays nothing.
       if (queue_.empty() && !lifo_ && pinned_local_.empty()) look_before_rerun_ = true;
-      if (f->pinned_ || f->home_) {
+      if (rec(f)->pinned_ || rec(f)->home_) {
         pinned_local_.push(f);
       } else {
         push_queue(f);
@@ -396,10 +396,10 @@ void Worker::after_switch(FiberBase* f) noexcept {
       return;
     case SwitchReason::Park: {
       check_stack_pointer(f);
-      f->state_.store(FiberState::Suspended, std::memory_order_relaxed);
-      std::uint64_t w = f->wait_word_.load(std::memory_order_acquire);
+      rec(f)->state_.store(FiberState::Suspended, std::memory_order_relaxed);
+      std::uint64_t w = rec(f)->wait_word_.load(std::memory_order_acquire);
       if ((w & kStateMask) == kWaiting &&
-          f->wait_word_.compare_exchange_strong(w, (w & ~kStateMask) | kParked, std::memory_order_acq_rel,
+          rec(f)->wait_word_.compare_exchange_strong(w, (w & ~kStateMask) | kParked, std::memory_order_acq_rel,
                                                 std::memory_order_acquire)) {
         return;  // parked: a waker owns it now
       }
@@ -412,20 +412,20 @@ void Worker::after_switch(FiberBase* f) noexcept {
 
 void Worker::check_stack_pointer(FiberBase* f) noexcept {
   // Guarded stacks fault on overflow; unguarded ones are checked here, after the fact.
-  if (!f->stack_.guarded && static_cast<char*>(f->ctx_) < f->stack_.lo + 256) {
+  if (!rec(f)->stack_.guarded && static_cast<char*>(rec(f)->ctx_) < rec(f)->stack_.lo + 256) {
     report_stack_overflow(f, "detected at a switch (this stack has no guard page)");
   }
 }
 
 void Worker::switch_out(FiberBase* f, SwitchReason why) noexcept {
-  Worker* w = f->worker_;
+  Worker* w = rec(f)->worker_;
   w->switch_reason_ = why;
-  const Endpoint from{&f->asan_fake_stack_, f->stack_.lo, f->stack_.size, f->stack_.tsan_fiber};
+  const Endpoint from{&rec(f)->asan_fake_stack_, rec(f)->stack_.lo, rec(f)->stack_.size, rec(f)->stack_.tsan_fiber};
   Transfer t = switch_context(w->sched_ctx_, nullptr, from, w->endpoint_, why == SwitchReason::Finish);
   // Resumed, possibly by another worker: t.data is the worker that resumed us.
   Worker* nw = static_cast<Worker*>(t.data);
   nw->sched_ctx_ = t.fctx;
-  f->worker_ = nw;
+  rec(f)->worker_ = nw;
 }
 
 }  // namespace weft::detail

@@ -18,7 +18,7 @@
 #include "sched/fiber_list.hpp"
 #include "sched/run_queue.hpp"
 
-#include <weft/detail/fiber.hpp>
+#include "fiber/fiber_record.hpp"
 
 #include <atomic>
 #include <cstdint>

@@ -10,6 +10,11 @@
 
 namespace weft {
 
+namespace {
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr detail::WaitDesc kWaitBarrier{"barrier", detail::WaitDesc::Address};
+}  // namespace
+
 Barrier::Barrier(std::size_t n) : n_(n) {
   if (n == 0) {
     throw Error("Barrier: 0 participants; a barrier needs at least 1 (the number of fibers that call wait() "
@@ -19,7 +24,7 @@ Barrier::Barrier(std::size_t n) : n_(n) {
 
 bool Barrier::wait() {
   detail::Waiter w;
-  w.note(detail::kWaitBarrier, this);
+  w.note(kWaitBarrier, this);
   w.cancel_point();
   detail::WaitNode node;
   node.waiter = &w;

@@ -6,6 +6,11 @@
 
 namespace weft {
 
+namespace {
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr detail::WaitDesc kWaitCondVar{"condvar", detail::WaitDesc::Address};
+}  // namespace
+
 void CondVar::notify_one() noexcept {
   detail::WakeQueue wq;
   std::lock_guard lk(lock_);
@@ -36,7 +41,7 @@ std::cv_status CondVar::wait_impl(std::unique_lock<Mutex>& lk, const detail::Syn
 
 std::cv_status CondVar::wait_relock(const Relock& r, const detail::SyncClock::time_point* deadline) {
   detail::Waiter w;
-  w.note(detail::kWaitCondVar, this);
+  w.note(kWaitCondVar, this);
   // Throws with the lock still held, nothing changed. Chaos yields only under a weft lock: a
   // std::mutex must be unlocked on the thread that locked it.
   w.cancel_point(r.weft_lock);

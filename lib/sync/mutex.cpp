@@ -23,6 +23,11 @@
 namespace weft {
 
 namespace {
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr detail::WaitDesc kWaitMutex{"mutex", detail::WaitDesc::Address, detail::WaitDesc::MutexHolder};
+}  // namespace
+
+namespace {
 
 // How long a waiter may lose to barging fibers before the lock is handed to it directly.
 constexpr auto kStarvationThreshold = std::chrono::milliseconds(1);
@@ -64,7 +69,7 @@ namespace {
 // `token` is the caller's own lock_owner_token(): the running fiber's record, or a thread's tag.
 std::string describe_caller(const void* token) {
   const detail::FiberBase* f = detail::current_fiber();
-  if (f && f == token) return "fiber " + std::to_string(f->id_) + " '" + f->name_ + "'";
+  if (f && f == token) return "fiber " + std::to_string(f->id_) + " '" + rec(f)->name_ + "'";
   return "a plain thread";
 }
 }  // namespace
@@ -100,7 +105,7 @@ bool Mutex::lock_slow(bool cancellable, const detail::SyncClock::time_point* dea
     if (try_acquire()) return true;
   }
   detail::Waiter w;
-  w.note(detail::kWaitMutex, this);
+  w.note(kWaitMutex, this);
   MutexNode node;
   node.waiter = &w;
   std::optional<detail::SyncClock::time_point> since;

@@ -11,6 +11,9 @@
 
 namespace weft::detail {
 
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr WaitDesc kWaitOnceCell{"once cell", WaitDesc::Address};
+
 bool OnceCore::begin(const char* op) {
   if (is_done()) return false;
   Waiter w;

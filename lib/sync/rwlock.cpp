@@ -20,6 +20,11 @@
 namespace weft {
 
 namespace {
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr detail::WaitDesc kWaitRwLock{"rwlock", detail::WaitDesc::Address, detail::WaitDesc::RwLockHolders};
+}  // namespace
+
+namespace {
 // unrecorded_readers_ changes under the lock but is read without it (RwLock::readers): atomic stores.
 void bump_unrecorded(std::size_t& n, int by) noexcept {
   __atomic_store_n(&n, by > 0 ? n + 1 : n - 1, __ATOMIC_RELAXED);
@@ -114,7 +119,7 @@ bool RwLock::try_lock_shared() noexcept {
 bool RwLock::acquire(bool write, const detail::SyncClock::time_point* deadline) {
   detail::coop_proceed();
   detail::Waiter w;
-  w.note(detail::kWaitRwLock, this);
+  w.note(kWaitRwLock, this);
   w.cancel_point();
   RwNode node;
   node.waiter = &w;

@@ -13,6 +13,11 @@
 namespace weft {
 
 namespace {
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr detail::WaitDesc kWaitSemaphore{"semaphore", detail::WaitDesc::Address};
+}  // namespace
+
+namespace {
 struct SemNode : detail::WaitNode {
   std::size_t want = 0;
   bool granted = false;
@@ -74,7 +79,7 @@ bool Semaphore::acquire_impl(std::size_t n, const detail::SyncClock::time_point*
   check_request(op, n);
   detail::coop_proceed();
   detail::Waiter w;
-  w.note(detail::kWaitSemaphore, this);
+  w.note(kWaitSemaphore, this);
   w.cancel_point();
   SemNode node;
   node.waiter = &w;

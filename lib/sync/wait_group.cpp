@@ -7,6 +7,11 @@
 
 namespace weft {
 
+namespace {
+// What a fiber waiting here shows in dumps (weft/detail/waiter.hpp).
+constexpr detail::WaitDesc kWaitWaitGroup{"wait group", detail::WaitDesc::Address};
+}  // namespace
+
 void WaitGroup::add(std::int64_t n) {
   detail::WakeQueue wq;
   std::lock_guard lk(lock_);
@@ -26,7 +31,7 @@ std::int64_t WaitGroup::count() const noexcept {
 
 bool WaitGroup::wait_impl(const detail::SyncClock::time_point* deadline) {
   detail::Waiter w;
-  w.note(detail::kWaitWaitGroup, this);
+  w.note(kWaitWaitGroup, this);
   w.cancel_point();
   detail::WaitNode node;
   node.waiter = &w;

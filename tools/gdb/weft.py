@@ -10,18 +10,17 @@ shards from raw memory, with the field offsets the library publishes in `weft_de
 live or on a core file. An installed libweft loads this file automatically (see README, "Using it
 from your project").
 
-`weft-fiber bt` unwinds a fiber that is not running from its saved Boost.Context context. It checks
-that jump_fcontext has the x86-64 layout of Boost 1.74 (ctx+0x30 rbp, ctx+0x38 pc, sp = ctx+0x40)
-and refuses otherwise. In a live process it temporarily points the selected thread's
-$rsp/$rbp/$pc at the fiber, runs gdb's own `bt` (full DWARF unwinding, locals with `bt full`),
-and restores the registers; in a core file (registers read-only) it walks frame pointers.
+`weft-fiber bt` unwinds a fiber that is not running from its saved Boost.Context context, on x86-64
+and arm64. Where jump_fcontext keeps the frame pointer and the resume pc comes from the same table
+(lib/platform/fcontext_layout.hpp is the one place that knows it), and so does whether the library
+recognised this process's jump_fcontext: if it did not, this refuses. In a live process it
+temporarily points the selected thread's stack pointer, frame pointer and pc at the fiber, runs
+gdb's own `bt` (full DWARF unwinding, locals with `bt full`), and restores the registers; in a core
+file (registers read-only) it walks frame pointers.
 """
 import gdb
 
 STATES = {0: "created", 1: "runnable", 2: "running", 3: "suspended", 4: "finished"}
-JUMP_LEA = bytes([0x48, 0x8D, 0x64, 0x24, 0xC8])       # lea -0x38(%rsp),%rsp
-JUMP_SAVE_RBP = bytes([0x48, 0x89, 0x6C, 0x24, 0x30])  # mov %rbp,0x30(%rsp)
-JUMP_LOAD_PC = bytes([0x4C, 0x8B, 0x44, 0x24, 0x38])   # mov 0x38(%rsp),%r8
 
 
 def _u64(v):
@@ -30,11 +29,11 @@ def _u64(v):
 
 # Entries of weft_debug_layout, in the order of DebugLayoutIndex (lib/introspect/debug_layout.cpp).
 LAYOUT_FIELDS = ["magic", "entries", "sched_next_runtime", "sched_shards", "shard_stride", "shard_head",
-                 "shard_count", "fiber_id", "fiber_name", "fiber_state", "fiber_ctx", "fiber_wait_what",
+                 "shard_count", "fiber_id", "fiber_record", "fiber_name", "fiber_state", "fiber_ctx", "fiber_wait_what",
                  "fiber_wait_arg", "fiber_spawn_site", "fiber_stack_lo", "fiber_stack_size", "fiber_reg_next",
                  "waitdesc_what", "waitdesc_arg", "string_data", "string_size", "site_impl_file",
-                 "site_impl_line"]
-LAYOUT_MAGIC, LAYOUT_VERSION = 0x5745465400000000, 1
+                 "site_impl_line", "ctx_known", "ctx_fp", "ctx_pc", "ctx_size"]
+LAYOUT_MAGIC, LAYOUT_VERSION = 0x5745465400000000, 2
 UNKNOWN = 0xFFFFFFFFFFFFFFFF
 
 
@@ -99,7 +98,7 @@ def fibers():
             f = _u(rt + L["sched_shards"] + i * L["shard_stride"] + L["shard_head"])
             while f != 0:
                 yield L, f
-                f = _u(f + L["fiber_reg_next"])
+                f = _u(f - L["fiber_record"] + L["fiber_reg_next"])
 
 
 def _string(L, addr):
@@ -113,19 +112,21 @@ def _string(L, addr):
 
 
 def describe(L, f):
-    d = {"id": _u(f + L["fiber_id"]), "name": _string(L, f + L["fiber_name"]),
-         "state": STATES.get(_u(f + L["fiber_state"], 1), "?"), "ctx": _u(f + L["fiber_ctx"]), "wait": ""}
-    w = _u(f + L["fiber_wait_what"])
+    """A fiber's fields: its id from the FiberBase at f, the rest from the private record before it."""
+    r = f - L["fiber_record"]
+    d = {"id": _u(f + L["fiber_id"]), "name": _string(L, r + L["fiber_name"]),
+         "state": STATES.get(_u(r + L["fiber_state"], 1), "?"), "ctx": _u(r + L["fiber_ctx"]), "wait": ""}
+    w = _u(r + L["fiber_wait_what"])
     if d["state"] == "suspended" and w != 0:
-        kind, arg = _u(w + L["waitdesc_arg"], 1), _u(f + L["fiber_wait_arg"])
+        kind, arg = _u(w + L["waitdesc_arg"], 1), _u(r + L["fiber_wait_arg"])
         # WaitDesc::Arg: 0 none, 1 deadline (steady ns), 2 fiber id, 3 address, 4 fd, 5 count
         fmt = {0: "", 1: " (deadline %d ns)" % arg, 2: " %d" % arg, 3: " at 0x%x" % arg, 4: " (fd %d)" % arg,
                5: " %d operations" % arg}
         d["wait"] = _cstr(_u(w + L["waitdesc_what"])) + fmt.get(kind, " (arg %d)" % arg)
-    impl = _u(f + L["fiber_spawn_site"])
+    impl = _u(r + L["fiber_spawn_site"])
     if impl != 0 and UNKNOWN not in (L["site_impl_file"], L["site_impl_line"]):
         d["site"] = "%s:%d" % (_cstr(_u(impl + L["site_impl_file"])), _u(impl + L["site_impl_line"], 4))
-    d["stack_lo"], d["stack_size"] = _u(f + L["fiber_stack_lo"]), _u(f + L["fiber_stack_size"])
+    d["stack_lo"], d["stack_size"] = _u(r + L["fiber_stack_lo"]), _u(r + L["fiber_stack_size"])
     return d
 
 
@@ -137,20 +138,20 @@ def find_fiber(key):
     raise gdb.GdbError("weft: no live fiber with id or name '%s' (see `info weft-fibers`)" % key)
 
 
-def check_layout():
-    try:
-        addr = _u64(gdb.parse_and_eval("(unsigned long)&jump_fcontext"))
-    except gdb.error:
-        try:
-            addr = _u64(gdb.parse_and_eval("(unsigned long)&'boost::context::detail::jump_fcontext'"))
-        except gdb.error:
-            raise gdb.GdbError("weft: cannot find jump_fcontext; refusing to unwind an unknown context layout")
-    code = bytes(gdb.selected_inferior().read_memory(addr, 64))
-    if code[:4] == bytes([0xF3, 0x0F, 0x1E, 0xFA]):
-        code = code[4:]
-    if code[0:5] != JUMP_LEA or code[38:43] != JUMP_SAVE_RBP or code[49:54] != JUMP_LOAD_PC:
-        raise gdb.GdbError("weft: jump_fcontext does not have the Boost.Context 1.74 x86-64 layout "
-                           "(rbp at ctx+0x30, pc at ctx+0x38); refusing to unwind")
+# The registers a saved context restores, by gdb's architecture name.
+REGISTERS = {"i386:x86-64": ("rsp", "rbp"), "aarch64": ("sp", "x29")}
+
+
+def context_registers(L):
+    """(stack pointer, frame pointer) register names, after checking that the library knows this
+    process's context layout; refuses otherwise (unwinding an unknown layout would print garbage)."""
+    if not L["ctx_known"]:
+        raise gdb.GdbError("weft: the library did not recognise this jump_fcontext's saved-context layout "
+                           "(lib/platform/fcontext_layout.hpp); refusing to unwind")
+    arch = gdb.selected_inferior().architecture().name()
+    if arch not in REGISTERS:
+        raise gdb.GdbError("weft: no register names for architecture %s; refusing to unwind" % arch)
+    return REGISTERS[arch]
 
 
 class InfoWeftFibers(gdb.Command):
@@ -184,29 +185,29 @@ class WeftFiber(gdb.Command):
         if d["state"] not in ("suspended", "runnable") or d["ctx"] == 0:
             raise gdb.GdbError("weft: fiber %d is %s; only a suspended or runnable fiber has a saved context "
                                "(a running one is on a thread: use `thread apply all bt`)" % (d["id"], d["state"]))
-        check_layout()
+        L = layout()
+        sp_reg, fp_reg = context_registers(L)
         inf = gdb.selected_inferior()
         ctx = d["ctx"]
-        rbp = int.from_bytes(bytes(inf.read_memory(ctx + 0x30, 8)), "little")
-        pc = int.from_bytes(bytes(inf.read_memory(ctx + 0x38, 8)), "little")
-        sp = ctx + 0x40
-        print("fiber %d '%s' [%s], saved context 0x%x (pc 0x%x, sp 0x%x, rbp 0x%x)" % (d["id"], d["name"], d["state"], ctx, pc, sp, rbp))
+        fp = int.from_bytes(bytes(inf.read_memory(ctx + L["ctx_fp"], 8)), "little")
+        pc = int.from_bytes(bytes(inf.read_memory(ctx + L["ctx_pc"], 8)), "little")
+        sp = ctx + L["ctx_size"]
+        print("fiber %d '%s' [%s], saved context 0x%x (pc 0x%x, sp 0x%x, fp 0x%x)" % (d["id"], d["name"], d["state"], ctx, pc, sp, fp))
         full = " full" if len(argv) > 2 and argv[2] == "full" else ""
         gdb.execute("select-frame 0")
-        saved = {r: _u64(gdb.parse_and_eval("$" + r)) for r in ("rsp", "rbp", "pc")}
+        regs = (sp_reg, fp_reg, "pc")
+        saved = {r: _u64(gdb.parse_and_eval("$" + r)) for r in regs}
         try:
-            gdb.execute("set $rsp = 0x%x" % sp)
-            gdb.execute("set $rbp = 0x%x" % rbp)
-            gdb.execute("set $pc = 0x%x" % pc)
+            for r, v in zip(regs, (sp, fp, pc)):
+                gdb.execute("set $%s = 0x%x" % (r, v))
         except gdb.error:
-            self.walk_frame_pointers(inf, pc, rbp, d)
+            self.walk_frame_pointers(inf, pc, fp, d)
             return
         try:
             gdb.execute("bt" + full)
         finally:
-            gdb.execute("set $pc = 0x%x" % saved["pc"])
-            gdb.execute("set $rbp = 0x%x" % saved["rbp"])
-            gdb.execute("set $rsp = 0x%x" % saved["rsp"])
+            for r in reversed(regs):
+                gdb.execute("set $%s = 0x%x" % (r, saved[r]))
             gdb.execute("select-frame 0")
 
     @staticmethod

@@ -5,12 +5,41 @@
 #include <weft/detail/fiber.hpp>
 #include <weft/error.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <type_traits>
 
 WEFT_API_BEGIN
 
 namespace weft::detail {
+
+// A cancellation scope on a fiber's stack (timeout, run_until_cancelled). Scopes nest; the fiber
+// keeps a list of the active ones, innermost first. A scope is cancelled when its deadline passes
+// or when `cancelled` is set from another thread (a CancellationToken); the fiber then throws
+// Cancelled tagged with the scope's id, and only that scope catches it.
+//
+// Which scopes may interrupt a wait (Trio's rule, lib/sched/cancel_delivery.cpp): a scope entered
+// inside a shield still cancels the code inside it; a shield holds off only the scopes outside
+// it (and the fiber's own abort/shutdown). Likewise a scope entered while unwinding or inside a
+// catch block (a bounded cleanup in a destructor) fires for the code inside it, while the scopes
+// being unwound through do not. So each scope records the shield depth and the exception state it
+// was entered in, and is deliverable only while both are unchanged.
+struct CancelScope {
+  CancelScope* parent = nullptr;
+  std::uint64_t id = 0;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  std::atomic<bool> cancelled{false};
+  Cancelled::Reason reason = Cancelled::Reason::Timeout;
+  // Entry state (fiber only; set by enter_scope).
+  std::uint32_t shield_depth = 0;
+  unsigned eh_uncaught = 0;
+  void* eh_caught = nullptr;
+  // The epoch of the fiber's current wait if this scope may cancel that wait, else older. Written
+  // by the fiber in begin_wait before it publishes the wait; read by a token cancelling the scope.
+  std::atomic<std::uint64_t> armed_epoch{0};
+};
 
 // The running fiber; throws weft::Error naming `op` on a plain thread.
 FiberBase* require_fiber(const char* op);

@@ -73,6 +73,17 @@ std::chrono::steady_clock::time_point to_steady_deadline(std::chrono::time_point
   }
 }
 
+// now + d, saturating: a huge `d` ("forever") must not overflow into the past.
+template <class Rep, class Period>
+std::chrono::steady_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
+  using Clock = weft::Clock;  // virtual in a simulation
+  const Clock::time_point now = Clock::now();
+  if (d <= d.zero()) return now;
+  using Dur = std::chrono::duration<long double>;
+  if (Dur(d) >= Dur(Clock::time_point::max() - now)) return Clock::time_point::max();
+  return now + std::chrono::ceil<Clock::duration>(d);
+}
+
 // now + d as a steady deadline, rounded up and saturating.
 template <class Rep, class Period>
 std::chrono::steady_clock::time_point steady_deadline_after(std::chrono::duration<Rep, Period> d) noexcept {

@@ -1,20 +1,20 @@
-// weft/detail/fiber.hpp — the fiber control block. Internal: users never name these types.
+// weft/detail/fiber.hpp — the public part of a fiber's record and the task templates. Internal:
+// users never name these types.
 //
-// The control block is a small heap object (one allocation per spawn from the control-block pool,
-// lib/fiber/block_pool.cpp, holding the closure and the result slot). The fiber's *stack* is taken from the running worker's cache when the fiber first
-// runs and is returned the moment it finishes, so a finished-but-unjoined fiber costs ~200 bytes,
-// not a stack (doc/design.md §3 prefers the block on the stack; spawn_join showed why not: keeping
-// 100k finished stacks alive until join means 100k cold stacks and page faults).
+// A fiber's record is one small heap block from the control-block pool (lib/fiber/block_pool.cpp):
+// the library's private part (lib/fiber/fiber_record.hpp), then the Task<T, F> below with the
+// closure and the result slot. The fiber's *stack* is taken from the running worker's cache when
+// the fiber first runs and is returned the moment it finishes, so a finished-but-unjoined fiber
+// costs ~300 bytes, not a stack (doc/design.md §3 prefers the record on the stack; spawn_join
+// showed why not: keeping 100k finished stacks alive until join means 100k cold stacks and page
+// faults).
 #pragma once
 
 #include <weft/detail/config.hpp>
-#include <weft/clock.hpp>
-#include <weft/detail/cpu_relax.hpp>
 #include <weft/error.hpp>
 #include <weft/result.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -47,135 +47,19 @@ struct JoinWaiter {
   ~JoinWaiter() = default;
 };
 
-// A cancellation scope on a fiber's stack (timeout, run_until_cancelled). Scopes nest; the fiber
-// keeps a list of the active ones, innermost first. A scope is cancelled when its deadline passes
-// or when `cancelled` is set from another thread (a CancellationToken); the fiber then throws
-// Cancelled tagged with the scope's id, and only that scope catches it.
-//
-// Which scopes may interrupt a wait (Trio's rule, lib/sched/cancel_delivery.cpp): a scope entered
-// inside a shield still cancels the code inside it; a shield holds off only the scopes outside
-// it (and the fiber's own abort/shutdown). Likewise a scope entered while unwinding or inside a
-// catch block (a bounded cleanup in a destructor) fires for the code inside it, while the scopes
-// being unwound through do not. So each scope records the shield depth and the exception state it
-// was entered in, and is deliverable only while both are unchanged.
-struct CancelScope {
-  CancelScope* parent = nullptr;
-  std::uint64_t id = 0;
-  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-  std::atomic<bool> cancelled{false};
-  Cancelled::Reason reason = Cancelled::Reason::Timeout;
-  // Entry state (fiber only; set by enter_scope).
-  std::uint32_t shield_depth = 0;
-  unsigned eh_uncaught = 0;
-  void* eh_caught = nullptr;
-  // The epoch of the fiber's current wait if this scope may cancel that wait, else older. Written
-  // by the fiber in begin_wait before it publishes the wait; read by a token cancelling the scope.
-  std::atomic<std::uint64_t> armed_epoch{0};
-};
 
-// now + d, saturating: a huge `d` ("forever") must not overflow into the past.
-template <class Rep, class Period>
-std::chrono::steady_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
-  using Clock = weft::Clock;  // virtual in a simulation
-  const Clock::time_point now = Clock::now();
-  if (d <= d.zero()) return now;
-  using Dur = std::chrono::duration<long double>;
-  if (Dur(d) >= Dur(Clock::time_point::max() - now)) return Clock::time_point::max();
-  return now + std::chrono::ceil<Clock::duration>(d);
-}
+// Memory for fiber records (lib/fiber/fiber_record.cpp): `size` bytes for the task object, with
+// the library's private part of the record in the same block just before it (see FiberBase).
+void* fiber_record_alloc(std::size_t size);
+void fiber_record_free(void* task, std::size_t size) noexcept;
+void* fiber_record_alloc_aligned(std::size_t size, std::size_t align);
+void fiber_record_free_aligned(void* task, std::size_t align) noexcept;
 
-// A tiny test-and-test-and-set lock for short critical sections that never suspend.
-class SpinLock {
- public:
-  void lock() noexcept {
-    while (flag_.exchange(true, std::memory_order_acquire)) {
-      while (flag_.load(std::memory_order_relaxed)) cpu_relax();
-    }
-  }
-  bool try_lock() noexcept { return !flag_.exchange(true, std::memory_order_acquire); }
-  void unlock() noexcept { flag_.store(false, std::memory_order_release); }
-
- private:
-  std::atomic<bool> flag_{false};
-};
-
-// Why a parked fiber was woken (stored in its wait word by the waker that won).
-// ScopeCancel is only ever *passed* to wake(): a cancel scope (deadline or token) interrupting the
-// wait; the waiter reads it as Cancel. The wait word says which of the two a wait accepts.
-enum class WakeReason : std::uint8_t { None = 0, Notify = 1, Timeout = 2, Cancel = 3, Ready = 4, ScopeCancel = 5 };
-
-struct Stack {
-  char* lo = nullptr;        // lowest usable byte (the guard page, if any, is just below)
-  std::size_t size = 0;      // usable bytes
-  bool guarded = false;      // a PROT_NONE page sits below lo
-  void* tsan_fiber = nullptr;  // TSan builds: this stack's TSan context, created once, kept
-  char* hi() const noexcept { return lo + size; }
-};
-
-enum class FiberState : std::uint8_t { Created, Runnable, Running, Suspended, Finished };
-
-// Memory for control blocks (lib/fiber/block_pool.cpp): per-thread free lists of size classes that
-// are never handed back to the kernel, so bursts of spawns reuse warm memory.
-void* fiber_block_alloc(std::size_t size);
-void fiber_block_free(void* p, std::size_t size) noexcept;
-
-// A standard allocator over the same pool, for small shared objects that come and go with fibers
-// (a oneshot channel's state: std::allocate_shared<T>(BlockAllocator<T>{})).
-template <class T>
-struct BlockAllocator {
-  using value_type = T;
-  BlockAllocator() = default;
-  template <class U>
-  BlockAllocator(const BlockAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) {
-    if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
-      return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(alignof(T))));
-    } else {
-      return static_cast<T*>(fiber_block_alloc(n * sizeof(T)));
-    }
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
-      ::operator delete(p, std::align_val_t(alignof(T)));  // unsized: see FiberBase's delete
-    } else {
-      fiber_block_free(p, n * sizeof(T));
-    }
-  }
-  template <class U>
-  bool operator==(const BlockAllocator<U>&) const noexcept { return true; }
-};
-
-// What a suspended fiber waits on, for dumps and tools: a static description plus how to read the
-// one argument the suspension point stores next to it (FiberBase::wait_arg_). Setting it costs two
-// stores at the suspension point; the constants below have one address program-wide.
-struct WaitDesc {
-  enum Arg : std::uint8_t { None, Deadline, Fiber, Address, Fd, Count };
-  const char* what;
-  Arg arg;
-};
-inline constexpr WaitDesc kWaitSleep{"sleep", WaitDesc::Deadline};        // steady_clock ns
-inline constexpr WaitDesc kWaitFdReadable{"fd readable", WaitDesc::Fd};
-inline constexpr WaitDesc kWaitFdWritable{"fd writable", WaitDesc::Fd};
-inline constexpr WaitDesc kWaitJoin{"joining fiber", WaitDesc::Fiber};
-inline constexpr WaitDesc kWaitJoinSet{"JoinSet::join_next", WaitDesc::Address};
-inline constexpr WaitDesc kWaitLocalSet{"LocalSet close", WaitDesc::Address};
-inline constexpr WaitDesc kWaitToken{"CancellationToken::cancelled", WaitDesc::Address};
-inline constexpr WaitDesc kWaitMutex{"mutex", WaitDesc::Address};
-inline constexpr WaitDesc kWaitRwLock{"rwlock", WaitDesc::Address};
-inline constexpr WaitDesc kWaitCondVar{"condvar", WaitDesc::Address};
-inline constexpr WaitDesc kWaitSemaphore{"semaphore", WaitDesc::Address};
-inline constexpr WaitDesc kWaitBarrier{"barrier", WaitDesc::Address};
-inline constexpr WaitDesc kWaitWaitGroup{"wait group", WaitDesc::Address};
-inline constexpr WaitDesc kWaitOnceCell{"once cell", WaitDesc::Address};
-inline constexpr WaitDesc kWaitChannelRecv{"channel recv", WaitDesc::Address};
-inline constexpr WaitDesc kWaitChannelSend{"channel send", WaitDesc::Address};
-inline constexpr WaitDesc kWaitOneshotRecv{"oneshot recv", WaitDesc::Address};
-inline constexpr WaitDesc kWaitBroadcastRecv{"broadcast recv", WaitDesc::Address};
-inline constexpr WaitDesc kWaitWatchChanged{"watch changed", WaitDesc::Address};
-inline constexpr WaitDesc kWaitNotify{"notify", WaitDesc::Address};
-inline constexpr WaitDesc kWaitSelect{"select over", WaitDesc::Count};           // number of operations
-inline constexpr WaitDesc kWaitSignal{"SignalStream::recv", WaitDesc::Address};
-
+// The public part of a fiber's record: what the inline templates (spawn, JoinHandle, Task::invoke)
+// touch. Everything the scheduler, the tools and the sanitizer hooks keep per fiber (queue links,
+// worker, stack, wait state, cancel scopes, timing, name) is in lib/fiber/fiber_record.hpp, in the
+// same allocation, just before this object: operator new below asks the library for the block, so
+// the private part can change without touching a header a user compiles or the ABI.
 class FiberBase {
  public:
   FiberBase() = default;
@@ -186,26 +70,19 @@ class FiberBase {
   virtual void invoke() noexcept = 0;
   // Called by request_cancel (any thread, possibly many times, possibly after the fiber finished)
   // after the request is recorded. A fiber whose function takes a std::stop_token requests stop
-  // here. A virtual rather than a field: every byte of the control block counts for idle fibers,
-  // and on_cancel_ below is already spawn_blocking's.
+  // here. A virtual rather than a field: every byte of the record counts for idle fibers.
   virtual void cancel_hook() noexcept {}
   virtual ~FiberBase() = default;
 
-  // Every Task<T, F> is allocated here (the sized delete gets the most-derived size through the
-  // virtual destructor). Over-aligned closures bypass the pool.
-  static void* operator new(std::size_t size) { return fiber_block_alloc(size); }
-  static void operator delete(void* p, std::size_t size) noexcept { fiber_block_free(p, size); }
-  static void* operator new(std::size_t size, std::align_val_t a) { return ::operator new(size, a); }
-  // The unsized global delete: the sized one needs -fsized-deallocation under clang, and headers
-  // must compile with the user's flags.
-  static void operator delete(void* p, std::size_t, std::align_val_t a) noexcept {
-    ::operator delete(p, a);
+  // Every Task<T, F> is allocated here, together with its private record (the sized delete gets
+  // the most-derived size through the virtual destructor).
+  static void* operator new(std::size_t size) { return fiber_record_alloc(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { fiber_record_free(p, size); }
+  static void* operator new(std::size_t size, std::align_val_t a) {
+    return fiber_record_alloc_aligned(size, static_cast<std::size_t>(a));
   }
-
-  // Records what the fiber is about to wait on (call on the running fiber, before it parks).
-  void note_wait(const WaitDesc& d, std::uint64_t arg) noexcept {
-    wait_what_ = &d;
-    wait_arg_ = arg;
+  static void operator delete(void* p, std::size_t, std::align_val_t a) noexcept {
+    fiber_record_free_aligned(p, static_cast<std::size_t>(a));
   }
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -215,98 +92,16 @@ class FiberBase {
   bool finished() const noexcept { return done_.load(std::memory_order_acquire); }
   bool cancel_requested() const noexcept { return cancel_.load(std::memory_order_acquire) != 0; }
 
-  // ---- identity (immutable after spawn)
+  // Immutable after spawn (JoinHandle::id reads it).
   std::uint64_t id_ = 0;
-  std::string name_;
-  std::source_location spawn_site_;
-  std::size_t stack_size_ = 0;       // requested; 0 = runtime default
-  Scheduler* sched_ = nullptr;
-
-  // ---- scheduling. wait_word_ = epoch << 8 | reason << 4 | cancellable << 3 | state (see
-  // lib/sched/wait.cpp). Wakers on any thread race on it with CAS; exactly one wins per wait.
-  std::atomic<std::uint64_t> wait_word_{0};
-  FiberBase* next_ = nullptr;        // intrusive link: owned by whichever queue holds the fiber
-  FiberBase* reg_prev_ = nullptr;    // registry links (guarded by the registry shard lock)
-  FiberBase* reg_next_ = nullptr;
-  FiberBase* set_prev_ = nullptr;    // JoinSet membership links (owner of the set only)
-  FiberBase* set_next_ = nullptr;
-  void* ctx_ = nullptr;              // saved fcontext while not running
-  Worker* worker_ = nullptr;         // the worker running it now (set on every resume)
-  Worker* pinned_ = nullptr;         // must next run on this worker (it owns our watchers)
-  Worker* home_ = nullptr;           // spawn_local: never leaves this worker
-  Stack stack_{};
-  std::uint8_t reg_shard_ = 0;
-  std::atomic<FiberState> state_{FiberState::Created};
-
-  // ---- cancellation and panics
-  // (Fields here and below are ordered so that the small ones fill alignment holes: every byte of
-  // the control block counts for idle fibers, doc/bench.md idle_memory.)
+  std::atomic<std::uint32_t> refs_{1};
   // 0 = not requested, else 1 + Cancelled::Reason of the first request (first cause kept).
   std::atomic<std::uint8_t> cancel_{0};
-  bool panic_observed_ = false;      // take_result() handed the panic to someone
-  std::uint32_t shield_depth_ = 0;   // only touched by the fiber itself
-  CancelScope* scopes_ = nullptr;    // innermost active scope (fiber only)
-  std::uint64_t scope_seq_ = 0;      // ids of this fiber's scopes (fiber only)
-  // The earliest deadline among the scopes that may cancel the current wait (set by begin_wait,
-  // fiber only); max when none. A wait's timer serves it (lib/sched/timed_wait.cpp).
-  std::chrono::steady_clock::time_point wait_deadline_ = std::chrono::steady_clock::time_point::max();
-  // Number of active scopes cancelled from outside (tokens): makes the fast check one load.
-  std::atomic<std::uint32_t> scope_cancels_{0};
-  bool cancel_delivered_ = false;    // a fiber-level Cancelled was thrown in it (fiber only)
-  bool cleanup_child_ = false;       // spawned during shutdown by a fiber cleaning up (see spawn)
-  bool local_ = false;               // spawned by spawn_local (member of local_set_ for life)
-  bool abort_on_panic_ = false;      // the runtime's PanicPolicy::Abort, copied at spawn
-  std::uint8_t coop_off_ = 0;        // CoopUnconstrained depth (weft/coop.hpp; fiber only)
-  LocalSetCore* local_set_ = nullptr; // the LocalSet this fiber belongs to (spawn_local)
-  // weft::FiberLocal values (lib/sched/fiber_local.cpp), created on first use; only the fiber
-  // itself touches them. Destroyed right after invoke() returns, on the fiber (fiber_entry.cpp).
-  void* locals_ = nullptr;
-  // Called by request_cancel (any thread) after the request is recorded; set before the task is
-  // published, never changed. spawn_blocking uses it to take a queued task out of the pool's queue.
-  void (*on_cancel_)(FiberBase*) noexcept = nullptr;
-  // The runtime's "shutting down" flag: once set, every suspension point of a fiber that is not a
-  // cleanup child throws, even before the shutdown sweep reached this fiber.
-  const std::atomic<bool>* shutdown_flag_ = nullptr;
-
-  // ---- sanitizer bookkeeping (lib/fiber/switch.cpp)
-  void* asan_fake_stack_ = nullptr;
-
-  // ---- per-fiber C++ exception state (libstdc++ __cxa_eh_globals), swapped on every switch so
-  // std::uncaught_exceptions() and catch blocks stay correct when the fiber migrates.
-  void* eh_caught_ = nullptr;
-  unsigned eh_uncaught_ = 0;
-
-  // ---- observability (lib/introspect/; read by dumps and tools while the fiber runs elsewhere)
-  // What the fiber waits on while Suspended: a static string ("sleep until", "mutex", ...) and one
-  // argument (a deadline in ns, a fiber id, an address, an fd). Written by the fiber itself just
-  // before it parks, cleared by the worker when it resumes it; readers only trust it while the
-  // state is Suspended.
-  const WaitDesc* wait_what_ = nullptr;
-  std::uint64_t wait_arg_ = 0;
-  // Times resumed. Written by the worker that resumes it (one at a time, a plain increment: this
-  // is on the yield path), read by others with __atomic_load_n; also the sequence number that
-  // tells a dump walking this fiber's saved stack that it ran meanwhile.
-  std::uint64_t runs_ = 0;
-  // Spawn time, ms resolution: the spawning worker's cached coarse clock (refreshed every few
-  // dozen runs and at every park), so it may read early by the spawning fiber's current slice.
-  std::uint64_t created_ns_ = 0;
-  // Only maintained while fiber timing or tracing is on (weft::set_fiber_timing): they cost two
-  // clock reads per run, which is more than a whole yield on some VMs.
-  // When it last became runnable. Atomic (relaxed): a waker may stamp it while the fiber, woken
-  // before it finished switching out, is already being resumed elsewhere.
-  std::atomic<std::uint64_t> runnable_since_ns_{0};
-  std::uint64_t run_ns_ = 0;             // total time running
-  std::uint64_t max_slice_ns_ = 0;       // longest single run
-  std::uint64_t delay_ns_ = 0;           // total scheduling delay (runnable -> running)
-  std::uint64_t max_delay_ns_ = 0;
-  std::uint64_t timed_runs_ = 0;         // runs that were timed (denominator of the above)
-
-  // ---- completion. join_lock_ guards joiner_ and the done_ transition.
-  SpinLock join_lock_;
+  // Set (release) once the result or panic is stored; the joiner reads them after an acquire.
   std::atomic<bool> done_{false};
   bool cancelled_ = false;           // finished by Cancelled
-  std::atomic<std::uint32_t> refs_{1};
-  JoinWaiter* joiner_ = nullptr;
+  bool cancel_delivered_ = false;    // a fiber-level Cancelled was thrown in it (fiber only)
+  bool panic_observed_ = false;      // take_result() handed the panic to someone
   std::exception_ptr panic_;         // finished by another exception
 
  private:
@@ -315,8 +110,6 @@ class FiberBase {
 };
 
 JoinError make_join_error(const FiberBase& f);
-// Destroys a finished fiber's FiberLocal values (call only when f->locals_ is set).
-void destroy_fiber_locals(FiberBase* f) noexcept;
 
 // The part of a task that knows its result type but not its function (what JoinHandle<T> holds).
 template <class T>

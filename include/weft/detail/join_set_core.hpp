@@ -4,6 +4,7 @@
 
 #include <weft/detail/config.hpp>
 #include <weft/detail/fiber.hpp>
+#include <weft/detail/spin_lock.hpp>
 #include <weft/task.hpp>
 
 #include <atomic>

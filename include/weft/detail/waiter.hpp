@@ -21,7 +21,9 @@
 
 #include <weft/detail/config.hpp>
 #include <weft/clock.hpp>
+#include <weft/detail/chrono.hpp>
 #include <weft/detail/fiber.hpp>
+#include <weft/detail/spin_lock.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -32,6 +34,34 @@
 WEFT_API_BEGIN
 
 namespace weft::detail {
+
+// Why a parked fiber was woken (stored in its wait word by the waker that won).
+// ScopeCancel is only ever *passed* to wake(): a cancel scope (deadline or token) interrupting the
+// wait; the waiter reads it as Cancel. The wait word says which of the two a wait accepts.
+enum class WakeReason : std::uint8_t { None = 0, Notify = 1, Timeout = 2, Cancel = 3, Ready = 4, ScopeCancel = 5 };
+
+// What a suspended fiber waits on, for dumps and tools: a static description plus how to read the
+// one argument the suspension point stores next to it (the fiber record's wait_arg_). Each
+// primitive defines its own (`constexpr WaitDesc kWaitMutex{"mutex", WaitDesc::Address,
+// WaitDesc::MutexHolder}` in lib/sync/mutex.cpp); the tools read only the fields, never compare
+// addresses, so a description is free to live in a header or a .cpp. Setting one costs two stores.
+struct WaitDesc {
+  // How to read the argument: nothing, a deadline (steady ns), a fiber id, the waited-on object's
+  // address, an fd, a count of operations.
+  enum Arg : std::uint8_t { None, Deadline, Fiber, Address, Fd, Count };
+  // Whom the wait depends on, for the deadlock detector (lib/introspect/wait_graph.cpp): the holder
+  // of the Mutex / RwLock at the argument's address, the fiber whose id is the argument, the next
+  // child of the JoinSet at the argument's address; or nobody it can name.
+  enum Edge : std::uint8_t { NoEdge, MutexHolder, RwLockHolders, JoinFiber, JoinSetChild };
+  const char* what;
+  Arg arg;
+  Edge edge = NoEdge;
+  // Something outside the fibers can end the wait (a timer, an fd, a signal, a CancellationToken
+  // that any thread may cancel): such a fiber is not "asleep for good" (weft/deadlock.hpp).
+  bool external = false;
+};
+// A select over several operations (argument: how many); one operation notes its own wait.
+inline constexpr WaitDesc kWaitSelect{"select over", WaitDesc::Count};
 
 // weft's clock (virtual in a simulation); its time_point is steady_clock's.
 using SyncClock = weft::Clock;
@@ -85,12 +115,12 @@ class Waiter {
   // Who is waiting: the fiber, or on a plain thread a per-thread address. Stable for the caller's
   // lifetime (used to detect a caller waiting for itself).
   const void* identity() const noexcept;
-  // Records what this wait is on, for dumps and tools (a fiber's; no-op for a thread).
-  void note(const WaitDesc& d, const void* object) noexcept {
-    if (fiber_) fiber_->note_wait(d, reinterpret_cast<std::uintptr_t>(object));
-  }
+  // Records what this wait is on, for dumps and tools; block() hands it to the fiber's record
+  // (threads are not in dumps).
+  void note(const WaitDesc& d, const void* object) noexcept { note(d, reinterpret_cast<std::uintptr_t>(object)); }
   void note(const WaitDesc& d, std::uint64_t arg) noexcept {
-    if (fiber_) fiber_->note_wait(d, arg);
+    what_ = &d;
+    what_arg_ = arg;
   }
   // Throws Cancelled if the fiber's cancellation is pending (no-op for a thread). `chaos_yield`
   // false: chaos mode (lib/sched/chaos.hpp) must not yield here, because the caller holds a
@@ -115,6 +145,8 @@ class Waiter {
  private:
   FiberBase* fiber_;
   std::uint64_t epoch_ = 0;
+  const WaitDesc* what_ = nullptr;  // note()
+  std::uint64_t what_arg_ = 0;
   // Thread waits: 0 while waiting, else the WakeReason that won (a futex word).
   std::atomic<std::uint32_t> word_{0};
 };
