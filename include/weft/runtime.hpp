@@ -71,14 +71,13 @@ void dump_runtime(Scheduler& s, std::ostream& os);
 std::uint64_t runtime_id_of(const Scheduler& s) noexcept;
 std::shared_ptr<Scheduler> current_scheduler(const char* op);
 [[noreturn]] void rethrow_root(const JoinError& e);
+struct RuntimeAccess;
 }  // namespace detail
 
 /// A cheap, copyable reference to a runtime, usable from any thread to spawn onto it. Spawning
 /// through a Handle whose runtime has shut down throws weft::Error.
 class Handle {
  public:
-  /// Wraps the scheduler `s` (Runtime and Handle::current() make these).
-  explicit Handle(std::shared_ptr<detail::Scheduler> s) : s_(std::move(s)) {}
   /// The runtime of the calling fiber; throws weft::Error from a plain thread.
   static Handle current() { return Handle(detail::current_scheduler("Handle::current")); }
 
@@ -127,14 +126,24 @@ class Handle {
   void dump(std::ostream& os) const { detail::dump_runtime(*s_, os); }
   /// The runtime's number in dumps and deadlock reports ("weft runtime 3", Deadlock::runtime).
   std::uint64_t id() const noexcept { return detail::runtime_id_of(*s_); }
-  /// The runtime's internals: for weft's own tools and tests, not for programs.
-  detail::Scheduler& scheduler() const noexcept { return *s_; }
   /// False only for the handle of a moved-from Runtime.
   explicit operator bool() const noexcept { return s_ != nullptr; }
 
  private:
+  friend struct detail::RuntimeAccess;
+  friend class Runtime;
+  explicit Handle(std::shared_ptr<detail::Scheduler> s) : s_(std::move(s)) {}
   std::shared_ptr<detail::Scheduler> s_;
 };
+
+namespace detail {
+// The scheduler behind a Handle, for weft's own code (lib/, weft/sim.hpp, tests): the public
+// classes keep it out of their interface.
+struct RuntimeAccess {
+  static Scheduler& scheduler(const Handle& h) noexcept { return *h.s_; }
+  static Handle handle(std::shared_ptr<Scheduler> s) { return Handle(std::move(s)); }
+};
+}  // namespace detail
 
 /// The usable stack a fiber gets without Options::stack_size: in a fiber, its runtime's
 /// (Handle::stack_size()); from a plain thread, what a Runtime built with default options gives
@@ -173,16 +182,12 @@ class Runtime {
     Builder& simulation_max_steps(std::uint64_t n) { cfg_.sim_max_steps = n; return *this; }
     /// Starts a runtime with these options.
     Runtime build() const { return Runtime(cfg_); }
-    /// The options as collected so far (weft's internals read them).
-    const detail::Config& config() const noexcept { return cfg_; }
 
    private:
     detail::Config cfg_;
   };
 
   Runtime() : Runtime(detail::Config{}) {}
-  /// Starts a runtime with the options of a Builder (Builder::build() calls this).
-  explicit Runtime(const detail::Config& cfg) : handle_(detail::make_scheduler(cfg)) {}
   /// Takes over the running runtime; the moved-from object no longer owns one (its destructor does
   /// nothing, and its handle() is false).
   Runtime(Runtime&&) noexcept = default;
@@ -228,10 +233,12 @@ class Runtime {
   /// calls it. Must not be called from one of this runtime's fibers.
   void shutdown() {
     if (moved_from()) return;
-    detail::shutdown_scheduler(handle_.scheduler());
+    detail::shutdown_scheduler(*handle_.s_);
   }
 
  private:
+  // Builder::build() calls this.
+  explicit Runtime(const detail::Config& cfg) : handle_(detail::make_scheduler(cfg)) {}
   bool moved_from() const noexcept { return !handle_; }
   Handle handle_;
 };

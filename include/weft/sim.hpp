@@ -125,7 +125,7 @@ auto run_quiet(std::uint64_t seed, F&& fn, const Options& o) -> weft::detail::sp
                    .build();
   auto r = rt.spawn(weft::Options{.name = "sim root"}, std::forward<F>(fn)).join();  // runs it until the root returns
   if (!r) weft::detail::rethrow_root(r.error());
-  run_all(rt.handle().scheduler());  // and until every fiber it started has finished
+  run_all(weft::detail::RuntimeAccess::scheduler(rt.handle()));  // and until every fiber it started has finished
   if constexpr (!std::is_void_v<weft::detail::spawn_result_t<F>>) return std::move(*r);
 }
 }  // namespace detail

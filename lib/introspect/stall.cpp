@@ -97,8 +97,8 @@ StallDetector::StallDetector(const Handle& rt, Options o) : s_(std::make_unique<
   if (o.threshold <= std::chrono::nanoseconds::zero()) {
     throw Error("weft::StallDetector: threshold must be positive (default 100 ms)");
   }
-  s_->keep = rt.scheduler().shared_from_this();
-  s_->sched = &rt.scheduler();
+  s_->keep = detail::RuntimeAccess::scheduler(rt).shared_from_this();
+  s_->sched = &detail::RuntimeAccess::scheduler(rt);
   s_->sig = o.signal ? o.signal : SIGRTMIN + 5;
   if (!o.on_stall) {
     o.on_stall = [](const StallReport& r) {
@@ -239,9 +239,9 @@ bool StallDetector::State::describe(StallReport& r, detail::Worker& w, detail::F
     if (x != f) return;
     alive = true;
     r.fiber_id = x->id_;
-    r.name = x->name_;
-    r.spawn_site = std::string(x->spawn_site_.file_name()) + ":" + std::to_string(x->spawn_site_.line()) + " (" +
-                   x->spawn_site_.function_name() + ")";
+    r.name = rec(x)->name_;
+    r.spawn_site = std::string(rec(x)->spawn_site_.file_name()) + ":" + std::to_string(rec(x)->spawn_site_.line()) + " (" +
+                   rec(x)->spawn_site_.function_name() + ")";
   });
   r.worker = w.index();
   if (!alive) return false;

@@ -29,7 +29,7 @@ std::string top_snapshot_json(const Handle& rt) {
   RuntimeMetrics m = rt.metrics();
   std::vector<FiberMetrics> fs = rt.fibers();
   std::ostringstream os;
-  os << "{\"pid\":" << ::getpid() << ",\"runtime\":" << rt.scheduler().runtime_id_ << ",\"live_fibers\":" << m.live_fibers
+  os << "{\"pid\":" << ::getpid() << ",\"runtime\":" << detail::RuntimeAccess::scheduler(rt).runtime_id_ << ",\"live_fibers\":" << m.live_fibers
      << ",\"spawned_total\":" << m.spawned_total << ",\"live_stacks\":" << m.live_stacks
      << ",\"inject_queue_depth\":" << m.inject_queue_depth << ",\"reactor_watchers\":" << m.reactor_watchers
      << ",\"workers\":[";
@@ -48,8 +48,8 @@ std::string top_snapshot_json(const Handle& rt) {
   // What weft-top shows above the fibers when there is any: the runtime's deadlocks (without
   // stacks: the tool has no room for them; the dump has) and what its stall detectors reported.
   os << "],\"deadlocks\":";
-  detail::write_deadlocks_json(os, rt.scheduler());
-  const detail::StallLog stalls = detail::stall_log_of(rt.scheduler().runtime_id_);
+  detail::write_deadlocks_json(os, detail::RuntimeAccess::scheduler(rt));
+  const detail::StallLog stalls = detail::stall_log_of(detail::RuntimeAccess::scheduler(rt).runtime_id_);
   const std::uint64_t now = detail::coarse_ns();
   os << ",\"stalls\":{\"total\":" << stalls.total << ",\"recent\":[";
   for (std::size_t i = 0; i < stalls.recent.size(); ++i) {
@@ -146,7 +146,7 @@ std::shared_ptr<void> top_env_server(std::shared_ptr<Scheduler> s) {
   const char* p = std::getenv("WEFT_TOP_SOCKET");
   if (!p || !*p) return nullptr;
   try {
-    return std::make_shared<TopServer>(Handle(std::move(s)), p);
+    return std::make_shared<TopServer>(detail::RuntimeAccess::handle(std::move(s)), p);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "weft: WEFT_TOP_SOCKET: %s\n", e.what());
     return nullptr;
