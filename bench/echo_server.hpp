@@ -1,6 +1,7 @@
 // echo_server.hpp — the echo server of doc/bench.md's `echo` workload. Shared by
 // weft_bench (`weft_bench echo_server --port P`, the server that is measured) and
-// tests/echo_test.cpp (which abuses it), so the server that is benchmarked is the one that is tested.
+// tests/stress/echo_test.cpp (which abuses it), so the server that is benchmarked is the one that
+// is tested.
 //
 //   weft::TcpListener l = weft::TcpListener::bind(weft::SocketAddr::loopback_v4(port));
 //   auto server = weft::spawn([&] { weft_echo::serve(l); });   // runs until cancelled

@@ -25,7 +25,7 @@
 ///   }
 ///
 /// Cost: one call and a decrement per operation, plus one yield per kCoopBudget operations
-/// (tests/coop_test.cpp prints the ping-pong figures with and without the budget).
+/// (tests/unit/coop_test.cpp prints the ping-pong figures with and without the budget).
 /// @endverbatim
 #pragma once
 

@@ -17,8 +17,9 @@
 /// task, which runs on a pool thread) the value is per thread and lives until the thread exits.
 ///
 /// Reading costs one lookup among the locals the fiber has touched (a short vector scan: ~1.8 ns
-/// measured with two locals; tests/fiber_local_test.cpp prints it). A FiberLocal must outlive every fiber
-/// that touched it (make it static, like a thread_local); its key is never reused.
+/// measured with two locals; tests/unit/fiber_local_test.cpp prints it). A FiberLocal must
+/// outlive every fiber that touched it (make it static, like a thread_local); its key is never
+/// reused.
 /// @endverbatim
 #pragma once
 

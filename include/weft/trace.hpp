@@ -15,8 +15,9 @@
 /// cancellations. One track per thread; slices carry the fiber's name. Every arrow is bound to
 /// slices as Perfetto's and Chrome's importers require: it starts at the waker's slice (a 1 ns
 /// slice named "event loop" or "thread" stands for a timer, an fd or a plain thread) and ends at
-/// the woken fiber's next slice (tests/trace_check.py checks both importers' rules). Recording is
-/// process-wide; weft/flight_recorder.hpp keeps it running and writes it when something goes wrong.
+/// the woken fiber's next slice (tests/tools/trace_check.py checks both importers' rules).
+/// Recording is process-wide; weft/flight_recorder.hpp keeps it running and writes it when
+/// something goes wrong.
 /// Off, it costs one predictable branch per scheduling event; on, about two clock reads and a
 /// ring append per event (see README, "Profiling weft programs").
 /// @endverbatim

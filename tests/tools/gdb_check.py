@@ -5,8 +5,8 @@ restored). Skipped (exit 77) when gdb is not installed.
 
     gdb_check.py PROG --source weft.py        the script sourced by hand (the suite: a -g build)
     gdb_check.py PROG --autoload-dir DIR      loaded by gdb itself from DIR, gdb's auto-load
-                                              scripts directory (tests/consumer/run.sh: installed
-                                              release library, no debug info)
+                                              scripts directory (tests/packaging/consumer/run.sh:
+                                              installed release library, no debug info)
     --core                                    also: dump a core at the breakpoint and list and
                                               unwind the fiber from the core file
     --attach                                  also: `gdb -p` on the running program"""

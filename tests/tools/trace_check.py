@@ -7,7 +7,7 @@ then runs tools/weft-trace-summary and tools/weft-trace-svg on it.
 
 Flow binding, as the importers do it (Perfetto's Python API downloads its trace processor at run
 time, so Perfetto's rules are re-implemented here; Chrome's are too, and the trace_engine test,
-tests/trace_engine_check.py, also counts the flows with Chrome's real engine from npm):
+tests/tools/trace_engine_check.py, also counts the flows with Chrome's real engine from npm):
 - Perfetto (trace_processor, src/trace_processor/importers/json): events are taken in timestamp
   order, ties in file order. A flow start "s" (v1) binds to the slice open on its pid/tid track
   when it is taken, else it is dropped (stat flow_no_enclosing_slice). A flow end "f" with

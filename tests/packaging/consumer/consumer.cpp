@@ -1,5 +1,5 @@
 // A program built out of tree against the *installed* weft (pkg-config, CMake, meson; shared and
-// static; tests/consumer/run.sh).
+// static; tests/packaging/consumer/run.sh).
 #include <weft/weft.hpp>
 
 #include <csignal>

@@ -5,7 +5,7 @@
 // cat/name/id of "s"/"f" events), "bound": flows the engine bound (a group whose start and end are
 // both trace events), "unbound": [first few flows not bound], "engine_flows": groups the engine
 // made}. Exits 1 if the file does not parse or the engine throws; 0 otherwise (the caller judges
-// the counts). Install the engine with `npm ci --prefix tests/trace_engine`.
+// the counts). Install the engine with `npm ci --prefix tests/tools/trace_engine`.
 import fs from 'node:fs';
 import {createRequire} from 'node:module';
 import path from 'node:path';

@@ -5,7 +5,7 @@
 // timeouts, cancellation, fairness, migration) are in stream_socket_test.cpp.
 #include "net_util.hpp"
 
-#include "../bench/echo_server.hpp"
+#include "../../bench/echo_server.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Counts the flows of a weft trace with a real trace parser: Chrome's own trace engine (npm
-@paulirish/trace_engine, the DevTools Performance panel's model), run by tests/trace_engine/
-count_flows.mjs under Node.js. tests/trace_check.py re-implements the importers' binding rules;
-this test asks the engine itself.
+@paulirish/trace_engine, the DevTools Performance panel's model), run by
+tests/tools/trace_engine/count_flows.mjs under Node.js. tests/tools/trace_check.py re-implements
+the importers' binding rules; this test asks the engine itself.
 
   trace_engine_check.py <trace_program> <engine dir>              runs trace_program with
       WEFT_TRACE and fails unless the engine binds every flow of the trace (and there are some)
@@ -10,11 +10,12 @@ this test asks the engine itself.
       it with one flow broken as a viewer would not draw it: the check must see fewer flows bound
   trace_engine_check.py --file <trace.json> <engine dir>          only counts an existing trace
 
-The engine is installed by `npm ci --prefix tests/trace_engine` (package.json pins its version;
-README, .ci/run). Without Node.js or the engine the test fails and says so."""
+The engine is installed by `npm ci --prefix tests/tools/trace_engine` (package.json pins its
+version; README, .ci/run). Without Node.js or the engine the test fails and says so."""
 import copy, json, os, shutil, subprocess, sys, tempfile
 
-INSTALL = "npm ci --prefix tests/trace_engine  (Node.js >= 18 and npm: on Debian, apt-get install nodejs npm)"
+INSTALL = ("npm ci --prefix tests/tools/trace_engine  (Node.js >= 18 and npm: on Debian, "
+           "apt-get install nodejs npm)")
 
 
 def fail(msg):

@@ -1,7 +1,7 @@
-// The program tests/gdb_check.py debugs: a fiber blocked in gdb_blocked_here(), then a call to
-// weft_gdb_test_ready() (the breakpoint) while it is suspended. With --wait it prints "ready" there
-// and waits for SIGTERM instead, for `gdb -p`. Public API only: the suite builds it with -g against
-// the build tree, tests/consumer/run.sh without debug info against the install.
+// The program tests/tools/gdb_check.py debugs: a fiber blocked in gdb_blocked_here(), then a call
+// to weft_gdb_test_ready() (the breakpoint) while it is suspended. With --wait it prints "ready"
+// there and waits for SIGTERM instead, for `gdb -p`. Public API only: the suite builds it with -g
+// against the build tree, tests/packaging/consumer/run.sh without debug info against the install.
 #include <weft/weft.hpp>
 
 #include <csignal>

@@ -5,7 +5,7 @@
 // with the server's memory staying bounded.
 #include "net_util.hpp"
 
-#include "../bench/echo_server.hpp"
+#include "../../bench/echo_server.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>

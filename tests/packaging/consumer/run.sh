@@ -1,5 +1,5 @@
 #!/bin/sh
-# weft used from scratch projects, as a user would (tests/consumer/consumer.cpp each time).
+# weft used from scratch projects, as a user would (consumer.cpp beside this script, each time).
 #
 #   run.sh <build dir> <source dir> <extra flags> installed
 #     Installs the build into a scratch DESTDIR, then builds and runs the consumer through
@@ -34,7 +34,7 @@ run_consumer() {
 consumer_project() {  # consumer_project <dir> <meson/cmake project dir>: a scratch copy with consumer.cpp
   mkdir -p "$1"
   find "$2" -maxdepth 1 -type f -exec cp {} "$1"/ \;
-  cp "$src/tests/consumer/consumer.cpp" "$1"/
+  cp "$src/tests/packaging/consumer/consumer.cpp" "$1"/
 }
 
 compilers=c++
@@ -42,7 +42,7 @@ if [ -z "$extra" ] && command -v clang++-16 >/dev/null 2>&1; then compilers="c++
 
 if [ "$what" = subproject ]; then
   proj="$tmp/sub"
-  consumer_project "$proj" "$src/tests/consumer/subproject"
+  consumer_project "$proj" "$src/tests/packaging/consumer/subproject"
   mkdir "$proj/subprojects"
   ln -s "$src" "$proj/subprojects/weft"
   # A debug build: this checks what gets built and installed, and compiles weft ~2x faster than -O2.
@@ -100,17 +100,17 @@ for cxx in $compilers; do
   echo "== $cxx: pkg-config"
   # Shared, as a C++23 program: the language level must stay the program's own.
   # shellcheck disable=SC2086
-  $cxx -std=c++2b $extra "$src/tests/consumer/consumer.cpp" -o "$tmp/pc_shared" $cflags $libs
+  $cxx -std=c++2b $extra "$src/tests/packaging/consumer/consumer.cpp" -o "$tmp/pc_shared" $cflags $libs
   run_consumer "$cxx pkg-config shared" "$tmp/pc_shared" shared
   case $out in *"__cplusplus 2020"*) fail "$cxx: a C++23 program compiled as C++20" ;; esac
   # Static: -Bstatic makes -lweft (and its private libraries) pick the .a files.
   # shellcheck disable=SC2086
-  $cxx -std=c++20 $extra "$src/tests/consumer/consumer.cpp" -o "$tmp/pc_static" $cflags \
+  $cxx -std=c++20 $extra "$src/tests/packaging/consumer/consumer.cpp" -o "$tmp/pc_static" $cflags \
     -Wl,-Bstatic $static_libs -Wl,-Bdynamic
   run_consumer "$cxx pkg-config static" "$tmp/pc_static" static
 
   echo "== $cxx: cmake find_package"
-  consumer_project "$tmp/cmake-$cxx" "$src/tests/consumer"
+  consumer_project "$tmp/cmake-$cxx" "$src/tests/packaging/consumer"
   cmake -S "$tmp/cmake-$cxx" -B "$tmp/cmake-$cxx/build" -Dweft_DIR="$cfgdir" -DCMAKE_CXX_COMPILER="$cxx" \
     -DCMAKE_CXX_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" >"$tmp/cmake.log" 2>&1 \
     || { cat "$tmp/cmake.log"; fail "$cxx: cmake configure"; }
@@ -119,7 +119,7 @@ for cxx in $compilers; do
   run_consumer "$cxx cmake weft::weft_static" "$tmp/cmake-$cxx/build/consumer_static" static
 
   echo "== $cxx: meson dependency()"
-  consumer_project "$tmp/meson-$cxx" "$src/tests/consumer/meson"
+  consumer_project "$tmp/meson-$cxx" "$src/tests/packaging/consumer/meson"
   CXX=$cxx CXXFLAGS="$extra" LDFLAGS="$extra" meson setup "$tmp/meson-$cxx/build" "$tmp/meson-$cxx" \
     -Db_lundef=false >"$tmp/meson.log" 2>&1 || { cat "$tmp/meson.log"; fail "$cxx: meson setup"; }
   ninja -C "$tmp/meson-$cxx/build" >"$tmp/meson.log" 2>&1 || { tail -n 40 "$tmp/meson.log"; fail "$cxx: meson build"; }
@@ -146,8 +146,8 @@ if [ -z "$extra" ]; then
   ln -s "$autoload" "$tmp/gdb-auto-load$lib-gdb.py"
   # Release flags as the README's default build, no -g: gdb has no type information.
   # shellcheck disable=SC2086
-  c++ -std=c++20 -O2 -fno-omit-frame-pointer "$src/tests/gdb_program.cpp" -o "$tmp/gdb_program" $cflags $libs
-  python3 "$src/tests/gdb_check.py" "$tmp/gdb_program" --autoload-dir "$tmp/gdb-auto-load" --core --attach \
+  c++ -std=c++20 -O2 -fno-omit-frame-pointer "$src/tests/tools/gdb_program.cpp" -o "$tmp/gdb_program" $cflags $libs
+  python3 "$src/tests/tools/gdb_check.py" "$tmp/gdb_program" --autoload-dir "$tmp/gdb-auto-load" --core --attach \
     || fail "gdb extension on the installed library"
 fi
 echo "consumer: ok"

@@ -86,7 +86,8 @@ TEST_CASE("a parked fiber's frame names its function, and with libdw this file a
       CHECK(contains(bt, "symbolize_test_parked_here(weft::Notify&)"));
       if (weft::detail::symbolize_has_source_lines()) {
         CHECK(contains(bt, "symbolize_test_parked_here(weft::Notify&) at "));
-        CHECK(contains(bt, "tests/symbolize_test.cpp:" + std::to_string(g_parked_line.load()) + "\n"));
+        CHECK(contains(bt, "tests/tools/symbolize_test.cpp:" + std::to_string(g_parked_line.load()) +
+                               "\n"));
         // The lambda it was spawned with is a frame of its own, named for its enclosing function
         // (g++: "f()::{lambda}::operator() at", clang: "f()::{lambda}::operator()() const at").
         CHECK(contains(bt, "::{lambda}::operator()"));

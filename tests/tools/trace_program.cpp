@@ -1,4 +1,4 @@
-// A small traced program for tests/trace_check.py: run with WEFT_TRACE=<file.json>.
+// A small traced program for tests/tools/trace_check.py: run with WEFT_TRACE=<file.json>.
 // A producer and a consumer ping-pong over channels (wake-ups across fibers), a sleeper (a timer
 // wake-up), an aborted fiber (a cancellation) and plenty of spawns.
 #include <weft/weft.hpp>
