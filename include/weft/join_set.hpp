@@ -64,7 +64,7 @@ class JoinSet {
     static_assert(std::is_same_v<detail::spawn_result_t<F>, T>, "JoinSet<T>::spawn: the function must return T");
     detail::JoinSetCore& c = core();  // check before allocating: a throw must not leak the task
     auto* t = detail::make_task(std::forward<F>(fn));
-    AbortHandle h(t);
+    AbortHandle h = detail::HandleAccess::abort_handle(t);
     c.spawn(t, std::move(opts), loc);
     return h;
   }

@@ -78,17 +78,15 @@ auto make_task(F&& fn) {
   static_assert(!std::is_reference_v<T>, "weft::spawn: a fiber cannot return a reference; return a value or a pointer");
   return new Task<T, std::decay_t<F>>(std::forward<F>(fn));
 }
+
+// Makes JoinHandles and AbortHandles, whose constructors are private (defined below them).
+struct HandleAccess;
 }  // namespace detail
 
 /// Cancels a fiber without being able to join it. Copyable; outliving the fiber is fine.
 class AbortHandle {
  public:
   AbortHandle() = default;
-  /// Refers to the fiber `f` (null: an empty handle) and keeps its record alive. Used by JoinHandle and
-  /// JoinSet; programs get AbortHandles from them.
-  explicit AbortHandle(detail::FiberBase* f) : f_(f) {
-    if (f_) f_->add_ref();
-  }
   /// Another handle to the same fiber.
   AbortHandle(const AbortHandle& o) : AbortHandle(o.f_) {}
   /// Takes over `o`'s fiber; `o` becomes empty.
@@ -110,6 +108,13 @@ class AbortHandle {
   bool is_finished() const noexcept { return !f_ || f_->finished(); }
 
  private:
+  friend struct detail::HandleAccess;
+  template <class>
+  friend class JoinHandle;
+  // Refers to the fiber `f` (null: an empty handle) and keeps its record alive.
+  explicit AbortHandle(detail::FiberBase* f) : f_(f) {
+    if (f_) f_->add_ref();
+  }
   detail::FiberBase* f_ = nullptr;
 };
 
@@ -119,8 +124,6 @@ template <class T>
 class JoinHandle {
  public:
   JoinHandle() = default;
-  /// Takes over one reference to the task `t` (spawn makes these; programs never call it).
-  explicit JoinHandle(detail::TaskOf<T>* t) noexcept : t_(t) {}
   /// Takes over `o`'s fiber; `o` becomes invalid().
   JoinHandle(JoinHandle&& o) noexcept
       : t_(std::exchange(o.t_, nullptr)), id_(o.id_), joined_(std::exchange(o.joined_, false)) {}
@@ -184,10 +187,23 @@ class JoinHandle {
     }
     t_ = nullptr;
   }
+  friend struct detail::HandleAccess;
+  // Takes over one reference to the task `t` (spawn makes these).
+  explicit JoinHandle(detail::TaskOf<T>* t) noexcept : t_(t) {}
+
   detail::TaskOf<T>* t_ = nullptr;
   FiberId id_ = 0;
   bool joined_ = false;
 };
+
+namespace detail {
+// How weft's own templates (spawn, JoinSet) make handles; their constructors are private.
+struct HandleAccess {
+  template <class T>
+  static JoinHandle<T> join_handle(TaskOf<T>* t) noexcept { return JoinHandle<T>(t); }
+  static AbortHandle abort_handle(FiberBase* f) { return AbortHandle(f); }
+};
+}  // namespace detail
 
 namespace detail {
 // The one spawn sequence behind spawn, Handle::spawn, spawn_local and spawn_blocking: the task, its
@@ -197,7 +213,7 @@ namespace detail {
 template <class F, class Submit>
 JoinHandle<spawn_result_t<F>> spawn_handle(F&& fn, Submit&& submit) {
   auto* t = make_task(std::forward<F>(fn));
-  JoinHandle<spawn_result_t<F>> h(t);
+  JoinHandle<spawn_result_t<F>> h = HandleAccess::join_handle<spawn_result_t<F>>(t);
   t->add_ref();
   submit(t);
   return h;

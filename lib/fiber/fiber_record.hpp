@@ -27,6 +27,10 @@
 
 namespace weft::detail {
 
+// Hidden like every lib/ type (the tests and benchmarks that include this header build without
+// -fvisibility=hidden; the public header declared LocalSetCore hidden).
+WEFT_INTERNAL_BEGIN
+
 class Worker;
 class Scheduler;
 class LocalSetCore;
@@ -150,5 +154,7 @@ inline void note_wait(FiberBase* f, const WaitDesc& d, std::uint64_t arg) noexce
 
 // Destroys a finished fiber's FiberLocal values (call only when its locals_ is set).
 void destroy_fiber_locals(FiberBase* f) noexcept;
+
+WEFT_INTERNAL_END
 
 }  // namespace weft::detail
