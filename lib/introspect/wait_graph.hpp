@@ -1,5 +1,5 @@
 // The wait-for graph between parked fibers (weft/deadlock.hpp): which fiber can end another's
-// wait. Shared by the dump (lib/introspect/introspect.cpp) and the deadlock detector
+// wait. Shared by the dump (lib/introspect/dump.cpp, fiber_snapshot.cpp) and the deadlock detector
 // (lib/introspect/wait_graph.cpp).
 #pragma once
 
@@ -39,7 +39,7 @@ WaitEdge read_wait_edge(const WaitDesc* what, std::uint64_t arg) noexcept;
 // as an address only).
 const void* joiner_address(const FiberBase* f) noexcept;
 
-// One fiber as the registry and the dump see it (lib/introspect/introspect.cpp). Call under f's
+// One fiber as the registry and the dump see it (lib/introspect/fiber_snapshot.cpp). Call under f's
 // registry shard lock (inside Scheduler::for_each_live).
 FiberMetrics describe_fiber(Scheduler& s, FiberBase* f, const FiberQuery& q);
 

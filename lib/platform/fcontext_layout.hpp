@@ -1,5 +1,5 @@
 // Where Boost.Context's jump_fcontext leaves a switched-out context's frame pointer and resume pc:
-// what a backtrace of a suspended fiber starts from (lib/introspect/introspect.cpp walks it).
+// what a backtrace of a suspended fiber starts from (lib/introspect/fiber_snapshot.cpp walks it).
 //
 // Boost.Context 1.74's jump_fcontext saves the callee-saved registers below the caller's return
 // address:
