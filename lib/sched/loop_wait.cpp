@@ -38,7 +38,43 @@ struct WaitCtx {
   std::uint64_t epoch;
   Clock::time_point own;    // the operation's deadline (max: none)
   Clock::time_point scope;  // the admitted scopes' earliest deadline (max: none)
+  // The libev wait (park_on_libev): its worker and watchers; `released` once they are stopped.
+  detail::Worker* worker = nullptr;
+  ev_io* io = nullptr;
+  ev_timer* timer = nullptr;
+  bool released = false;
 };
+
+// On the watchers' own loop thread: stops this wait's watchers and forgets the waiter.
+void release_watchers(WaitCtx* c) noexcept {
+  struct ev_loop* loop = c->worker->reactor().loop();
+  c->worker->reactor().remove_waiter(c->io != nullptr);
+  if (c->io) {
+    ev_io_stop(loop, c->io);
+    c->worker->scheduler().fd_waiters.fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (c->timer) ev_timer_stop(loop, c->timer);
+  c->released = true;
+}
+
+// A wake decided by the loop itself (readiness, a deadline). The fiber is pinned to this worker
+// only so that its watchers are stopped on this thread; here we are on it. So claim the wait, stop
+// the watchers, unpin, and only then make the fiber runnable: it can then be stolen like any woken
+// fiber instead of waiting for this worker. A claim lost to another waker (a canceller) leaves
+// everything as it was: that waker routes the still-pinned fiber here, and it stops its watchers
+// itself. After the schedule the fiber may run anywhere and `c` (on its stack) is gone.
+void wake_from_loop(WaitCtx* c, detail::WakeReason why) noexcept {
+  detail::FiberBase* f = c->fiber;
+  if (detail::rec(f)->sched_->io_mode == 0) {
+    detail::wake(f, c->epoch, why);
+    return;
+  }
+  bool must_schedule;
+  if (!detail::wake_claim(f, c->epoch, why, &must_schedule)) return;
+  release_watchers(c);
+  detail::rec(f)->pinned_ = nullptr;
+  if (must_schedule) detail::rec(f)->sched_->schedule(f, true);
+}
 
 double seconds_between(Clock::time_point now, Clock::time_point t) {
   return std::max(0.0, std::chrono::duration<double>(t - now).count());
@@ -49,9 +85,9 @@ void on_timer(struct ev_loop* loop, ev_timer* w, int) {
   detail::chaos::delay_clock();
   const Clock::time_point now = Clock::now();
   if (now >= c->own) {
-    detail::wake(c->fiber, c->epoch, detail::WakeReason::Timeout);
+    wake_from_loop(c, detail::WakeReason::Timeout);
   } else if (now >= c->scope) {
-    detail::wake(c->fiber, c->epoch, detail::WakeReason::ScopeCancel);
+    wake_from_loop(c, detail::WakeReason::ScopeCancel);
   } else {
     ev_now_update(loop);  // re-arm against a fresh "now", or it fires early again
     ev_timer_set(w, seconds_between(Clock::now(), std::min(c->own, c->scope)), 0.0);
@@ -60,8 +96,7 @@ void on_timer(struct ev_loop* loop, ev_timer* w, int) {
 }
 
 void on_io(struct ev_loop*, ev_io* w, int) {
-  auto* c = static_cast<WaitCtx*>(w->data);
-  detail::wake(c->fiber, c->epoch, detail::WakeReason::Ready);
+  wake_from_loop(static_cast<WaitCtx*>(w->data), detail::WakeReason::Ready);
 }
 
 }  // namespace
@@ -104,15 +139,18 @@ WakeReason park_on_libev(Worker* w, WaitCtx& ctx, ev_io* io, Clock::time_point f
   }
   const bool uses_loop = io || timed;
   if (uses_loop) {
+    ctx.worker = w;
+    ctx.io = io;
+    ctx.timer = timed ? &timer : nullptr;
     rec(f)->pinned_ = w;
     w->reactor().add_waiter(io != nullptr);
+    if (io) w->scheduler().fd_waiters.fetch_add(1, std::memory_order_relaxed);
   }
   const WakeReason r = park_switch(f, ctx.epoch);
-  if (uses_loop) {
-    // Pinned: we are back on `w`'s thread, the only one allowed to touch its watchers.
-    w->reactor().remove_waiter(io != nullptr);
-    if (io) ev_io_stop(loop, io);
-    if (timed) ev_timer_stop(loop, &timer);
+  if (uses_loop && !ctx.released) {
+    // Woken by someone other than the loop (or the wake never parked us): still pinned, so we
+    // are back on `w`'s thread, the only one allowed to touch its watchers.
+    release_watchers(&ctx);
     rec(f)->pinned_ = nullptr;
   }
   return r;
@@ -154,6 +192,21 @@ struct FdWatchAccess {
 }  // namespace detail
 
 namespace {
+// EXPERIMENT: fd waits gather on worker 0's loop (one epoll, batches of events, fewer sleeps)
+// while it keeps up (mode 2: its run queue is empty) or always (mode 3). A fiber bound to its
+// worker (spawn_local) stays.
+void move_to_io_worker(detail::FiberBase* f) noexcept {
+  detail::Worker* w = detail::rec(f)->worker_;
+  detail::Scheduler& s = w->scheduler();
+  if (s.io_mode < 2 || detail::rec(f)->home_) return;
+  detail::Worker* home = s.workers()[0].get();
+  if (home == w) return;
+  if (s.io_mode == 2 && home->queue_len() != 0) return;
+  detail::rec(f)->pinned_ = home;
+  detail::Worker::switch_out(f, detail::SwitchReason::Migrate);
+  detail::rec(f)->pinned_ = nullptr;  // on `home` now
+}
+
 detail::WakeReason wait_on_loop(detail::FiberBase* f, ev_io* io, const Clock::time_point* deadline) {
   return detail::park_on_loop(f, detail::begin_wait(f), io, deadline);
 }
@@ -187,6 +240,7 @@ bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* 
     note_wait(f, ev_events == EV_READ ? detail::kWaitFdReadable : detail::kWaitFdWritable, static_cast<std::uint64_t>(fd));
     // The fiber runs on its worker until it parks (and is pinned to it while it waits), so that
     // worker's loop is the one the watcher must be set up for.
+    move_to_io_worker(f);
     ev_io scratch;
     ev_io* io = detail::FdWatchAccess::prepare(persistent, &scratch, rec(f)->worker_->reactor().loop(), fd, ev_events);
     const detail::WakeReason r = wait_on_loop(f, io, deadline);

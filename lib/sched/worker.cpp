@@ -106,7 +106,7 @@ void Worker::main() {
     // work through epoll, which only park() polls, so spinning would delay that work and take the
     // CPU from whoever produces it (on a 2-core echo run: 19 % of the server's samples, for
     // nothing). Timer waiters do not count: their moment is known and rarely within a spin.
-    if (!f && searching_ && !reactor_.has_fd_waiters()) f = spin_search();
+    if (!f && searching_ && !reactor_.has_fd_waiters() && (sched_.io_mode == 0 || sched_.fd_waiters.load(std::memory_order_relaxed) == 0)) f = spin_search();
     if (f) {
       run(f);
       maybe_poll();
@@ -364,7 +364,7 @@ void Worker::observe_run_stop(FiberBase* f) noexcept {
   rec(f)->run_ns_ += d;
   if (d > rec(f)->max_slice_ns_) rec(f)->max_slice_ns_ = d;
   ++rec(f)->timed_runs_;
-  if (switch_reason_ == SwitchReason::Yield) rec(f)->runnable_since_ns_.store(now, std::memory_order_relaxed);
+  if (switch_reason_ == SwitchReason::Yield || switch_reason_ == SwitchReason::Migrate) rec(f)->runnable_since_ns_.store(now, std::memory_order_relaxed);
   if (observe_flags() & kObserveTrace) {
     const char* what = switch_reason_ == SwitchReason::Park && rec(f)->wait_what_ ? rec(f)->wait_what_->what : nullptr;
     trace_emit(TraceEv::RunStop, f->id_, static_cast<std::uint64_t>(switch_reason_), what, now);
@@ -393,6 +393,10 @@ void Worker::after_switch(FiberBase* f) noexcept {
       } else {
         push_queue(f);
       }
+      return;
+    case SwitchReason::Migrate:
+      check_stack_pointer(f);
+      sched_.schedule(f, false);  // to rec(f)->pinned_'s inbox
       return;
     case SwitchReason::Park: {
       check_stack_pointer(f);

@@ -33,7 +33,9 @@ class Scheduler;
 class Simulation;
 
 // Why a fiber switched back to its worker.
-enum class SwitchReason : std::uint8_t { Yield, Park, Finish };
+// Migrate: the fiber set rec(f)->pinned_ to another worker and continues there (an fd wait moving
+// to the runtime's I/O worker, loop_wait.cpp).
+enum class SwitchReason : std::uint8_t { Yield, Park, Finish, Migrate };
 
 struct WorkerCounters {
   std::atomic<std::uint64_t> fibers_run{0};
