@@ -1,9 +1,13 @@
 // Suspension points served by the worker's libev loop: deadline timers, sleep and fd readiness.
 //
 // A waiting fiber registers its watchers on the loop of the worker it runs on and is *pinned*
-// there (rec(fiber)->pinned_) until it wakes: whoever wakes it (the watcher, a canceller on another
-// thread) puts it in that worker's inbox, so the watchers are stopped on their own loop's thread
-// before the fiber can migrate. The watchers live on the fiber's stack; no allocation.
+// there (rec(fiber)->pinned_) while it waits: a waker on another thread (a canceller, a notifier)
+// puts it in that worker's inbox, so the watchers are stopped on their own loop's thread before
+// the fiber can migrate. A wake decided by the loop itself (readiness, a deadline) is already on
+// that thread: it stops the watchers there and unpins the fiber first, so the fiber is queued
+// like any woken fiber and another worker may steal it (wake_from_loop). The watchers live on the
+// fiber's stack; no allocation. fd waits move to the I/O worker first while it keeps up
+// (move_to_io_worker).
 //
 // One timer serves both deadlines a wait can have: its own (a try_lock_for, a sleep) and the
 // earliest of the cancel scopes begin_wait admitted (rec(f)->wait_deadline_). The timer's callback
@@ -65,10 +69,6 @@ void release_watchers(WaitCtx* c) noexcept {
 // itself. After the schedule the fiber may run anywhere and `c` (on its stack) is gone.
 void wake_from_loop(WaitCtx* c, detail::WakeReason why) noexcept {
   detail::FiberBase* f = c->fiber;
-  if (detail::rec(f)->sched_->io_mode == 0) {
-    detail::wake(f, c->epoch, why);
-    return;
-  }
   bool must_schedule;
   if (!detail::wake_claim(f, c->epoch, why, &must_schedule)) return;
   release_watchers(c);
@@ -192,16 +192,18 @@ struct FdWatchAccess {
 }  // namespace detail
 
 namespace {
-// EXPERIMENT: fd waits gather on worker 0's loop (one epoll, batches of events, fewer sleeps)
-// while it keeps up (mode 2: its run queue is empty) or always (mode 3). A fiber bound to its
-// worker (spawn_local) stays.
+// fd waits gather on one worker's loop (worker 0, "the I/O worker") while it keeps up — while
+// nothing is queued on it. Per-worker loops each see a share of the sockets, so each epoll_wait
+// returns fewer events and the workers sleep in it more often (2-core echo, 50 connections: p99
+// 4.1 ms with per-worker loops, 1.3 ms gathered; bench/RESULTS.md, seventh session). When the
+// I/O worker has a queue, its woken fibers are stolen by the others (wake_from_loop unpins them)
+// and those then wait on their own loops: the load spreads again. A fiber bound to its worker
+// (spawn_local) stays where it is.
 void move_to_io_worker(detail::FiberBase* f) noexcept {
   detail::Worker* w = detail::rec(f)->worker_;
-  detail::Scheduler& s = w->scheduler();
-  if (s.io_mode < 2 || detail::rec(f)->home_) return;
-  detail::Worker* home = s.workers()[0].get();
-  if (home == w) return;
-  if (s.io_mode == 2 && home->queue_len() != 0) return;
+  if (detail::rec(f)->home_) return;
+  detail::Worker* home = w->scheduler().workers()[0].get();
+  if (home == w || home->queue_len() != 0) return;
   detail::rec(f)->pinned_ = home;
   detail::Worker::switch_out(f, detail::SwitchReason::Migrate);
   detail::rec(f)->pinned_ = nullptr;  // on `home` now

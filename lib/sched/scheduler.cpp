@@ -3,7 +3,6 @@
 #include "sched/wait.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -27,7 +26,6 @@ Scheduler::Scheduler(const Config& cfg)
       sim_(cfg.sim_seed ? std::make_unique<Simulation>(*cfg.sim_seed, cfg.sim_max_steps) : nullptr),
       idle_(static_cast<unsigned>(cfg.workers)) {
   for (unsigned i = 0; i < cfg_.workers; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
-  if (const char* m = std::getenv("WEFT_IO_MODE")) io_mode = std::atoi(m);
   if (sim_) {
     // Steal victims are chosen from the seed too, so that each seed explores its own schedule.
     for (auto& w : workers_) w->rng_ = static_cast<std::uint32_t>(sim_->next_random()) | 1u;

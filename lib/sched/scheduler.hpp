@@ -61,11 +61,10 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
   bool any_work_visible() const noexcept;
 
   // Fibers waiting for an fd on any worker's loop. A worker with nothing to do does not spin while
-  // there are any: their work arrives through epoll, which only a parked worker polls.
+  // there are any: their work arrives through epoll, which only a parked worker polls, and a
+  // spinning worker takes the CPU from whoever produces it (the client of a server on the same
+  // machine, the worker that polls). Written on every fd wait, read only before a spin.
   std::atomic<std::int64_t> fd_waiters{0};
-  // EXPERIMENT (WEFT_IO_MODE): 0 = per-worker loops as before; 1 = loop wakes unpinned;
-  // 2 = 1 + fd waits move to worker 0 while its queue is empty; 3 = fd waits always on worker 0.
-  int io_mode = 0;
 
   // Every runtime alive in the process, for dumps and tools (fn runs under the list's lock; a
   // runtime cannot be destroyed meanwhile). gdb finds the list at `weft_runtime_list`.

@@ -102,11 +102,11 @@ void Worker::main() {
     if (!f) f = next_local();
     if (f && searching_) end_search();
     if (!f) f = search();
-    // Spin only when it can pay: a worker whose fibers wait for fds on its own loop gets its next
-    // work through epoll, which only park() polls, so spinning would delay that work and take the
-    // CPU from whoever produces it (on a 2-core echo run: 19 % of the server's samples, for
+    // Spin only when it can pay: while fibers wait for fds on any loop, the next work arrives
+    // through epoll, which only a parked worker polls, so spinning would delay that work and take
+    // the CPU from whoever produces it (on a 2-core echo run: 19 % of the server's samples, for
     // nothing). Timer waiters do not count: their moment is known and rarely within a spin.
-    if (!f && searching_ && !reactor_.has_fd_waiters() && (sched_.io_mode == 0 || sched_.fd_waiters.load(std::memory_order_relaxed) == 0)) f = spin_search();
+    if (!f && searching_ && sched_.fd_waiters.load(std::memory_order_relaxed) == 0) f = spin_search();
     if (f) {
       run(f);
       maybe_poll();
