@@ -24,18 +24,10 @@ class Reactor {
   void unpark() noexcept { ev_async_send(loop_, &wakeup_); }
   // Fibers waiting on this loop's watchers (maintained by the waits themselves), so a busy worker
   // only polls when someone is waiting.
+  // (Those waiting for an fd are also counted runtime-wide: Scheduler::fd_waiters.)
   bool has_watchers() const noexcept { return waiters_.load(std::memory_order_relaxed) != 0; }
-  // Of those, the ones waiting for fd readiness: their work can arrive at any moment and only
-  // through epoll (a timer's moment is known), so the worker should not spin instead of polling.
-  bool has_fd_waiters() const noexcept { return fd_waiters_ != 0; }
-  void add_waiter(bool fd) noexcept {
-    waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    fd_waiters_ += fd;
-  }
-  void remove_waiter(bool fd) noexcept {
-    waiters_.store(waiters_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    fd_waiters_ -= fd;
-  }
+  void add_waiter() noexcept { waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  void remove_waiter() noexcept { waiters_.store(waiters_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed); }
   // Any thread (metrics): owner-written, read relaxed.
   unsigned watchers() const noexcept { return waiters_.load(std::memory_order_relaxed); }
   // libev caches "now"; refresh it before arming a timer after fibers ran for a while.
@@ -46,7 +38,6 @@ class Reactor {
   ev_async wakeup_;
   // Written only by the owner thread; atomic so that metrics may read it from any thread.
   std::atomic<unsigned> waiters_{0};
-  unsigned fd_waiters_ = 0;  // owner thread only
 };
 
 }  // namespace weft::detail

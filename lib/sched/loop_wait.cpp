@@ -52,7 +52,7 @@ struct WaitCtx {
 // On the watchers' own loop thread: stops this wait's watchers and forgets the waiter.
 void release_watchers(WaitCtx* c) noexcept {
   struct ev_loop* loop = c->worker->reactor().loop();
-  c->worker->reactor().remove_waiter(c->io != nullptr);
+  c->worker->reactor().remove_waiter();
   if (c->io) {
     ev_io_stop(loop, c->io);
     c->worker->scheduler().fd_waiters.fetch_sub(1, std::memory_order_relaxed);
@@ -143,7 +143,7 @@ WakeReason park_on_libev(Worker* w, WaitCtx& ctx, ev_io* io, Clock::time_point f
     ctx.io = io;
     ctx.timer = timed ? &timer : nullptr;
     rec(f)->pinned_ = w;
-    w->reactor().add_waiter(io != nullptr);
+    w->reactor().add_waiter();
     if (io) w->scheduler().fd_waiters.fetch_add(1, std::memory_order_relaxed);
   }
   const WakeReason r = park_switch(f, ctx.epoch);
