@@ -73,6 +73,7 @@ void wake_from_loop(WaitCtx* c, detail::WakeReason why) noexcept {
   if (!detail::wake_claim(f, c->epoch, why, &must_schedule)) return;
   release_watchers(c);
   detail::rec(f)->pinned_ = nullptr;
+  c->worker->note_loop_wake();
   if (must_schedule) detail::rec(f)->sched_->schedule(f, true);
 }
 
@@ -192,18 +193,27 @@ struct FdWatchAccess {
 }  // namespace detail
 
 namespace {
-// fd waits gather on one worker's loop (worker 0, "the I/O worker") while it keeps up — while
-// nothing is queued on it. Per-worker loops each see a share of the sockets, so each epoll_wait
-// returns fewer events and the workers sleep in it more often (2-core echo, 50 connections: p99
-// 4.1 ms with per-worker loops, 1.3 ms gathered; bench/RESULTS.md, seventh session). When the
-// I/O worker has a queue, its woken fibers are stolen by the others (wake_from_loop unpins them)
-// and those then wait on their own loops: the load spreads again. A fiber bound to its worker
-// (spawn_local) stays where it is.
+// fd waits gather on one worker's loop (worker 0, "the I/O worker") unless it is overloaded (a
+// queue of kIoWorkerBacklog fibers). Per-worker loops each see a share of the sockets, so each
+// epoll_wait returns fewer events and the workers sleep in it more often (2-core echo, 50
+// connections: p99 4.1 ms with per-worker loops, 1.3 ms gathered; bench/RESULTS.md, seventh
+// session); and a fiber whose fd moves between loops costs an epoll_ctl on each (the eighth
+// session's profile: gathering only while worker 0's queue was empty bounced sockets between the
+// loops at 0.2 epoll_ctl per request). Worker 0 wakes a peer when its loop's wakes pile up
+// (Worker::check_help); the peer steals woken fibers (wake_from_loop unpins them), which come back
+// here for their next fd wait. Overloaded, the fibers wait on their own workers' loops and the
+// load spreads. A fiber bound to its worker (spawn_local) stays where it is.
+//
+// Limitation: while worker 0 runs a fiber that never suspends, fibers arriving here for an fd wait
+// wait for it too (as every fiber queued behind a CPU hog does); the stall detector names such
+// fibers.
+constexpr std::size_t kIoWorkerBacklog = 64;
+
 void move_to_io_worker(detail::FiberBase* f) noexcept {
   detail::Worker* w = detail::rec(f)->worker_;
   if (detail::rec(f)->home_) return;
   detail::Worker* home = w->scheduler().workers()[0].get();
-  if (home == w || home->queue_len() != 0) return;
+  if (home == w || home->queue_len() >= kIoWorkerBacklog) return;
   detail::rec(f)->pinned_ = home;
   detail::Worker::switch_out(f, detail::SwitchReason::Migrate);
   detail::rec(f)->pinned_ = nullptr;  // on `home` now

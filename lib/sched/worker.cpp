@@ -27,6 +27,9 @@ constexpr unsigned kPollInterval = 61;    // poll the reactor every N runs while
 constexpr unsigned kMaxLifoRuns = 3;      // consecutive LIFO-slot runs before the queue gets a turn
 constexpr std::size_t kInjectBatch = 32;
 constexpr unsigned kSpinRounds = 64;        // ~16 pauses each: a few microseconds in all
+// A worker whose loop woke more fibers than it clears quickly wakes a parked peer when the last of
+// them would otherwise wait longer than this behind the others (check_help).
+constexpr std::uint64_t kHelpAfterNs = 500'000;
 
 }  // namespace
 
@@ -109,6 +112,7 @@ void Worker::main() {
     if (!f && searching_ && sched_.fd_waiters.load(std::memory_order_relaxed) == 0) f = spin_search();
     if (f) {
       run(f);
+      if (help_armed_) check_help();
       maybe_poll();
       continue;
     }
@@ -227,8 +231,10 @@ void Worker::park() noexcept {
     const std::uint64_t t0 = mono_ns();
     if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Park, 0, 0, nullptr, t0);
     metrics.parked_since.store(t0, std::memory_order_relaxed);
+    begin_dispatch();
     reactor_.park();
     const std::uint64_t t1 = mono_ns();
+    end_dispatch(t1);
     metrics.parked_since.store(0, std::memory_order_relaxed);
     if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Unpark, 0, 0, nullptr, t1);
     metrics.bump(metrics.parked_ns, t1 - t0);
@@ -237,6 +243,38 @@ void Worker::park() noexcept {
   refresh_observe();
   metrics.bump(metrics.unparks);
   searching_ = sched_.idle().worker_from_parked(index_);
+}
+
+// Why the loop's wakes do not wake a peer at once (push_queue skips it while dispatching_): one
+// epoll_wait typically readies a handful of sockets whose fibers each run for microseconds. A
+// peer woken for them costs an eventfd write here, a thread wake-up there, and — since fd waits
+// gather on worker 0 (loop_wait.cpp) — a migration back for each fiber it steals; on a 2-core echo
+// run that made the second worker handle 10 % of the requests for 30 % more CPU per request
+// (bench/RESULTS.md, eighth session). So the peer is woken only when this worker would not clear
+// the backlog soon: backlog x (time per run since the dispatch) > kHelpAfterNs. Fibers that are
+// CPU-heavy reach that within a run or two; a burst of thousands (timers expiring together) after
+// the first run.
+void Worker::end_dispatch(std::uint64_t now_ns) noexcept {
+  dispatching_ = false;
+  dispatch_runs_mark_ = metrics.fibers_run.load(std::memory_order_relaxed);
+  if (queue_.len() + (lifo_ ? 1 : 0) > 1 && sched_.idle().anyone_parked()) {
+    help_armed_ = true;
+    dispatch_end_ns_ = now_ns ? now_ns : mono_ns();
+  }
+}
+
+void Worker::check_help() noexcept {
+  const std::uint64_t backlog = queue_.len() + (lifo_ ? 1 : 0);
+  if (backlog <= 1) {
+    help_armed_ = false;  // cleared it alone
+    return;
+  }
+  const std::uint64_t runs = metrics.fibers_run.load(std::memory_order_relaxed) - dispatch_runs_mark_;
+  if (runs == 0) return;
+  if (backlog * (mono_ns() - dispatch_end_ns_) > kHelpAfterNs * runs) {
+    help_armed_ = false;
+    sched_.notify_parked_local();
+  }
 }
 
 void Worker::maybe_poll() noexcept {
@@ -251,7 +289,21 @@ __attribute__((noinline)) void Worker::poll_now() noexcept {
     clock_countdown_ = 16;
     coarse_now_ = coarse_ns();
   }
-  if (reactor_.has_watchers()) reactor_.poll();
+  if (reactor_.has_watchers()) {
+    // Not before the fibers the last dispatch woke have had their turn (as many runs as it woke):
+    // polling while they are still queued finds their sockets readable again with no watcher on
+    // them, and libev answers with an epoll_ctl to drop each fd and another to re-add it when the
+    // fiber waits again (0.8 epoll_ctl per request on a busy echo server). Bounded: the poll waits
+    // at most that many runs.
+    const std::uint64_t ran = metrics.fibers_run.load(std::memory_order_relaxed) - dispatch_runs_mark_;
+    if (ran < dispatch_woke_) {
+      poll_countdown_ = dispatch_woke_ - static_cast<unsigned>(ran);
+      return;
+    }
+    begin_dispatch();
+    reactor_.poll();
+    end_dispatch(0);
+  }
 }
 
 void Worker::drain_inbox() noexcept {
@@ -282,8 +334,9 @@ void Worker::push_queue(FiberBase* f) noexcept {
       sched_.inject().push_list(first, last, n);
     }
   }
-  // Only worth waking a peer if there is more queued than what we will run next ourselves.
-  if (queue_.len() > 1) sched_.notify_parked_local();
+  // Only worth waking a peer if there is more queued than what we will run next ourselves; and not
+  // from the loop's callbacks (see end_dispatch).
+  if (queue_.len() > 1 && !dispatching_) sched_.notify_parked_local();
 }
 
 void Worker::schedule_local(FiberBase* f, bool is_wake) noexcept {

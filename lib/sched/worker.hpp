@@ -73,6 +73,8 @@ class Worker {
   unsigned index() const noexcept { return index_; }
   Scheduler& scheduler() const noexcept { return sched_; }
   Reactor& reactor() noexcept { return reactor_; }
+  // The loop's callback woke a fiber on this worker (owner thread).
+  void note_loop_wake() noexcept { ++dispatch_woke_; }
   // The fiber running on this worker. Relaxed atomic: other threads (stall watchdog) read it too.
   FiberBase* current() const noexcept { return current_.load(std::memory_order_relaxed); }
   std::uint64_t started_ns() const noexcept { return started_ns_; }
@@ -134,6 +136,21 @@ class Worker {
   RunQueue queue_;
   FiberBase* lifo_ = nullptr;
   unsigned lifo_runs_ = 0;        // consecutive runs from the LIFO slot
+  // The loop's dispatch (park or poll running libev's callbacks) and what it left behind. Fibers
+  // the loop wakes are queued here without waking a peer; afterwards the worker asks for help only
+  // if it cannot clear them soon (check_help), and polls again only after running as many fibers
+  // as the dispatch woke (poll_now). Owner thread only.
+  bool dispatching_ = false;
+  unsigned dispatch_woke_ = 0;             // fibers the last dispatch woke (note_loop_wake)
+  std::uint64_t dispatch_runs_mark_ = 0;   // metrics.fibers_run when it ended
+  std::uint64_t dispatch_end_ns_ = 0;      // when it ended (mono_ns), if help_armed_
+  bool help_armed_ = false;                // it left a backlog: check_help after each run
+  void begin_dispatch() noexcept {
+    dispatching_ = true;
+    dispatch_woke_ = 0;
+  }
+  void end_dispatch(std::uint64_t now_ns) noexcept;
+  void check_help() noexcept;
   bool look_before_rerun_ = false;  // the last fiber yielded with nothing else queued here
   FiberList pinned_local_;        // pinned fibers made runnable on this thread
   std::mutex inbox_mu_;

@@ -1,6 +1,7 @@
 // fd readiness (weft/fd.hpp): wait_readable / wait_writable suspend the fiber until the fd is
 // ready, time out, fall back to poll(2) on plain threads, and unregister their watcher when the
 // wait ends in any way — including cancellation.
+#include "net_util.hpp"
 #include "test_util.hpp"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <latch>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -435,6 +437,44 @@ TEST_CASE("fibers keep waiting correctly after migrating between workers between
       CHECK(migrated_waits.load() > 0);
     }
   });
+}
+
+TEST_CASE("fibers the loop wakes together are shared with idle workers when they are CPU-heavy") {
+  // The loop's wakes do not wake a parked peer at once (lib/sched/worker.cpp, end_dispatch): the
+  // worker asks for help only when it would not clear them soon. CPU-heavy fibers must still
+  // spread: if they all ran on the worker whose loop woke them, this would take K x 20 ms on one
+  // thread while the others sleep.
+  for (unsigned workers : {2u, 4u}) {
+    CAPTURE(workers);
+    weft::Runtime rt = weft_test::make_runtime(workers);
+    const unsigned k = 4 * workers;
+    std::vector<std::unique_ptr<weft_test::Pipe>> pipes;
+    for (unsigned i = 0; i < k; ++i) pipes.push_back(std::make_unique<weft_test::Pipe>());
+    std::mutex mu;
+    std::set<std::thread::id> ran_on;
+    rt.block_on([&] {
+      std::vector<weft::JoinHandle<void>> hs;
+      for (unsigned i = 0; i < k; ++i) {
+        const int r = pipes[i]->r;
+        hs.push_back(weft::spawn([&, r] {
+          weft::wait_readable(r);
+          const auto until = Clock::now() + 20ms;
+          while (Clock::now() < until) {
+          }
+          std::lock_guard lk(mu);
+          ran_on.insert(weft_test::thread_id());
+        }));
+      }
+      // Every fiber parked on its fd (bounded polling), then all fds readable at once: one
+      // dispatch of the loop wakes them together.
+      const auto give_up = Clock::now() + 10s;
+      while (weft_test::loop_waiters(rt) < k && Clock::now() < give_up) weft::sleep(1ms);
+      REQUIRE(weft_test::loop_waiters(rt) == k);
+      for (auto& p : pipes) REQUIRE(weft_test::put_byte(p->w));
+      for (auto& h : hs) CHECK(h.join().has_value());
+    });
+    CHECK(ran_on.size() >= 2);
+  }
 }
 
 }  // namespace
