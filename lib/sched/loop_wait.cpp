@@ -204,10 +204,15 @@ namespace {
 // here for their next fd wait. Overloaded, the fibers wait on their own workers' loops and the
 // load spreads. A fiber bound to its worker (spawn_local) stays where it is.
 //
+// The overload threshold is high on purpose: each fiber that waits elsewhere moves its socket to
+// another epoll set and back (two epoll_ctl). With 64, a 10,000-connection echo run crossed it all
+// the time (0.5 epoll_ctl per request, 72k req/s); with 1,024 it never did (0.001, 78k, as with no
+// threshold at all; bench/RESULTS.md, eighth session).
+//
 // Limitation: while worker 0 runs a fiber that never suspends, fibers arriving here for an fd wait
 // wait for it too (as every fiber queued behind a CPU hog does); the stall detector names such
 // fibers.
-constexpr std::size_t kIoWorkerBacklog = 64;
+constexpr std::size_t kIoWorkerBacklog = 1024;
 
 void move_to_io_worker(detail::FiberBase* f) noexcept {
   detail::Worker* w = detail::rec(f)->worker_;
