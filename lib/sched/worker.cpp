@@ -251,28 +251,36 @@ void Worker::park() noexcept {
 // gather on worker 0 (loop_wait.cpp) — a migration back for each fiber it steals; on a 2-core echo
 // run that made the second worker handle 10 % of the requests for 30 % more CPU per request
 // (bench/RESULTS.md, eighth session). So the peer is woken only when this worker would not clear
-// the backlog soon: backlog x (time per run since the dispatch) > kHelpAfterNs. Fibers that are
-// CPU-heavy reach that within a run or two; a burst of thousands (timers expiring together) after
-// the first run.
+// the backlog soon: backlog x (time per run) > kHelpAfterNs. The time per run is measured after
+// each dispatch that left a backlog (one clock read per run while it lasts) and remembered
+// (run_ns_estimate_), so that a worker whose runs are known to be long asks at once: otherwise the
+// fibers woken with a CPU-heavy one would wait for its whole run before anyone could steal them.
+// Until there is an estimate, the first run decides; a burst of thousands (timers expiring
+// together) asks after it.
 void Worker::end_dispatch(std::uint64_t now_ns) noexcept {
   dispatching_ = false;
   dispatch_runs_mark_ = metrics.fibers_run.load(std::memory_order_relaxed);
-  if (queue_.len() + (lifo_ ? 1 : 0) > 1 && sched_.idle().anyone_parked()) {
+  const std::uint64_t backlog = queue_.len() + (lifo_ ? 1 : 0);
+  if (backlog > 1 && sched_.idle().anyone_parked()) {
     help_armed_ = true;
     dispatch_end_ns_ = now_ns ? now_ns : mono_ns();
+    help_sent_ = backlog * run_ns_estimate_ > kHelpAfterNs;
+    if (help_sent_) sched_.notify_parked_local();
   }
 }
 
 void Worker::check_help() noexcept {
   const std::uint64_t backlog = queue_.len() + (lifo_ ? 1 : 0);
   if (backlog <= 1) {
-    help_armed_ = false;  // cleared it alone
+    help_armed_ = false;  // cleared (alone or helped)
     return;
   }
   const std::uint64_t runs = metrics.fibers_run.load(std::memory_order_relaxed) - dispatch_runs_mark_;
   if (runs == 0) return;
-  if (backlog * (mono_ns() - dispatch_end_ns_) > kHelpAfterNs * runs) {
-    help_armed_ = false;
+  const std::uint64_t per_run = (mono_ns() - dispatch_end_ns_) / runs;
+  run_ns_estimate_ = (3 * run_ns_estimate_ + per_run) / 4;
+  if (!help_sent_ && backlog * per_run > kHelpAfterNs) {
+    help_sent_ = true;
     sched_.notify_parked_local();
   }
 }

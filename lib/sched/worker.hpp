@@ -145,6 +145,8 @@ class Worker {
   std::uint64_t dispatch_runs_mark_ = 0;   // metrics.fibers_run when it ended
   std::uint64_t dispatch_end_ns_ = 0;      // when it ended (mono_ns), if help_armed_
   bool help_armed_ = false;                // it left a backlog: check_help after each run
+  bool help_sent_ = false;                 // ... and a peer was notified for it already
+  std::uint64_t run_ns_estimate_ = 0;      // average run after a dispatch (EWMA, check_help)
   void begin_dispatch() noexcept {
     dispatching_ = true;
     dispatch_woke_ = 0;
