@@ -439,6 +439,22 @@ TEST_CASE("fibers keep waiting correctly after migrating between workers between
   });
 }
 
+// Keeps the worker busy for `d` without suspending: a CPU-heavy fiber.
+void busy_for(std::chrono::milliseconds d) {
+  const auto until = Clock::now() + d;
+  while (Clock::now() < until) {
+  }
+}
+
+// Waits (bounded polling) until `k` fibers are parked on `pipe`'s read end, then writes one byte:
+// one dispatch of the loop sees every one of them ready at once.
+void wake_together(weft::Runtime& rt, weft_test::Pipe& pipe, unsigned k) {
+  const auto give_up = Clock::now() + 10s;
+  while (weft_test::loop_waiters(rt) < k && Clock::now() < give_up) weft::sleep(1ms);
+  REQUIRE(weft_test::loop_waiters(rt) == k);
+  REQUIRE(weft_test::put_byte(pipe.w));
+}
+
 TEST_CASE("fibers the loop wakes together are shared with idle workers when they are CPU-heavy") {
   // The loop's wakes do not wake a parked peer at once (lib/sched/worker.cpp, end_dispatch): the
   // worker asks for help only when it would not clear them soon. CPU-heavy fibers must still
@@ -456,19 +472,12 @@ TEST_CASE("fibers the loop wakes together are shared with idle workers when they
       for (unsigned i = 0; i < k; ++i) {
         hs.push_back(weft::spawn([&] {
           weft::wait_readable(pipe.r);
-          const auto until = Clock::now() + 20ms;
-          while (Clock::now() < until) {
-          }
+          busy_for(20ms);
           std::lock_guard lk(mu);
           ran_on.insert(weft_test::thread_id());
         }));
       }
-      // Every fiber parked on the fd (bounded polling), then one byte: one dispatch of the loop
-      // wakes them together.
-      const auto give_up = Clock::now() + 10s;
-      while (weft_test::loop_waiters(rt) < k && Clock::now() < give_up) weft::sleep(1ms);
-      REQUIRE(weft_test::loop_waiters(rt) == k);
-      REQUIRE(weft_test::put_byte(pipe.w));
+      wake_together(rt, pipe, k);
       for (auto& h : hs) CHECK(h.join().has_value());
     });
     CHECK(ran_on.size() >= 2);
@@ -483,11 +492,6 @@ TEST_CASE("a worker whose runs are known to be long shares what its loop wakes b
   // ~140 ms).
   weft::Runtime rt = weft_test::make_runtime(2);
   constexpr unsigned k = 8;
-  auto spin_for = [](std::chrono::milliseconds d) {
-    const auto until = Clock::now() + d;
-    while (Clock::now() < until) {
-    }
-  };
   std::atomic<bool> hog_taken{false}, hog_done{false};
   std::atomic<int> finished_before_hog{0};
   rt.block_on([&] {
@@ -503,18 +507,15 @@ TEST_CASE("a worker whose runs are known to be long shares what its loop wakes b
         hs.push_back(weft::spawn([&, r, round] {
           weft::wait_readable(r);
           if (round == 2 && !hog_taken.exchange(true)) {
-            spin_for(300ms);
+            busy_for(300ms);
             hog_done = true;
             return;
           }
-          spin_for(20ms);
+          busy_for(20ms);
           if (round == 2 && !hog_done.load()) finished_before_hog.fetch_add(1);
         }));
       }
-      const auto give_up = Clock::now() + 10s;
-      while (weft_test::loop_waiters(rt) < k && Clock::now() < give_up) weft::sleep(1ms);
-      REQUIRE(weft_test::loop_waiters(rt) == k);
-      REQUIRE(weft_test::put_byte(pipe.w));
+      wake_together(rt, pipe, k);
       for (auto& h : hs) CHECK(h.join().has_value());
     }
   });
