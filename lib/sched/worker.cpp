@@ -226,7 +226,6 @@ void Worker::park() noexcept {
     sched_.notify_parked();
   }
   metrics.bump(metrics.parks);
-  std::uint64_t dispatch_end = 0;  // when the loop's dispatch ended, if it ran
   if (!sched_.stopping()) {
     // Parks are syscalls already: two clock reads here are noise, and give busy time for free.
     const std::uint64_t t0 = mono_ns();
@@ -234,20 +233,16 @@ void Worker::park() noexcept {
     metrics.parked_since.store(t0, std::memory_order_relaxed);
     begin_dispatch();
     reactor_.park();
-    end_dispatch();
     const std::uint64_t t1 = mono_ns();
+    end_dispatch(t1);
     metrics.parked_since.store(0, std::memory_order_relaxed);
     if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Unpark, 0, 0, nullptr, t1);
     metrics.bump(metrics.parked_ns, t1 - t0);
     coarse_now_ = t1;
-    dispatch_end = t1;
   }
   refresh_observe();
   metrics.bump(metrics.unparks);
   searching_ = sched_.idle().worker_from_parked(index_);
-  // Only now: until worker_from_parked this worker still counts as parked itself, and would
-  // arm the help (a clock read per run) with no peer to ask — on a 1-worker runtime, every time.
-  if (dispatch_end) consider_help(dispatch_end);
 }
 
 // Why the loop's wakes do not wake a peer at once (push_queue skips it while dispatching_): one
@@ -262,13 +257,10 @@ void Worker::park() noexcept {
 // fibers woken with a CPU-heavy one would wait for its whole run before anyone could steal them.
 // Until there is an estimate, the first run decides; a burst of thousands (timers expiring
 // together) asks after it.
-void Worker::end_dispatch() noexcept {
+void Worker::end_dispatch(std::uint64_t now_ns) noexcept {
   dispatching_ = false;
   dispatch_runs_mark_ = metrics.fibers_run.load(std::memory_order_relaxed);
-}
-
-void Worker::consider_help(std::uint64_t now_ns) noexcept {
-  const std::uint64_t backlog = local_backlog();
+  const std::uint64_t backlog = queue_.len() + (lifo_ ? 1 : 0);
   if (backlog > 1 && sched_.idle().anyone_parked()) {
     help_armed_ = true;
     dispatch_end_ns_ = now_ns ? now_ns : mono_ns();
@@ -278,12 +270,12 @@ void Worker::consider_help(std::uint64_t now_ns) noexcept {
 }
 
 void Worker::check_help() noexcept {
-  const std::uint64_t backlog = local_backlog();
+  const std::uint64_t backlog = queue_.len() + (lifo_ ? 1 : 0);
   if (backlog <= 1) {
     help_armed_ = false;  // cleared (alone or helped)
     return;
   }
-  const std::uint64_t runs = runs_since_dispatch();
+  const std::uint64_t runs = metrics.fibers_run.load(std::memory_order_relaxed) - dispatch_runs_mark_;
   if (runs == 0) return;
   const std::uint64_t per_run = (mono_ns() - dispatch_end_ns_) / runs;
   run_ns_estimate_ = (3 * run_ns_estimate_ + per_run) / 4;
@@ -311,15 +303,14 @@ __attribute__((noinline)) void Worker::poll_now() noexcept {
     // them, and libev answers with an epoll_ctl to drop each fd and another to re-add it when the
     // fiber waits again (0.8 epoll_ctl per request on a busy echo server). Bounded: the poll waits
     // at most that many runs.
-    const std::uint64_t ran = runs_since_dispatch();
+    const std::uint64_t ran = metrics.fibers_run.load(std::memory_order_relaxed) - dispatch_runs_mark_;
     if (ran < dispatch_woke_) {
       poll_countdown_ = dispatch_woke_ - static_cast<unsigned>(ran);
       return;
     }
     begin_dispatch();
     reactor_.poll();
-    end_dispatch();
-    consider_help(0);
+    end_dispatch(0);
   }
 }
 
@@ -352,7 +343,7 @@ void Worker::push_queue(FiberBase* f) noexcept {
     }
   }
   // Only worth waking a peer if there is more queued than what we will run next ourselves; and not
-  // from the loop's callbacks (see consider_help).
+  // from the loop's callbacks (see end_dispatch).
   if (queue_.len() > 1 && !dispatching_) sched_.notify_parked_local();
 }
 

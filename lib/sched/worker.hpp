@@ -143,7 +143,7 @@ class Worker {
   bool dispatching_ = false;
   unsigned dispatch_woke_ = 0;             // fibers the last dispatch woke (note_loop_wake)
   std::uint64_t dispatch_runs_mark_ = 0;   // metrics.fibers_run when it ended
-  std::uint64_t dispatch_end_ns_ = 0;      // when it ended (mono_ns, or the park's end), if help_armed_
+  std::uint64_t dispatch_end_ns_ = 0;      // when it ended (mono_ns), if help_armed_
   bool help_armed_ = false;                // it left a backlog: check_help after each run
   bool help_sent_ = false;                 // ... and a peer was notified for it already
   std::uint64_t run_ns_estimate_ = 0;      // average run after a dispatch (EWMA, check_help)
@@ -151,15 +151,8 @@ class Worker {
     dispatching_ = true;
     dispatch_woke_ = 0;
   }
-  void end_dispatch() noexcept;
-  // After a dispatch, once this worker no longer counts as parked: arms check_help if the dispatch
-  // left a backlog and someone could help (now_ns: the dispatch's end, 0 to read the clock).
-  void consider_help(std::uint64_t now_ns) noexcept;
+  void end_dispatch(std::uint64_t now_ns) noexcept;
   void check_help() noexcept;
-  std::uint64_t local_backlog() const noexcept { return queue_.len() + (lifo_ ? 1 : 0); }
-  std::uint64_t runs_since_dispatch() const noexcept {
-    return metrics.fibers_run.load(std::memory_order_relaxed) - dispatch_runs_mark_;
-  }
   bool look_before_rerun_ = false;  // the last fiber yielded with nothing else queued here
   FiberList pinned_local_;        // pinned fibers made runnable on this thread
   std::mutex inbox_mu_;

@@ -456,7 +456,7 @@ void wake_together(weft::Runtime& rt, weft_test::Pipe& pipe, unsigned k) {
 }
 
 TEST_CASE("fibers the loop wakes together are shared with idle workers when they are CPU-heavy") {
-  // The loop's wakes do not wake a parked peer at once (lib/sched/worker.cpp, consider_help): the
+  // The loop's wakes do not wake a parked peer at once (lib/sched/worker.cpp, end_dispatch): the
   // worker asks for help only when it would not clear them soon. CPU-heavy fibers must still
   // spread: if they all ran on the worker whose loop woke them, this would take K x 20 ms on one
   // thread while the others sleep.
