@@ -118,16 +118,21 @@ TEST_CASE("an aborted reader consumed nothing; an aborted writer sent nothing") 
         // receives exactly what the filling wrote.
         std::size_t filled = 0;
         const std::vector<char> chunk = weft_test::pattern(64 * 1024, 9);
-        for (;;) {
-          auto n = weft::timeout(20ms, [&] { return c.write(chunk.data(), chunk.size()); });
-          if (!n) break;
-          filled += *n;
-        }
-        // The kernel may still make room now and then, letting a write through before the abort:
-        // then it sent its byte, and the count below says so. Retry until one is cancelled.
+        auto fill = [&] {
+          for (;;) {
+            auto n = weft::timeout(20ms, [&] { return c.write(chunk.data(), chunk.size()); });
+            if (!n) break;
+            filled += *n;
+          }
+        };
+        // The kernel may still make room now and then (the send buffer grows), letting a write
+        // through before the abort: then it sent its byte, and the count below says so. Retry,
+        // filling again before each attempt (without that, 20 attempts in a row found room under
+        // TSan on a loaded machine), until one is cancelled.
         std::size_t extra = 0;
         bool cancelled = false;
         for (int attempt = 0; attempt < 20 && !cancelled; ++attempt) {
+          fill();
           started = false;
           auto writer = weft::spawn([&] {
             started = true;
