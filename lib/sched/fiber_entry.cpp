@@ -19,10 +19,8 @@ namespace weft::detail {
 
 void fiber_entry(Transfer t) noexcept {
   on_fiber_entry();
-  Worker* w = static_cast<Worker*>(t.data);
-  w->sched_ctx_ = t.fctx;
+  Worker* w = Worker::resumed(t);  // from the loop, or handed off to by another fiber
   FiberBase* f = w->current();
-  rec(f)->worker_ = w;
   f->invoke();
   // Its FiberLocals die with it, on its own stack, while it is still the current fiber (so their
   // destructors see the right FiberLocals); a call that returns, so no frame stays open.

@@ -41,7 +41,9 @@ const FiberBase* running_fiber_for_signal() noexcept {
 }
 
 Worker::Worker(Scheduler& s, unsigned index)
-    : sched_(s), index_(index), stacks_(s.config().stack_size), rng_(0x9e3779b9u * (index + 1)) {}
+    : sched_(s), index_(index), stacks_(s.config().stack_size), rng_(0x9e3779b9u * (index + 1)) {
+  handoff_ok_ = s.sim() == nullptr;  // a simulation chooses every run itself (Simulation::step)
+}
 
 Worker::~Worker() { join(); }
 
@@ -101,7 +103,8 @@ void Worker::main() {
     ++tick_;
     // A fiber that yielded with nothing else queued here does not get the worker back at once:
     // the others' queues get a look first (see after_switch).
-    FiberBase* f = std::exchange(look_before_rerun_, false) ? steal_any() : nullptr;
+    FiberBase* f = std::exchange(loop_next_, nullptr);
+    if (!f && std::exchange(look_before_rerun_, false)) f = steal_any();
     if (!f) f = next_local();
     if (f && searching_) end_search();
     if (!f) f = search();
@@ -376,8 +379,7 @@ void Worker::run(FiberBase* f) noexcept {
   }
 }
 
-template <bool kObserved>
-inline __attribute__((always_inline)) void Worker::run_impl(FiberBase* f) noexcept {
+inline __attribute__((always_inline)) void Worker::enter(FiberBase* f) noexcept {
   current_.store(f, std::memory_order_relaxed);
   rec(f)->state_.store(FiberState::Running, std::memory_order_relaxed);
   coop_budget_ = rec(f)->coop_off_ ? INT_MAX : kCoopBudget;  // a fresh budget per scheduling
@@ -385,7 +387,6 @@ inline __attribute__((always_inline)) void Worker::run_impl(FiberBase* f) noexce
   // stack knows the walk raced with this run (x86 stores are ordered; the switch is opaque).
   ++rec(f)->runs_;
   metrics.bump(metrics.fibers_run);
-  if constexpr (kObserved) observe_run_start(f, observe_);
   if (!rec(f)->ctx_) {
     rec(f)->stack_ = stacks_.get(rec(f)->stack_size_);
     rec(f)->ctx_ = make_context(rec(f)->stack_, &fiber_entry);
@@ -395,8 +396,17 @@ inline __attribute__((always_inline)) void Worker::run_impl(FiberBase* f) noexce
   // Install the fiber's exception state on this thread for as long as it runs.
   eh_->caught_exceptions = rec(f)->eh_caught_;
   eh_->uncaught_exceptions = rec(f)->eh_uncaught_;
+}
+
+template <bool kObserved>
+inline __attribute__((always_inline)) void Worker::run_impl(FiberBase* f) noexcept {
+  enter(f);
+  if constexpr (kObserved) observe_run_start(f, observe_);
   const Endpoint to{&rec(f)->asan_fake_stack_, rec(f)->stack_.lo, rec(f)->stack_.size, rec(f)->stack_.tsan_fiber};
   Transfer t = switch_context(rec(f)->ctx_, this, endpoint_, to);
+  // Back on the worker: from `f`, or from the last fiber of a chain of hand-offs that began with it
+  // (none while observed: take_handoff).
+  f = current_.load(std::memory_order_relaxed);
   rec(f)->ctx_ = t.fctx;
   rec(f)->eh_caught_ = eh_->caught_exceptions;
   rec(f)->eh_uncaught_ = eh_->uncaught_exceptions;
@@ -432,7 +442,7 @@ void Worker::observe_run_stop(FiberBase* f) noexcept {
   }
 }
 
-void Worker::after_switch(FiberBase* f) noexcept {
+void Worker::after_switch(FiberBase* f, bool handed_off) noexcept {
   switch (switch_reason_) {
     case SwitchReason::Finish: {
       stacks_.put(rec(f)->stack_);
@@ -448,7 +458,8 @@ void Worker::after_switch(FiberBase* f) noexcept {
       // others: a fiber polling with yield_now would starve a fiber queued behind a CPU-bound one
       // on another worker (sched_test). Tokio's yield_now defers the same way. A busy worker
       // (something else queued) pays nothing.
-      if (queue_.empty() && !lifo_ && pinned_local_.empty()) look_before_rerun_ = true;
+      // (A yield that handed off had something else to run: the loop would not look either.)
+      if (!handed_off && !loop_next_ && queue_.empty() && !lifo_ && pinned_local_.empty()) look_before_rerun_ = true;
       if (rec(f)->pinned_ || rec(f)->home_) {
         pinned_local_.push(f);
       } else {
@@ -482,15 +493,72 @@ void Worker::check_stack_pointer(FiberBase* f) noexcept {
   }
 }
 
+// Direct hand-off. When the running fiber yields or parks, the worker loop would only come back to
+// pick the next fiber with next_local() and switch to it: two switches and a pass of the loop for
+// one change of fiber (half of a yield's cost in yield_many, a channel hand-off's in ping_pong).
+// Instead the outgoing fiber picks that fiber itself and jumps straight to it; the incoming side
+// finishes the outgoing fiber's switch (after_switch: requeue it, or let it park) once it is off
+// its stack (resumed), exactly as the loop would have. The loop still runs whenever one of its
+// duties comes due — the periodic poll and global-queue turn (every kPollInterval/kInjectInterval
+// runs, counted by hand-offs too), a help check, timing or tracing — and a finishing or
+// migrating fiber always goes back to it; so a chain of hand-offs is at most a poll interval long.
+// Chaos mode hands off only half the time, so that both paths get shuffled.
+FiberBase* Worker::take_handoff() noexcept {
+  if (!handoff_ok_ || observe_ != 0 || help_armed_ || poll_countdown_ <= 1 || inject_countdown_ <= 1) return nullptr;
+  if (chaos::enabled() && chaos::one_in(2)) return nullptr;
+  FiberBase* next = next_local();
+  if (next && !rec(next)->ctx_) {
+    // Not started yet: its stack is taken and set up on the loop's stack, not on the outgoing
+    // fiber's (a stack-cache miss maps one, which would deepen every fiber that hands off to a new
+    // one). The loop runs it first.
+    loop_next_ = next;
+    return nullptr;
+  }
+  if (next) {
+    ++tick_;
+    --poll_countdown_;
+  }
+  return next;
+}
+
 void Worker::switch_out(FiberBase* f, SwitchReason why) noexcept {
   Worker* w = rec(f)->worker_;
   w->switch_reason_ = why;
   const Endpoint from{&rec(f)->asan_fake_stack_, rec(f)->stack_.lo, rec(f)->stack_.size, rec(f)->stack_.tsan_fiber};
-  Transfer t = switch_context(w->sched_ctx_, nullptr, from, w->endpoint_, why == SwitchReason::Finish);
-  // Resumed, possibly by another worker: t.data is the worker that resumed us.
-  Worker* nw = static_cast<Worker*>(t.data);
-  nw->sched_ctx_ = t.fctx;
-  rec(f)->worker_ = nw;
+  FiberBase* next = why == SwitchReason::Yield || why == SwitchReason::Park ? w->take_handoff() : nullptr;
+  fctx::fcontext_t to_ctx = w->sched_ctx_;
+  void* data = nullptr;
+  Endpoint to = w->endpoint_;
+  if (next) {
+    // f's exception state leaves the thread now (the loop would save it after the switch).
+    rec(f)->eh_caught_ = w->eh_->caught_exceptions;
+    rec(f)->eh_uncaught_ = w->eh_->uncaught_exceptions;
+    w->handoff_from_ = f;
+    w->enter(next);
+    to_ctx = rec(next)->ctx_;
+    // The low bit tells the resumed side that a fiber, not the loop, switched to it.
+    data = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(w) | 1);
+    to = Endpoint{&rec(next)->asan_fake_stack_, rec(next)->stack_.lo, rec(next)->stack_.size, rec(next)->stack_.tsan_fiber};
+  }
+  // One call site for both: a suspended fiber's saved return address is the same whichever way it
+  // left, so dumps group identical fibers and gdb's unwinder sees one frame shape.
+  const Transfer t = switch_context(to_ctx, data, from, to, why == SwitchReason::Finish);
+  resumed(t);
+}
+
+Worker* Worker::resumed(Transfer t) noexcept {
+  const auto bits = reinterpret_cast<std::uintptr_t>(t.data);
+  Worker* w = reinterpret_cast<Worker*>(bits & ~std::uintptr_t{1});
+  if (bits & 1) {
+    // Handed off to: w's loop is still where it switched to the chain's first fiber.
+    FiberBase* prev = std::exchange(w->handoff_from_, nullptr);
+    rec(prev)->ctx_ = t.fctx;
+    w->after_switch(prev, /*handed_off=*/true);
+  } else {
+    w->sched_ctx_ = t.fctx;
+  }
+  rec(w->current())->worker_ = w;
+  return w;
 }
 
 }  // namespace weft::detail

@@ -86,8 +86,13 @@ class Worker {
   pthread_t native_thread() noexcept { return thread_.native_handle(); }
 
   // ---- called by fibers running on this worker (owner thread)
-  // Switches the running fiber out; returns when it is resumed (maybe on another worker).
+  // Switches the running fiber out; returns when it is resumed (maybe on another worker). A Yield
+  // or Park may switch straight to the fiber the worker loop would run next (take_handoff).
   static void switch_out(FiberBase* f, SwitchReason why) noexcept;
+  // First thing on a fiber's stack after any switch into it (switch_out's return, fiber_entry):
+  // records where the switch came from and, if another fiber handed off to this one, finishes that
+  // fiber's switch-out. Returns the worker now running the fiber (its current()).
+  static Worker* resumed(Transfer t) noexcept;
   // Makes `f` runnable from this worker's thread.
   void schedule_local(FiberBase* f, bool is_wake) noexcept;
 
@@ -121,7 +126,12 @@ class Worker {
   void end_search() noexcept;
   FiberBase* spin_search() noexcept;
   void run(FiberBase* f) noexcept;
-  void after_switch(FiberBase* f) noexcept;
+  // Makes `f` the running fiber: the bookkeeping before any switch into it (from the loop or by a
+  // hand-off), including its stack on first run and its exception state.
+  void enter(FiberBase* f) noexcept;
+  // The fiber a Yield/Park of the running fiber may switch to directly, or null (see worker.cpp).
+  FiberBase* take_handoff() noexcept;
+  void after_switch(FiberBase* f, bool handed_off = false) noexcept;
   void park() noexcept;
   void drain_inbox() noexcept;
   void push_queue(FiberBase* f) noexcept;
@@ -178,6 +188,12 @@ class Worker {
   std::uint32_t rng_;
   bool searching_ = false;
   EhGlobals* eh_ = nullptr;
+  // Direct hand-offs: allowed unless a simulation picks every run itself. `handoff_from_` is the
+  // fiber that just switched straight to the running one; its after_switch is pending until the
+  // resumed side runs it (resumed), which is before anything else on this thread.
+  bool handoff_ok_ = true;
+  FiberBase* handoff_from_ = nullptr;
+  FiberBase* loop_next_ = nullptr;  // taken by take_handoff but not started: the loop runs it next
 };
 }  // namespace weft::detail
 

@@ -190,6 +190,83 @@ TEST_CASE("a pair of fibers ping-ponging through pipes does not starve a third f
   });
 }
 
+// A Yield or Park switches straight to the fiber the loop would have picked (worker.cpp,
+// take_handoff), so a channel pair on one worker can run for a long time without its worker loop
+// switching in. The loop's duties must still come round: timers and fd readiness (the reactor
+// poll) and the global queue. A pair that ignored them would hang this test.
+TEST_CASE("a channel ping-pong pair, handing off fiber to fiber, leaves the loop its timers and global queue") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    const int outside = static_cast<int>(weft_test::scaled(200, 20));
+    std::atomic<bool> stop{false};
+    std::atomic<long> rounds{0}, wrong{0};
+    const std::size_t pairs = rt.workers();  // one busy pair per worker (wherever they land)
+    std::vector<weft::JoinHandle<void>> hs;
+    for (std::size_t p = 0; p < pairs; ++p) {
+      auto [tx1, rx1] = weft::mpsc::channel<long>(1);
+      auto [tx2, rx2] = weft::mpsc::channel<long>(1);
+      hs.push_back(rt.spawn([&, tx1 = std::move(tx1), rx2 = std::move(rx2)]() mutable {
+        for (long r = 0; !stop.load(std::memory_order_acquire); ++r) {
+          auto back = tx1.send(r) ? rx2.recv() : std::nullopt;
+          if (!back || *back != r) {
+            wrong.fetch_add(1);
+            return;
+          }
+          rounds.fetch_add(1, std::memory_order_relaxed);
+        }
+      }));  // dropping tx1 on return ends the partner's loop
+      hs.push_back(rt.spawn([rx1 = std::move(rx1), tx2 = std::move(tx2)]() mutable {
+        while (auto v = rx1.recv()) {
+          if (!tx2.send(*v)) return;
+        }
+      }));
+    }
+    // Timers: a sleeper needs the reactor's poll, which only the loop runs.
+    auto sleeper = rt.spawn([] {
+      for (int i = 0; i < 5; ++i) weft::sleep(std::chrono::milliseconds(2));
+    });
+    // The global queue: fibers spawned from this thread wait there for a worker's turn.
+    long sum = 0;
+    for (int i = 0; i < outside; ++i) {
+      weft::Result<int> r = rt.spawn([i] { return i; }).join();
+      REQUIRE(r.has_value());
+      sum += *r;
+    }
+    CHECK(sleeper.join().has_value());
+    const long rounds_meanwhile = rounds.load();
+    stop.store(true, std::memory_order_release);
+    for (auto& h : hs) CHECK(h.join().has_value());
+    CHECK(sum == static_cast<long>(outside) * (outside - 1) / 2);
+    CHECK(wrong.load() == 0);
+    CHECK(rounds_meanwhile > 0);  // the pairs were running all along
+  });
+}
+
+// Hand-offs keep the loop's order: fibers that only yield on one worker run round-robin, exactly as
+// when every yield went through the loop (the yielder to the back of the queue, the front next).
+TEST_CASE("fibers yielding on one worker take turns in a fixed round-robin order") {
+  if (weft::detail::chaos::enabled()) return;  // chaos shuffles the order on purpose
+  weft::Runtime rt = weft::Runtime::Builder().workers(1).build();
+  constexpr int kFibers = 5;
+  const int yields = static_cast<int>(weft_test::scaled(2000, 200));
+  std::vector<int> order;
+  rt.block_on([&] {
+    std::vector<weft::JoinHandle<void>> hs;
+    for (int k = 0; k < kFibers; ++k) {
+      hs.push_back(weft::spawn([&order, k, yields] {
+        for (int i = 0; i < yields; ++i) {
+          order.push_back(k);
+          weft::yield_now();
+        }
+      }));
+    }
+    for (auto& h : hs) CHECK(h.join().has_value());
+  });
+  REQUIRE(order.size() == static_cast<std::size_t>(kFibers * yields));
+  int out_of_turn = 0;
+  for (std::size_t i = 0; i < order.size(); ++i) out_of_turn += order[i] != static_cast<int>(i % kFibers);
+  CHECK(out_of_turn == 0);
+}
+
 // The LIFO slot runs a just-woken fiber next. A chain of joins wakes fibers back to back through it
 // without ever touching the run queue: link k joins link k+1, so when the last link finishes, each
 // finishing link wakes its parent into the slot. Without a cap on consecutive LIFO runs, a fiber
