@@ -80,6 +80,13 @@ long Scheduler::live_stacks() const noexcept {
   return n;
 }
 
+bool Scheduler::help_wanted(const Worker* self) const noexcept {
+  for (auto& w : workers_) {
+    if (w.get() != self && w->wants_help()) return true;
+  }
+  return false;
+}
+
 bool Scheduler::any_work_visible() const noexcept {
   if (!inject_.empty()) return true;
   for (auto& w : workers_) {

@@ -59,6 +59,8 @@ class Scheduler : public std::enable_shared_from_this<Scheduler> {
   long live_stacks() const noexcept;
   std::uint64_t spawned_total() const noexcept;
   bool any_work_visible() const noexcept;
+  // A worker other than `self` asked for help with a backlog it can be stolen from (Worker::ask_help).
+  bool help_wanted(const Worker* self) const noexcept;
 
   // Fibers waiting for an fd on any worker's loop. A worker with nothing to do does not spin while
   // there are any: their work arrives through epoll, which only a parked worker polls, and a

@@ -224,10 +224,11 @@ void Worker::end_search() noexcept {
 
 void Worker::park() noexcept {
   const bool was_searching = std::exchange(searching_, false);
-  if (sched_.idle().worker_to_parked(index_, was_searching) && sched_.any_work_visible()) {
-    // We were the last searcher and work appeared meanwhile: make sure someone picks it up.
-    sched_.notify_parked();
-  }
+  const bool last_searcher = sched_.idle().worker_to_parked(index_, was_searching);
+  // We were the last searcher and work appeared meanwhile, or a peer asked for help with a backlog
+  // before we were parked for it to find (ask_help): make sure someone picks it up (likely
+  // ourselves, the latest sleeper, at once).
+  if ((last_searcher && sched_.any_work_visible()) || sched_.help_wanted(this)) sched_.notify_parked();
   metrics.bump(metrics.parks);
   if (!sched_.stopping()) {
     // Parks are syscalls already: two clock reads here are noise, and give busy time for free.
@@ -237,7 +238,6 @@ void Worker::park() noexcept {
     begin_dispatch();
     reactor_.park();
     const std::uint64_t t1 = mono_ns();
-    end_dispatch(t1);
     metrics.parked_since.store(0, std::memory_order_relaxed);
     if (observe_flags() & kObserveTrace) trace_emit(TraceEv::Unpark, 0, 0, nullptr, t1);
     metrics.bump(metrics.parked_ns, t1 - t0);
@@ -246,6 +246,9 @@ void Worker::park() noexcept {
   refresh_observe();
   metrics.bump(metrics.unparks);
   searching_ = sched_.idle().worker_from_parked(index_);
+  // Only now, off the parked list: a help request made while still on it could pick this very
+  // worker to wake (the latest sleeper), and the peers would sleep on.
+  if (dispatching_) end_dispatch(coarse_now_);
 }
 
 // Why the loop's wakes do not wake a peer at once (push_queue skips it while dispatching_): one
@@ -260,32 +263,43 @@ void Worker::park() noexcept {
 // fibers woken with a CPU-heavy one would wait for its whole run before anyone could steal them.
 // Until there is an estimate, the first run decides; a burst of thousands (timers expiring
 // together) asks after it.
+//
+// Who can help: a parked peer (woken), a searching one (it steals anyway), or one that parks later —
+// which is why a request is published (wants_help_) and not just a notification: a peer that was
+// running at the end of the dispatch and parks during a long run here would otherwise sleep
+// through it (fd_test's hog case); park() looks for the flag after registering as parked (the
+// two sides are a Dekker pair: we publish, then look for sleepers; it registers, then looks for
+// requests). Armed whether or not a peer is parked right now (one that parks a moment later is
+// the case above), but not on a 1-worker runtime: nobody could help.
 void Worker::end_dispatch(std::uint64_t now_ns) noexcept {
   dispatching_ = false;
   dispatch_runs_mark_ = metrics.fibers_run.load(std::memory_order_relaxed);
   const std::uint64_t backlog = queue_.len() + (lifo_ ? 1 : 0);
-  if (backlog > 1 && sched_.idle().anyone_parked()) {
-    help_armed_ = true;
-    dispatch_end_ns_ = now_ns ? now_ns : mono_ns();
-    help_sent_ = backlog * run_ns_estimate_ > kHelpAfterNs;
-    if (help_sent_) sched_.notify_parked_local();
-  }
+  if (backlog <= 1 || sched_.workers().size() < 2) return;
+  help_armed_ = true;
+  help_sent_ = false;
+  dispatch_end_ns_ = now_ns ? now_ns : mono_ns();
+  if (backlog * run_ns_estimate_ > kHelpAfterNs) ask_help();
+}
+
+void Worker::ask_help() noexcept {
+  help_sent_ = true;
+  wants_help_.store(true, std::memory_order_seq_cst);
+  sched_.notify_parked_local();
 }
 
 void Worker::check_help() noexcept {
   const std::uint64_t backlog = queue_.len() + (lifo_ ? 1 : 0);
   if (backlog <= 1) {
     help_armed_ = false;  // cleared (alone or helped)
+    if (wants_help_.load(std::memory_order_relaxed)) wants_help_.store(false, std::memory_order_relaxed);
     return;
   }
   const std::uint64_t runs = metrics.fibers_run.load(std::memory_order_relaxed) - dispatch_runs_mark_;
   if (runs == 0) return;
   const std::uint64_t per_run = (mono_ns() - dispatch_end_ns_) / runs;
   run_ns_estimate_ = (3 * run_ns_estimate_ + per_run) / 4;
-  if (!help_sent_ && backlog * per_run > kHelpAfterNs) {
-    help_sent_ = true;
-    sched_.notify_parked_local();
-  }
+  if (!help_sent_ && backlog * per_run > kHelpAfterNs) ask_help();
 }
 
 void Worker::maybe_poll() noexcept {
@@ -500,11 +514,12 @@ void Worker::check_stack_pointer(FiberBase* f) noexcept {
 // finishes the outgoing fiber's switch (after_switch: requeue it, or let it park) once it is off
 // its stack (resumed), exactly as the loop would have. The loop still runs whenever one of its
 // duties comes due — the periodic poll and global-queue turn (every kPollInterval/kInjectInterval
-// runs, counted by hand-offs too), a help check, timing or tracing — and a finishing or
+// runs, counted by hand-offs too), timing or tracing — and a finishing or
 // migrating fiber always goes back to it; so a chain of hand-offs is at most a poll interval long.
 // Chaos mode hands off only half the time, so that both paths get shuffled.
 FiberBase* Worker::take_handoff() noexcept {
-  if (!handoff_ok_ || observe_ != 0 || help_armed_ || poll_countdown_ <= 1 || inject_countdown_ <= 1) return nullptr;
+  if (!handoff_ok_ || observe_ != 0 || poll_countdown_ <= 1 || inject_countdown_ <= 1) return nullptr;
+  if (help_armed_) check_help();  // what the loop does after each run
   if (chaos::enabled() && chaos::one_in(2)) return nullptr;
   FiberBase* next = next_local();
   if (next && !rec(next)->ctx_) {

@@ -101,6 +101,8 @@ class Worker {
   void unpark() noexcept { reactor_.unpark(); }
   FiberBase* steal_from(Worker& victim) noexcept { return victim.queue_.steal_into(queue_); }
   bool has_stealable_work() const noexcept { return !queue_.empty(); }
+  // It asked for help with a backlog its loop left (ask_help) and has stealable work still.
+  bool wants_help() const noexcept { return wants_help_.load(std::memory_order_seq_cst) && has_stealable_work(); }
   long stacks_handed_out() const noexcept { return stacks_.handed_out(); }
   std::size_t queue_len() const noexcept { return queue_.len(); }
   WorkerCounters metrics;
@@ -155,7 +157,10 @@ class Worker {
   std::uint64_t dispatch_runs_mark_ = 0;   // metrics.fibers_run when it ended
   std::uint64_t dispatch_end_ns_ = 0;      // when it ended (mono_ns), if help_armed_
   bool help_armed_ = false;                // it left a backlog: check_help after each run
-  bool help_sent_ = false;                 // ... and a peer was notified for it already
+  bool help_sent_ = false;                 // ... and help was asked for already (ask_help)
+  // Published by ask_help until the backlog is cleared: a peer that parks later sees it (park).
+  std::atomic<bool> wants_help_{false};
+  void ask_help() noexcept;
   std::uint64_t run_ns_estimate_ = 0;      // average run after a dispatch (EWMA, check_help)
   void begin_dispatch() noexcept {
     dispatching_ = true;

@@ -522,4 +522,69 @@ TEST_CASE("a worker whose runs are known to be long shares what its loop wakes b
   CHECK(finished_before_hog.load() > 0);
 }
 
+// Whether worker `i` is parked right now, and how often it has parked.
+bool parked(const weft::RuntimeMetrics& m, unsigned i) { return m.workers[i].parks == m.workers[i].unparks + 1; }
+
+TEST_CASE("a help request made as the asking worker leaves its park wakes a peer, not itself") {
+  // The worker whose loop wakes fibers asks for help as its dispatch ends. It used to ask while
+  // still on the idle list's sleepers, so when it was the latest to park the notification picked
+  // the asker itself; only the searcher protocol (the woken "searcher" wakes another when it finds
+  // work) then passed it on. Now it asks once off the list. Arranged here either way: both workers
+  // parked, the I/O worker (0) parked last, then its loop wakes 8 fibers whose runs it knows are
+  // long; the first hogs it for 300 ms. The others must not wait behind it.
+  weft::Runtime rt = weft_test::make_runtime(2);
+  constexpr unsigned k = 8;
+  std::atomic<bool> hog_taken{false}, hog_done{false};
+  std::atomic<int> finished_before_hog{0};
+  const auto metrics_until = [&](auto&& ok) {
+    const auto give_up = Clock::now() + 10s;
+    weft::RuntimeMetrics m = rt.metrics();
+    while (!ok(m) && Clock::now() < give_up) {
+      std::this_thread::sleep_for(1ms);  // polling the metrics, not synchronisation
+      m = rt.metrics();
+    }
+    REQUIRE(ok(m));
+    return m;
+  };
+  for (int round = 1; round <= 2; ++round) {
+    weft_test::Pipe pipe, nudge;
+    std::vector<weft::JoinHandle<void>> hs;
+    for (unsigned i = 0; i < k; ++i) {
+      hs.push_back(rt.spawn([&, r = pipe.r, round] {
+        weft::wait_readable(r);
+        if (round == 2 && !hog_taken.exchange(true)) {
+          busy_for(300ms);
+          hog_done = true;
+          return;
+        }
+        busy_for(20ms);  // round 1 teaches worker 0 that these runs are long
+        if (round == 2 && !hog_done.load()) finished_before_hog.fetch_add(1);
+      }));
+    }
+    if (round == 2) {
+      // Make worker 0 the latest sleeper: wake it alone (a fiber waiting on its loop) and let it
+      // park again while worker 1 stays parked; retry if worker 1 woke meanwhile.
+      for (int attempt = 0;; ++attempt) {
+        REQUIRE(attempt < 50);
+        auto nudged = rt.spawn([r = nudge.r] { weft::wait_readable(r); });
+        const weft::RuntimeMetrics before = metrics_until([&](const weft::RuntimeMetrics& m) {
+          return weft_test::loop_waiters(rt) == k + 1 && parked(m, 0) && parked(m, 1);
+        });
+        REQUIRE(weft_test::put_byte(nudge.w));
+        REQUIRE(nudged.join().has_value());
+        REQUIRE(weft_test::get_byte(nudge.r) == 'x');
+        const weft::RuntimeMetrics after = metrics_until([&](const weft::RuntimeMetrics& m) {
+          return m.workers[0].parks > before.workers[0].parks && parked(m, 0) && parked(m, 1);
+        });
+        if (after.workers[1].parks == before.workers[1].parks) break;
+      }
+    } else {
+      metrics_until([&](const weft::RuntimeMetrics&) { return weft_test::loop_waiters(rt) == k; });
+    }
+    REQUIRE(weft_test::put_byte(pipe.w));
+    for (auto& h : hs) CHECK(h.join().has_value());
+  }
+  CHECK(finished_before_hog.load() > 0);
+}
+
 }  // namespace
