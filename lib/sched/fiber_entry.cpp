@@ -29,7 +29,7 @@ void fiber_entry(Transfer t) noexcept {
   // Worker::switch_out(f, Finish) written out here so that no instrumented frame stays open.
   w = rec(f)->worker_;
   w->switch_reason_ = SwitchReason::Finish;
-  const Endpoint from{&rec(f)->asan_fake_stack_, rec(f)->stack_.lo, rec(f)->stack_.size, rec(f)->stack_.tsan_fiber};
+  const Endpoint from = fiber_endpoint(f);
   switch_context(w->sched_ctx_, nullptr, from, w->endpoint_, /*from_exits=*/true);
   std::abort();  // unreachable: a finished fiber is never resumed
 }

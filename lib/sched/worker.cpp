@@ -278,6 +278,7 @@ void Worker::end_dispatch(std::uint64_t now_ns) noexcept {
   if (backlog <= 1 || sched_.workers().size() < 2) return;
   help_armed_ = true;
   help_sent_ = false;
+  help_checked_runs_ = 0;
   dispatch_end_ns_ = now_ns ? now_ns : mono_ns();
   if (backlog * run_ns_estimate_ > kHelpAfterNs) ask_help();
 }
@@ -296,7 +297,10 @@ void Worker::check_help() noexcept {
     return;
   }
   const std::uint64_t runs = metrics.fibers_run.load(std::memory_order_relaxed) - dispatch_runs_mark_;
-  if (runs == 0) return;
+  // Once per run: a hand-off checks before its pop, and the loop again if the hand-off fell
+  // through to it; a second look would count the same run twice in the estimate.
+  if (runs == 0 || runs == help_checked_runs_) return;
+  help_checked_runs_ = runs;
   const std::uint64_t per_run = (mono_ns() - dispatch_end_ns_) / runs;
   run_ns_estimate_ = (3 * run_ns_estimate_ + per_run) / 4;
   if (!help_sent_ && backlog * per_run > kHelpAfterNs) ask_help();
@@ -416,7 +420,7 @@ template <bool kObserved>
 inline __attribute__((always_inline)) void Worker::run_impl(FiberBase* f) noexcept {
   enter(f);
   if constexpr (kObserved) observe_run_start(f, observe_);
-  const Endpoint to{&rec(f)->asan_fake_stack_, rec(f)->stack_.lo, rec(f)->stack_.size, rec(f)->stack_.tsan_fiber};
+  const Endpoint to = fiber_endpoint(f);
   Transfer t = switch_context(rec(f)->ctx_, this, endpoint_, to);
   // Back on the worker: from `f`, or from the last fiber of a chain of hand-offs that began with it
   // (none while observed: take_handoff).
@@ -539,7 +543,7 @@ FiberBase* Worker::take_handoff() noexcept {
 void Worker::switch_out(FiberBase* f, SwitchReason why) noexcept {
   Worker* w = rec(f)->worker_;
   w->switch_reason_ = why;
-  const Endpoint from{&rec(f)->asan_fake_stack_, rec(f)->stack_.lo, rec(f)->stack_.size, rec(f)->stack_.tsan_fiber};
+  const Endpoint from = fiber_endpoint(f);
   FiberBase* next = why == SwitchReason::Yield || why == SwitchReason::Park ? w->take_handoff() : nullptr;
   fctx::fcontext_t to_ctx = w->sched_ctx_;
   void* data = nullptr;
@@ -553,7 +557,7 @@ void Worker::switch_out(FiberBase* f, SwitchReason why) noexcept {
     to_ctx = rec(next)->ctx_;
     // The low bit tells the resumed side that a fiber, not the loop, switched to it.
     data = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(w) | 1);
-    to = Endpoint{&rec(next)->asan_fake_stack_, rec(next)->stack_.lo, rec(next)->stack_.size, rec(next)->stack_.tsan_fiber};
+    to = fiber_endpoint(next);
   }
   // One call site for both: a suspended fiber's saved return address is the same whichever way it
   // left, so dumps group identical fibers and gdb's unwinder sees one frame shape.

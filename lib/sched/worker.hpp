@@ -158,6 +158,7 @@ class Worker {
   std::uint64_t dispatch_end_ns_ = 0;      // when it ended (mono_ns), if help_armed_
   bool help_armed_ = false;                // it left a backlog: check_help after each run
   bool help_sent_ = false;                 // ... and help was asked for already (ask_help)
+  std::uint64_t help_checked_runs_ = 0;    // runs since the dispatch at the last check_help
   // Published by ask_help until the backlog is cleared: a peer that parks later sees it (park).
   std::atomic<bool> wants_help_{false};
   void ask_help() noexcept;
@@ -213,6 +214,11 @@ Worker* current_worker_slow() noexcept;
 // For the stack-overflow handler (fiber/overflow.hpp) of a thread that runs fibers: the fiber
 // running on the calling thread; a thread-local read, async-signal-safe.
 const FiberBase* running_fiber_for_signal() noexcept;
+
+// A fiber's side of a switch: its stack and sanitizer state.
+inline Endpoint fiber_endpoint(FiberBase* f) noexcept {
+  return Endpoint{&rec(f)->asan_fake_stack_, rec(f)->stack_.lo, rec(f)->stack_.size, rec(f)->stack_.tsan_fiber};
+}
 
 // Entry function of every fiber's context (lib/sched/fiber_entry.cpp): runs it, then switches
 // away for good.
