@@ -85,6 +85,7 @@ struct MpscChan {
   bool hand_to_receiver(T& v, WakeQueue& wq) noexcept {
     if (WaitNode* n = receivers.wake_one(WakeReason::Notify, wq)) {
       static_cast<RecvNode*>(n)->slot.emplace(std::move(v));
+      n->release_to_waiter();  // last touch: the receiver may take the value without the lock
       return true;
     }
     return false;
@@ -97,6 +98,7 @@ struct MpscChan {
       auto* s = static_cast<SendNode*>(n);
       buf.push(std::move(*s->value));
       s->sent = true;
+      s->release_to_waiter();  // last touch
     }
   }
 };
@@ -108,17 +110,21 @@ class MpscRecvOp final : public SyncOp {
   bool try_now() override {
     WakeQueue wq;
     std::lock_guard lk(ch_->lock);
-    if (!ch_->buf.empty()) {
-      result_.emplace(ch_->buf.pop());
-      ch_->refill(wq);
-      return true;
-    }
-    return ch_->recv_closed();  // closed and drained: the result is "no message"
+    return try_locked(wq);
+  }
+  // wait_one's first step in one locked section (FusedSyncOp).
+  bool try_or_enroll(Waiter& w) {
+    reset_node(w);
+    WakeQueue wq;
+    std::lock_guard lk(ch_->lock);
+    if (try_locked(wq)) return true;
+    w.arm();
+    ch_->receivers.push_back(&node_);
+    return false;
   }
   void note_wait(Waiter& w) const noexcept override { w.note(kWaitChannelRecv, static_cast<const void*>(ch_)); }
   void enroll(Waiter& w) noexcept override {
-    node_ = {};
-    node_.waiter = &w;
+    reset_node(w);
     WakeQueue wq;
     std::lock_guard lk(ch_->lock);
     if (ch_->buf.empty() && !ch_->recv_closed()) {
@@ -133,15 +139,34 @@ class MpscRecvOp final : public SyncOp {
     }
   }
   bool withdraw() noexcept override {
-    std::lock_guard lk(ch_->lock);
-    if (node_.linked) ch_->receivers.remove(&node_);
-    if (!node_.fired) return false;
+    // A sender that handed us a message released the node (unlinked, fired, slot written) and
+    // will not touch it again: nothing of the channel's to look at, so no lock.
+    if (!node_.released_to_waiter()) {
+      std::lock_guard lk(ch_->lock);
+      if (node_.linked) ch_->receivers.remove(&node_);
+      if (!node_.fired) return false;
+    }
     result_ = std::move(node_.slot);
     return true;
   }
   std::optional<T> take() { return std::move(result_); }
 
  private:
+  void reset_node(Waiter& w) noexcept {
+    node_ = {};
+    node_.waiter = &w;
+  }
+  // Under lock: receives if there is a message, or finds the channel closed and drained (the
+  // result is then "no message"); false if it must wait.
+  bool try_locked(WakeQueue& wq) {
+    if (!ch_->buf.empty()) {
+      result_.emplace(ch_->buf.pop());
+      ch_->refill(wq);
+      return true;
+    }
+    return ch_->recv_closed();
+  }
+
   MpscChan<T>* ch_;
   typename MpscChan<T>::RecvNode node_;
   std::optional<T> result_;
@@ -157,10 +182,18 @@ class MpscSendOp final : public SyncOp {
     return complete_locked(wq);
   }
   void note_wait(Waiter& w) const noexcept override { w.note(kWaitChannelSend, static_cast<const void*>(ch_)); }
+  // wait_one's first step in one locked section (FusedSyncOp).
+  bool try_or_enroll(Waiter& w) {
+    reset_node(w);
+    WakeQueue wq;
+    std::lock_guard lk(ch_->lock);
+    if (complete_locked(wq)) return true;
+    w.arm();
+    ch_->senders.push_back(&node_);  // complete_locked failed: open, no receiver, no room
+    return false;
+  }
   void enroll(Waiter& w) noexcept override {
-    node_ = {};
-    node_.waiter = &w;
-    node_.value = &value_;
+    reset_node(w);
     WakeQueue wq;
     std::lock_guard lk(ch_->lock);
     if (!ch_->send_closed() && ch_->receivers.empty() && !ch_->has_room()) {
@@ -173,6 +206,11 @@ class MpscSendOp final : public SyncOp {
     if (complete_locked(wq)) node_.fired = true;
   }
   bool withdraw() noexcept override {
+    // Released by the receiver that moved our value into the buffer (refill): no lock needed.
+    if (node_.released_to_waiter()) {
+      status_ = SendStatus::Sent;
+      return true;
+    }
     std::lock_guard lk(ch_->lock);
     if (node_.linked) ch_->senders.remove(&node_);
     if (!node_.fired) return false;
@@ -187,6 +225,11 @@ class MpscSendOp final : public SyncOp {
   }
 
  private:
+  void reset_node(Waiter& w) noexcept {
+    node_ = {};
+    node_.waiter = &w;
+    node_.value = &value_;
+  }
   // Under lock: sends if possible (records the outcome in status_); false if it must wait.
   bool complete_locked(WakeQueue& wq) {
     if (ch_->send_closed()) {

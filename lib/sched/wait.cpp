@@ -31,7 +31,8 @@ std::uint64_t begin_wait(FiberBase* f, bool cancellable) noexcept {
   if (cancellable) {
     // Who may interrupt this wait is decided here, once, with the delivery rules of
     // cancel_delivery.cpp: so a wait that wakes Cancel always has a cancellation to throw.
-    const EhGlobals* g = thread_eh_globals();
+    // f runs on worker_ (set on every resume), so that worker's copy is this thread's state.
+    const EhGlobals* g = rec(f)->worker_->eh_globals();
     if (rec(f)->shield_depth_ == 0 && g->uncaught_exceptions == 0 && g->caught_exceptions == nullptr) bits |= kCancellable;
     for (CancelScope* s = rec(f)->scopes_; s && s->shield_depth == rec(f)->shield_depth_; s = s->parent) {
       if (!scope_deliverable(f, s, g)) continue;

@@ -84,6 +84,9 @@ class Worker {
   // operations that may complete without suspending. Owner thread only.
   int coop_budget_ = 0;
   pthread_t native_thread() noexcept { return thread_.native_handle(); }
+  // The C++ exception state of the thread running this worker (what thread_eh_globals() returns
+  // there, without its TLS lookup through libstdc++: a call and __tls_get_addr per wait).
+  EhGlobals* eh_globals() const noexcept { return eh_; }
 
   // ---- called by fibers running on this worker (owner thread)
   // Switches the running fiber out; returns when it is resumed (maybe on another worker). A Yield

@@ -124,6 +124,76 @@ TEST_CASE("mpsc: model stress — unbounded, fiber consumer") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) { model_stress(rt, 0, false); });
 }
 
+// A heap-owning message for round `r` of pair `p`: reading a slot before the hand-over finished
+// writing it shows up as a wrong or torn string (and as a race under TSan).
+std::string payload(std::uint32_t p, std::uint32_t r) {
+  return "pair " + std::to_string(p) + " round " + std::to_string(r) + std::string(40, char('a' + r % 26));
+}
+
+// One side of a ping-pong over two capacity-1 channels: sends round r twice (so the second send
+// waits for room and is completed by the other side's receive), then expects both back.
+template <class Tx, class Rx>
+long ping(const Tx& tx, const Rx& rx, std::uint32_t p, std::uint32_t rounds) {
+  long bad = 0;
+  for (std::uint32_t r = 0; r < rounds; ++r) {
+    if (!tx.send(payload(p, r)) || !tx.send(payload(p, r + 1))) return -1;
+    for (std::uint32_t k = 0; k < 2; ++k) {
+      const std::optional<std::string> v = rx.recv();
+      if (!v || *v != payload(p, r + k)) ++bad;
+    }
+  }
+  return bad;
+}
+
+template <class Tx, class Rx>
+void pong(const Tx& tx, const Rx& rx) {
+  while (std::optional<std::string> v = rx.recv()) {
+    if (!tx.send(std::move(*v))) return;
+  }
+}
+
+// The hand-over paths that skip the channel lock on the waiting side (a sender giving its value
+// straight to a parked receiver; a receiver moving a parked sender's value into the freed room):
+// the waiter must see everything the notifier wrote. Pairs of fibers across workers, fiber with
+// thread, and thread with thread, all at once.
+TEST_CASE("mpsc: values handed to a waiting receiver or taken from a waiting sender arrive whole") {
+  weft_test::for_each_worker_count([](weft::Runtime& rt) {
+    const auto rounds = static_cast<std::uint32_t>(weft_test::scaled(400, 20));
+    constexpr std::uint32_t kFiberPairs = 8, kMixedPairs = 2, kThreadPairs = 1;
+    std::atomic<long> bad{0};
+    std::vector<std::thread> ts;
+    std::vector<weft::JoinHandle<void>> hs;
+    for (std::uint32_t p = 0; p < kFiberPairs + kMixedPairs + kThreadPairs; ++p) {
+      auto [tx1, rx1] = weft::mpsc::channel<std::string>(1);
+      auto [tx2, rx2] = weft::mpsc::channel<std::string>(1);
+      auto pinger = [tx = std::move(tx1), rx = std::move(rx2), p, rounds, &bad] {
+        const long b = ping(tx, rx, p, rounds);
+        bad.fetch_add(b < 0 ? 1000000 : b);
+      };
+      auto ponger = [tx = std::move(tx2), rx = std::move(rx1)] { pong(tx, rx); };
+      if (p < kFiberPairs) {
+        hs.push_back(rt.spawn(std::move(pinger)));
+        hs.push_back(rt.spawn(std::move(ponger)));
+      } else if (p < kFiberPairs + kMixedPairs) {
+        // Fiber pings, thread pongs on even pairs; the other way round on odd ones.
+        if (p % 2 == 0) {
+          hs.push_back(rt.spawn(std::move(pinger)));
+          ts.emplace_back(std::move(ponger));
+        } else {
+          ts.emplace_back(std::move(pinger));
+          hs.push_back(rt.spawn(std::move(ponger)));
+        }
+      } else {
+        ts.emplace_back(std::move(pinger));
+        ts.emplace_back(std::move(ponger));
+      }
+    }
+    for (auto& h : hs) h.join().value();
+    for (auto& t : ts) t.join();
+    CHECK(bad.load() == 0);
+  });
+}
+
 TEST_CASE("mpsc: closing — last sender dropped ends recv; receiver dropped makes send return the value") {
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     rt.block_on([] {

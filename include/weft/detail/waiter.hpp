@@ -27,6 +27,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -159,6 +160,13 @@ struct WaitNode {
   WaitNode* next = nullptr;
   bool linked = false;
   bool fired = false;  // the notifier won this node's wait (set under the list lock)
+  // Set last, with release, by a notifier that is done with the node: it popped it, won its wait
+  // and wrote what it grants. The waiter may then read the node without the list's lock (see
+  // MpscRecvOp::withdraw). A notifier that never sets it leaves the waiter on the locked path,
+  // which is always correct; so only the hot grants (a channel's hand-over) set it.
+  bool released = false;
+  void release_to_waiter() noexcept { std::atomic_ref<bool>(released).store(true, std::memory_order_release); }
+  bool released_to_waiter() noexcept { return std::atomic_ref<bool>(released).load(std::memory_order_acquire); }
 };
 
 // Reports a sync object destroyed while fibers/threads still wait on it, and aborts.
@@ -265,27 +273,44 @@ class SyncOp {
 // round then goes straight to enrolling).
 int wait_any(SyncOp* const* ops, std::size_t n, const SyncClock::time_point* deadline, bool rotate,
              bool tried = false);
+// An operation that can also do the protocol's first step in one locked section:
+// try_or_enroll(w) completes the operation if it can (true), else arms `w` and links a node for a
+// notifier (false) — "lock; complete, or arm and link; unlock" — where try_now() then enroll()
+// take the lock twice and look twice.
+template <class Op>
+concept FusedSyncOp = requires(Op& op, Waiter& w) {
+  { op.try_or_enroll(w) } -> std::same_as<bool>;
+};
+
 // Single-operation form: wait_any's loop for n == 1, inline, so that the operation's try_now,
 // enroll and withdraw are direct calls the compiler can inline (every Op is a final class) — a
 // channel's blocking send or receive spends no virtual call, enrollment loop or select
 // bookkeeping (ping_pong: ~170 instructions per round trip; bench/RESULTS.md, eighth session).
-// Returns true once the operation completed, false if `deadline` passed first (never before it);
-// throws Cancelled (the operation then had no effect).
+// A FusedSyncOp without a deadline takes its channel's lock once to find it must wait and link
+// itself (ping_pong, tenth session). Returns true once the operation completed, false if
+// `deadline` passed first (never before it); throws Cancelled (the operation then had no effect).
 template <class Op>
 bool wait_one(Op& op, const SyncClock::time_point* deadline = nullptr) {
   static_assert(std::is_final_v<Op>, "wait_one devirtualises Op's calls: Op must be final");
   sync_cancel_point();
-  if (op.try_now()) return true;
+  constexpr bool kFused = FusedSyncOp<Op>;
+  // Unfused, or with a deadline: try first, then give up if the deadline passed (so an expired
+  // deadline never blocks, and an operation that can complete does).
+  if ((!kFused || deadline) && op.try_now()) return true;
   Waiter w;
-  for (bool tried = true;; tried = false) {
-    if (!tried) {
+  for (bool first = true;; first = false) {
+    if (!first) {
       w.cancel_point();
-      if (op.try_now()) return true;
+      if ((!kFused || deadline) && op.try_now()) return true;
     }
     if (deadline && SyncClock::now() >= *deadline) return false;
     op.note_wait(w);
-    w.arm();
-    op.enroll(w);
+    if constexpr (kFused) {
+      if (op.try_or_enroll(w)) return true;
+    } else {
+      w.arm();
+      op.enroll(w);
+    }
     const WakeReason r = w.block(deadline);
     if (op.withdraw()) return true;
     if (r == WakeReason::Timeout) return false;
