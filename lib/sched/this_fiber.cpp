@@ -13,7 +13,9 @@ void yield_now() {
     std::this_thread::yield();  // documented fallback for plain threads
     return;
   }
-  detail::check_cancel_point(f);
+  // One cancellation check, after the yield: a cancellation pending before it is still pending
+  // then, so the suspension point throws all the same — one run later, for a check less on every
+  // yield (yield_many's hot path).
   detail::Worker::switch_out(f, detail::SwitchReason::Yield);
   detail::check_cancel_point(f);
 }
