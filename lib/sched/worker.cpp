@@ -124,16 +124,20 @@ void Worker::main() {
   weft_tls_worker = nullptr;
 }
 
-FiberBase* Worker::next_local() noexcept {
+inline __attribute__((always_inline)) void Worker::push_queue(FiberBase* f) noexcept {
+  if (!queue_.push(f)) [[unlikely]] push_queue_full(f);
+  // Only worth waking a peer if there is more queued than what we will run next ourselves; and not
+  // from the loop's callbacks (see end_dispatch).
+  if (queue_.len() > 1 && !dispatching_) sched_.notify_parked_local();
+}
+
+// The common cases inline (the loop and every hand-off come here); the rare turns out of line, so
+// that the hot path saves no registers for them (yield_many: a tenth of a yield's instructions
+// were prologues and epilogues of these small functions).
+inline __attribute__((always_inline)) FiberBase* Worker::next_local_inline() noexcept {
   if (--inject_countdown_ == 0) {
     inject_countdown_ = kInjectInterval;
-  }
-  if (inject_countdown_ == kInjectInterval && !sched_.inject().empty()) {
-    FiberBase* first = nullptr;
-    if (sched_.inject().pop_batch(first, 1)) {
-      metrics.bump(metrics.inject_pulls);
-      return first;
-    }
+    if (FiberBase* f = inject_turn()) return f;
   }
   if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
   // Pinned fibers take turns with the queue so neither side can starve the other.
@@ -144,6 +148,23 @@ FiberBase* Worker::next_local() noexcept {
   }
   lifo_runs_ = 0;
   if (FiberBase* f = queue_.pop()) return f;
+  return next_local_rest();
+}
+
+FiberBase* Worker::next_local() noexcept { return next_local_inline(); }
+
+// Every kInjectInterval runs the global queue goes first, so that fibers spawned from outside
+// are not starved by a busy local queue.
+FiberBase* Worker::inject_turn() noexcept {
+  if (sched_.inject().empty()) return nullptr;
+  FiberBase* first = nullptr;
+  if (!sched_.inject().pop_batch(first, 1)) return nullptr;
+  metrics.bump(metrics.inject_pulls);
+  return first;
+}
+
+// The local queue is empty: the LIFO slot's fiber, a pinned one, or a batch from the global queue.
+FiberBase* Worker::next_local_rest() noexcept {
   if (FiberBase* f = std::exchange(lifo_, nullptr)) return f;
   if (!pinned_local_.empty()) return pinned_local_.pop();
   // Refill from the global queue in a batch.
@@ -355,17 +376,14 @@ void Worker::push_inbox(FiberBase* f) noexcept {
   if (!sched_.sim()) reactor_.unpark();  // a simulation has no thread to wake
 }
 
-void Worker::push_queue(FiberBase* f) noexcept {
-  while (!queue_.push(f)) {
+void Worker::push_queue_full(FiberBase* f) noexcept {
+  do {
     // Full: move half of it to the global queue (others can take it from there).
     FiberBase *first, *last;
     if (std::uint32_t n = queue_.take_half(first, last)) {
       sched_.inject().push_list(first, last, n);
     }
-  }
-  // Only worth waking a peer if there is more queued than what we will run next ourselves; and not
-  // from the loop's callbacks (see end_dispatch).
-  if (queue_.len() > 1 && !dispatching_) sched_.notify_parked_local();
+  } while (!queue_.push(f));
 }
 
 void Worker::schedule_local(FiberBase* f, bool is_wake) noexcept {
@@ -460,15 +478,20 @@ void Worker::observe_run_stop(FiberBase* f) noexcept {
   }
 }
 
-void Worker::after_switch(FiberBase* f, bool handed_off) noexcept {
+void Worker::after_finish(FiberBase* f) noexcept {
+  stacks_.put(rec(f)->stack_);
+  rec(f)->stack_ = Stack{};
+  rec(f)->ctx_ = nullptr;
+  sched_.on_finished(f);
+}
+
+// Inline in both callers (the loop's run and a hand-off's resumed side): the yield and park cases
+// are a few instructions, and a call would save registers for the finish case's calls.
+inline __attribute__((always_inline)) void Worker::after_switch(FiberBase* f, bool handed_off) noexcept {
   switch (switch_reason_) {
-    case SwitchReason::Finish: {
-      stacks_.put(rec(f)->stack_);
-      rec(f)->stack_ = Stack{};
-      rec(f)->ctx_ = nullptr;
-      sched_.on_finished(f);
+    case SwitchReason::Finish:
+      after_finish(f);
       return;
-    }
     case SwitchReason::Yield:
       check_stack_pointer(f);
       rec(f)->state_.store(FiberState::Runnable, std::memory_order_relaxed);
@@ -521,11 +544,11 @@ void Worker::check_stack_pointer(FiberBase* f) noexcept {
 // runs, counted by hand-offs too), timing or tracing — and a finishing or
 // migrating fiber always goes back to it; so a chain of hand-offs is at most a poll interval long.
 // Chaos mode hands off only half the time, so that both paths get shuffled.
-FiberBase* Worker::take_handoff() noexcept {
+inline __attribute__((always_inline)) FiberBase* Worker::take_handoff() noexcept {
   if (!handoff_ok_ || observe_ != 0 || poll_countdown_ <= 1 || inject_countdown_ <= 1) return nullptr;
   if (help_armed_) check_help();  // what the loop does after each run
   if (chaos::enabled() && chaos::one_in(2)) return nullptr;
-  FiberBase* next = next_local();
+  FiberBase* next = next_local_inline();
   if (next && !rec(next)->ctx_) {
     // Not started yet: its stack is taken and set up on the loop's stack, not on the outgoing
     // fiber's (a stack-cache miss maps one, which would deepen every fiber that hands off to a new

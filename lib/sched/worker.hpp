@@ -125,6 +125,11 @@ class Worker {
     return !queue_.empty() || lifo_ || !pinned_local_.empty() || inbox_nonempty_.load(std::memory_order_relaxed);
   }
   FiberBase* next_local() noexcept;
+  // Inline, defined in worker.cpp and only called there (as are take_handoff, after_switch and
+  // push_queue): the hot path of every run and hand-off.
+  inline FiberBase* next_local_inline() noexcept;
+  FiberBase* inject_turn() noexcept;
+  FiberBase* next_local_rest() noexcept;
   FiberBase* search() noexcept;
   // One look at the other workers' queues, then the global queue; steals from the first with work.
   FiberBase* steal_any() noexcept;
@@ -135,11 +140,13 @@ class Worker {
   // hand-off), including its stack on first run and its exception state.
   void enter(FiberBase* f) noexcept;
   // The fiber a Yield/Park of the running fiber may switch to directly, or null (see worker.cpp).
-  FiberBase* take_handoff() noexcept;
-  void after_switch(FiberBase* f, bool handed_off = false) noexcept;
+  inline FiberBase* take_handoff() noexcept;
+  inline void after_switch(FiberBase* f, bool handed_off = false) noexcept;
+  void after_finish(FiberBase* f) noexcept;
   void park() noexcept;
   void drain_inbox() noexcept;
-  void push_queue(FiberBase* f) noexcept;
+  inline void push_queue(FiberBase* f) noexcept;
+  void push_queue_full(FiberBase* f) noexcept;
   void maybe_poll() noexcept;
   void poll_now() noexcept;
   void check_stack_pointer(FiberBase* f) noexcept;
