@@ -15,8 +15,9 @@
 // a permit, the lock) else try the next node. So a grant happens only to a waiter that won with
 // Notify, a waiter that lost to Cancel/Timeout received nothing (its operation had no effect), and
 // a grant that could not be delivered goes to the next waiter (no wake-up is lost).
-// The waiter always re-takes the lock after waking, so a node (on the waiter's stack) stays alive
-// for as long as a notifier may touch it.
+// The waiter re-takes the lock after waking, so a node (on the waiter's stack) stays alive for as
+// long as a notifier may touch it — unless the notifier released the node (WaitNode::released:
+// stored last, with release), which says it will not touch it again.
 #pragma once
 
 #include <weft/detail/config.hpp>
