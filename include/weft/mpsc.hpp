@@ -115,12 +115,7 @@ class MpscRecvOp final : public SyncOp {
   // wait_one's first step in one locked section (FusedSyncOp).
   bool try_or_enroll(Waiter& w) {
     reset_node(w);
-    WakeQueue wq;
-    std::lock_guard lk(ch_->lock);
-    if (try_locked(wq)) return true;
-    w.arm();
-    ch_->receivers.push_back(&node_);
-    return false;
+    return complete_or_link(ch_->lock, ch_->receivers, node_, w, [this](WakeQueue& wq) { return try_locked(wq); });
   }
   void note_wait(Waiter& w) const noexcept override { w.note(kWaitChannelRecv, static_cast<const void*>(ch_)); }
   void enroll(Waiter& w) noexcept override {
@@ -183,14 +178,10 @@ class MpscSendOp final : public SyncOp {
   }
   void note_wait(Waiter& w) const noexcept override { w.note(kWaitChannelSend, static_cast<const void*>(ch_)); }
   // wait_one's first step in one locked section (FusedSyncOp).
+  // Links only when complete_locked failed: open, no receiver could be woken, no room.
   bool try_or_enroll(Waiter& w) {
     reset_node(w);
-    WakeQueue wq;
-    std::lock_guard lk(ch_->lock);
-    if (complete_locked(wq)) return true;
-    w.arm();
-    ch_->senders.push_back(&node_);  // complete_locked failed: open, no receiver, no room
-    return false;
+    return complete_or_link(ch_->lock, ch_->senders, node_, w, [this](WakeQueue& wq) { return complete_locked(wq); });
   }
   void enroll(Waiter& w) noexcept override {
     reset_node(w);

@@ -31,6 +31,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <type_traits>
 
 WEFT_API_BEGIN
@@ -283,6 +284,19 @@ concept FusedSyncOp = requires(Op& op, Waiter& w) {
   { op.try_or_enroll(w) } -> std::same_as<bool>;
 };
 
+// The body of a try_or_enroll: under `lock`, `complete(wq)` (true: done), else arm `w` and link
+// `node` (already pointing at `w`) into `list` — armed before it is published, so no notifier can
+// see the node of a wait that has not begun. `wq` flushes after the unlock, as everywhere.
+template <class Complete>
+bool complete_or_link(SpinLock& lock, WaitList& list, WaitNode& node, Waiter& w, Complete&& complete) {
+  WakeQueue wq;
+  std::lock_guard lk(lock);
+  if (complete(wq)) return true;
+  w.arm();
+  list.push_back(&node);
+  return false;
+}
+
 // Single-operation form: wait_any's loop for n == 1, inline, so that the operation's try_now,
 // enroll and withdraw are direct calls the compiler can inline (every Op is a final class) — a
 // channel's blocking send or receive spends no virtual call, enrollment loop or select
@@ -297,12 +311,13 @@ bool wait_one(Op& op, const SyncClock::time_point* deadline = nullptr) {
   constexpr bool kFused = FusedSyncOp<Op>;
   // Unfused, or with a deadline: try first, then give up if the deadline passed (so an expired
   // deadline never blocks, and an operation that can complete does).
-  if ((!kFused || deadline) && op.try_now()) return true;
+  const bool try_first = !kFused || deadline;
+  if (try_first && op.try_now()) return true;
   Waiter w;
   for (bool first = true;; first = false) {
     if (!first) {
       w.cancel_point();
-      if ((!kFused || deadline) && op.try_now()) return true;
+      if (try_first && op.try_now()) return true;
     }
     if (deadline && SyncClock::now() >= *deadline) return false;
     op.note_wait(w);
