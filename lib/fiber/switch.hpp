@@ -19,6 +19,7 @@
 #include <cstddef>
 
 #include "fiber/sanitizers.hpp"
+#include "platform/jump.hpp"
 
 #if WEFT_ASAN
 extern "C" {
@@ -60,7 +61,7 @@ inline Transfer switch_context(fctx::fcontext_t to_ctx, void* data, const Endpoi
 #if WEFT_TSAN
   __tsan_switch_to_fiber(to.tsan_fiber, 0);
 #endif
-  Transfer t = fctx::jump_fcontext(to_ctx, data);
+  Transfer t = platform::jump(to_ctx, data);
 #if WEFT_ASAN
   __sanitizer_finish_switch_fiber(*from.asan_fake_stack, nullptr, nullptr);
 #endif

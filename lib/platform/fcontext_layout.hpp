@@ -7,11 +7,16 @@
 //    address; the resumed stack pointer is ctx+0x40;
 //  - arm64 AAPCS ELF: ctx+0x00 d8..d15, +0x40 x19..x28, +0x90 x29 (fp), +0x98 x30 (lr), +0xa0 the
 //    pc to resume at (lr again); the record is 0xb0 bytes.
-// Both keep frame records as {previous fp, return address}. fcontext_layout_known() checks the
+// Both keep frame records as {previous fp, return address}. On x86-64 every switch enters
+// jump_fcontext through weft_jump_fcontext (jump.hpp), so the saved return address at +0x38 is
+// that function's resume label and the return into the C++ that switched is one slot further, at
+// +0x40; a backtrace starts from there, with the stack pointer the C++ frame sees (ctx+0x48). fcontext_layout_known() checks the
 // instructions that establish the layout before anything trusts it; another layout (another Boost,
 // another CPU) must get no backtrace, never a walk of garbage. tools/gdb/weft.py reads the same
 // offsets from weft_debug_layout (lib/introspect/debug_layout.cpp).
 #pragma once
+
+#include "platform/jump.hpp"
 
 #include <cstddef>
 
@@ -21,6 +26,10 @@ namespace weft::detail::platform {
 inline constexpr std::size_t kCtxFp = 0x90;
 inline constexpr std::size_t kCtxPc = 0xa0;
 inline constexpr std::size_t kCtxSize = 0xb0;
+#elif WEFT_BALANCED_JUMP
+inline constexpr std::size_t kCtxFp = 0x30;
+inline constexpr std::size_t kCtxPc = 0x40;    // the return into switch_context's caller
+inline constexpr std::size_t kCtxSize = 0x48;  // weft_jump_fcontext's frame included
 #else
 inline constexpr std::size_t kCtxFp = 0x30;
 inline constexpr std::size_t kCtxPc = 0x38;
