@@ -7,12 +7,14 @@
 //    address; the resumed stack pointer is ctx+0x40;
 //  - arm64 AAPCS ELF: ctx+0x00 d8..d15, +0x40 x19..x28, +0x90 x29 (fp), +0x98 x30 (lr), +0xa0 the
 //    pc to resume at (lr again); the record is 0xb0 bytes.
-// Both keep frame records as {previous fp, return address}. On x86-64 every switch enters
-// jump_fcontext through weft_jump_fcontext (jump.hpp), so the saved return address at +0x38 is
-// that function's resume label and the return into the C++ that switched is one slot further, at
-// +0x40; a backtrace starts from there, with the stack pointer the C++ frame sees (ctx+0x48). fcontext_layout_known() checks the
-// instructions that establish the layout before anything trusts it; another layout (another Boost,
-// another CPU) must get no backtrace, never a walk of garbage. tools/gdb/weft.py reads the same
+// Both keep frame records as {previous fp, return address}.
+// On x86-64 weft enters jump_fcontext through weft_jump_fcontext (jump.hpp), so the saved return
+// address at +0x38 is that function's resume label and the return into the C++ that switched is
+// one slot further, at +0x40: a backtrace starts there, with the stack pointer that C++ frame sees
+// (ctx+0x48) — the constants below.
+// fcontext_layout_known() checks the instructions that establish the layout before anything
+// trusts it; another layout (another Boost, another CPU) must get no backtrace, never a walk of
+// garbage. tools/gdb/weft.py reads the same
 // offsets from weft_debug_layout (lib/introspect/debug_layout.cpp).
 #pragma once
 
