@@ -344,12 +344,16 @@ TEST_CASE("a timeout entered inside a shield fires for the code inside it (Trio'
         bool* fired;
         ~BoundedCleanup() { *fired = !weft::timeout(10ms, [] { weft::sleep(1h); }); }
       };
+      // The abort must reach the fiber inside the guard: aborted before its first run, a fiber never
+      // runs at all (no guard, nothing to fire), so wait for it to say it is in there.
       bool fired = false;
-      auto h = weft::spawn([&] {
+      auto [in_tx, in_rx] = weft::oneshot::channel<int>();
+      auto h = weft::spawn([&fired, in_tx = std::move(in_tx)]() mutable {
         BoundedCleanup c{&fired};
+        (void)in_tx.send(1);
         weft::sleep(1h);
       });
-      weft::sleep(1ms);
+      REQUIRE(in_rx.recv().has_value());
       h.abort();
       CHECK(h.join().error().is_cancelled());
       CHECK(fired);
