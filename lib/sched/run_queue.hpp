@@ -45,22 +45,17 @@ class RunQueue {
     }
   }
 
-  // Owner only: moves half of a full queue plus `extra` into a linked list (for the inject queue).
-  // Returns the number of fibers taken (0 if a concurrent steal made room; retry push then).
-  std::uint32_t take_half(FiberBase*& first, FiberBase*& last) noexcept {
+  // Owner only: moves the older half of a full queue into out[0, kCapacity / 2) (for the inject
+  // queue), oldest first. Returns the number of fibers taken (0 if a concurrent steal made room;
+  // retry push then). Touches no fiber's record.
+  std::uint32_t take_half(FiberBase** out) noexcept {
     std::uint64_t h = head_.load(std::memory_order_acquire);
     const std::uint32_t steal = unpack_steal(h), real = unpack_real(h);
     const std::uint32_t t = tail_.load(std::memory_order_relaxed);
     if (steal != real || t - real < kCapacity) return 0;  // a stealer is freeing room
     const std::uint32_t n = kCapacity / 2;
     if (!head_.compare_exchange_strong(h, pack(real + n, real + n), std::memory_order_acq_rel)) return 0;
-    first = last = nullptr;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      FiberBase* f = slots_[(real + i) & kMask].load(std::memory_order_relaxed);
-      rec(f)->next_ = nullptr;
-      if (last) rec(last)->next_ = f; else first = f;
-      last = f;
-    }
+    for (std::uint32_t i = 0; i < n; ++i) out[i] = slots_[(real + i) & kMask].load(std::memory_order_relaxed);
     return n;
   }
 

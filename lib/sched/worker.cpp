@@ -158,7 +158,7 @@ FiberBase* Worker::next_local() noexcept { return next_local_inline(); }
 FiberBase* Worker::inject_turn() noexcept {
   if (sched_.inject().empty()) return nullptr;
   FiberBase* first = nullptr;
-  if (!sched_.inject().pop_batch(first, 1)) return nullptr;
+  if (!sched_.inject().pop_batch(&first, 1)) return nullptr;
   metrics.bump(metrics.inject_pulls);
   return first;
 }
@@ -168,18 +168,12 @@ FiberBase* Worker::next_local_rest() noexcept {
   if (FiberBase* f = std::exchange(lifo_, nullptr)) return f;
   if (!pinned_local_.empty()) return pinned_local_.pop();
   // Refill from the global queue in a batch.
-  FiberBase* first = nullptr;
-  std::size_t n = sched_.inject().pop_batch(first, kInjectBatch);
+  FiberBase* batch[kInjectBatch];
+  const std::size_t n = sched_.inject().pop_batch(batch, kInjectBatch);
   if (n == 0) return nullptr;
   metrics.bump(metrics.inject_pulls, n);
-  FiberBase* ret = first;
-  for (FiberBase* f = rec(first)->next_; f;) {
-    FiberBase* nx = rec(f)->next_;
-    push_queue(f);
-    f = nx;
-  }
-  rec(ret)->next_ = nullptr;
-  return ret;
+  for (std::size_t i = 1; i < n; ++i) push_queue(batch[i]);
+  return batch[0];
 }
 
 FiberBase* Worker::search() noexcept {
@@ -209,7 +203,7 @@ FiberBase* Worker::steal_any() noexcept {
     }
   }
   FiberBase* first = nullptr;
-  if (sched_.inject().pop_batch(first, 1)) {
+  if (sched_.inject().pop_batch(&first, 1)) {
     metrics.bump(metrics.inject_pulls);
     return first;
   }
@@ -379,10 +373,8 @@ void Worker::push_inbox(FiberBase* f) noexcept {
 void Worker::push_queue_full(FiberBase* f) noexcept {
   do {
     // Full: move half of it to the global queue (others can take it from there).
-    FiberBase *first, *last;
-    if (std::uint32_t n = queue_.take_half(first, last)) {
-      sched_.inject().push_list(first, last, n);
-    }
+    FiberBase* half[RunQueue::kCapacity / 2];
+    if (std::uint32_t n = queue_.take_half(half)) sched_.inject().push_array(half, n);
   } while (!queue_.push(f));
 }
 
