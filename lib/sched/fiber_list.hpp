@@ -18,7 +18,7 @@ struct FiberList {
     FiberBase* f = head;
     if (f) {
       head = rec(f)->next_;
-      if (!head) tail = nullptr;
+      if (!head) tail = nullptr; else prefetch_record(head);
       rec(f)->next_ = nullptr;
     }
     return f;

@@ -40,6 +40,9 @@ class RunQueue {
       const std::uint32_t next = real + 1;
       const std::uint64_t nh = steal == real ? pack(next, next) : pack(steal, next);
       if (head_.compare_exchange_weak(h, nh, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        // The next one's slot is ours to read (we pushed it); a stealer may take it meanwhile,
+        // which makes the prefetch useless, not wrong.
+        if (next != t) prefetch_record(slots_[next & kMask].load(std::memory_order_relaxed));
         return slots_[real & kMask].load(std::memory_order_relaxed);
       }
     }
