@@ -213,4 +213,19 @@ inline void yield_until_suspended(std::uint64_t id) {
 // True if `s` contains `part` (for CHECKs on error messages).
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// The time to a deadline that a dump or FiberMetrics::wait shows right after `prefix`, in seconds:
+// "59m58.3s" (truncated to tenths) or "1h00m" (3600: a snapshot that read the clock just before
+// the fiber took its deadline). -1 if `text` has no `prefix` followed by either form. Tests check
+// it against the time they measured around the wait and the snapshot, not against a fixed "59m5":
+// how long a snapshot takes to come is up to the machine (a dump of 100,000 fibers, or qemu).
+inline double shown_seconds_after(const std::string& text, const std::string& prefix) {
+  const std::size_t at = text.find(prefix);
+  if (at == std::string::npos) return -1;
+  const char* p = text.c_str() + at + prefix.size();
+  unsigned long long h = 0, m = 0, s = 0, tenths = 0;
+  if (std::sscanf(p, "%lluh%llum", &h, &m) == 2) return static_cast<double>(h * 3600 + m * 60);
+  if (std::sscanf(p, "%llum%llu.%llus", &m, &s, &tenths) == 3) return static_cast<double>(m * 60 + s) + static_cast<double>(tenths) / 10;
+  return -1;
+}
+
 }  // namespace weft_test

@@ -340,6 +340,7 @@ TEST_CASE("a dump groups identical fibers, and filters and limits what it prints
     std::vector<weft::JoinHandle<void>> hs;
     hs.reserve(static_cast<std::size_t>(n));
     for (long i = 0; i < n; ++i) hs.push_back(rt.spawn(weft::Options{.name = "idle"}, [&] { go.acquire().forget(); }));
+    const auto napper_spawned = std::chrono::steady_clock::now();  // before its sleep's deadline
     auto sleeper = rt.spawn(weft::Options{.name = "napper"}, [] { weft::sleep(1h); });
     const auto give_up = std::chrono::steady_clock::now() + 60s;
     std::size_t suspended = 0;
@@ -361,10 +362,18 @@ TEST_CASE("a dump groups identical fibers, and filters and limits what it prints
     CHECK(suspended == static_cast<std::size_t>(n) + 1);
     std::ostringstream os;
     rt.dump(os);
+    const std::chrono::duration<double> napped = std::chrono::steady_clock::now() - napper_spawned;
     const std::string d = os.str();
     CHECK(contains(d, "  " + std::to_string(n) + " fibers like this one: fiber "));
     CHECK(d.size() < 20'000);  // one stack, not n
-    CHECK(contains(d, "'napper' [suspended] waiting on: sleep, wakes in 59m5"));  // weft::sleep(1h)
+    // weft::sleep(1h), at most `napped` before the dump; shown truncated to tenths. (Not "59m5": the
+    // dump came over 3 s after the spawn with 100,000 fibers in a release build, so 10 s would not
+    // hold under qemu or TSan.)
+    const double left = weft_test::shown_seconds_after(d, "'napper' [suspended] waiting on: sleep, wakes in ");
+    CAPTURE(left);
+    CAPTURE(napped.count());
+    CHECK(left <= 3600);
+    CHECK(left > 3600 - napped.count() - 0.2);
     // Filters.
     std::ostringstream only_sleep;
     weft::dump(only_sleep, weft::DumpOptions{.wait = "sleep"});

@@ -8,6 +8,7 @@
 #include <weft/shield.hpp>
 #include <weft/this_fiber.hpp>
 #include <weft/timeout.hpp>
+#include <weft/wait_group.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -247,14 +248,22 @@ TEST_CASE("a timeout around a scope: the deadline cancels the children and the t
   weft_test::for_each_worker_count([](weft::Runtime& rt) {
     GuardCounter guards;
     rt.block_on([&] {
+      // Every child must be inside its sleep when the deadline cancels it: a child cancelled before
+      // its first run never runs (no guard to count), and ten first runs can take longer than the
+      // 20 ms on a loaded or sanitized machine. So the body waits for them, shielded: an expiry
+      // meanwhile is delivered when the shield ends, at the scope's wait for its children.
+      weft::WaitGroup asleep;
+      asleep.add(10);
       bool finished = weft::timeout(20ms, [&] {
         weft::scope([&](weft::Scope& s) {
           for (int i = 0; i < 10; ++i) {
             s.spawn([&] {
               CountedGuard g(guards);
+              asleep.done();
               weft::sleep(1h);
             });
           }
+          weft::shield([&] { asleep.wait(); });
         });
       });
       CHECK_FALSE(finished);
