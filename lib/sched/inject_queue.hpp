@@ -15,10 +15,10 @@
 #pragma once
 
 #include "fiber/fiber_record.hpp"
+#include "sched/fiber_list.hpp"
 
 #include <atomic>
 #include <cstddef>
-#include <cstdint>
 #include <mutex>
 #include <new>
 
@@ -37,15 +37,11 @@ class InjectQueue {
   void push_array(FiberBase* const* fs, std::size_t n) noexcept {
     std::lock_guard lk(mu_);
     std::size_t i = 0;
-    if (!over_head_ && (count_ + n <= cap_ || grow(count_ + n))) {
+    if (over_.empty() && (count_ + n <= cap_ || grow(count_ + n))) {
       for (; i < n; ++i) ring_[(head_ + count_ + i) & (cap_ - 1)] = fs[i];
       count_ += n;
     }
-    for (; i < n; ++i) {  // the ring is at its cap: keep FIFO on the list
-      rec(fs[i])->next_ = nullptr;
-      if (over_tail_) rec(over_tail_)->next_ = fs[i]; else over_head_ = fs[i];
-      over_tail_ = fs[i];
-    }
+    for (; i < n; ++i) over_.push(fs[i]);  // the ring is at its cap: keep FIFO on the list
     len_.store(len_.load(std::memory_order_relaxed) + n, std::memory_order_release);
   }
 
@@ -58,12 +54,8 @@ class InjectQueue {
       out[n] = ring_[head_];
       head_ = (head_ + 1) & (cap_ - 1);
     }
-    for (; n < max && over_head_; ++n) {  // only once the ring is empty: the list is younger
-      out[n] = over_head_;
-      over_head_ = rec(over_head_)->next_;
-      rec(out[n])->next_ = nullptr;
-    }
-    if (!over_head_) over_tail_ = nullptr;
+    // Only once the ring is empty: the list is younger.
+    for (; n < max && !over_.empty(); ++n) out[n] = over_.pop();
     len_.store(len_.load(std::memory_order_relaxed) - n, std::memory_order_release);
     return n;
   }
@@ -92,8 +84,7 @@ class InjectQueue {
   std::size_t cap_ = 0;
   std::size_t head_ = 0;
   std::size_t count_ = 0;
-  FiberBase* over_head_ = nullptr;  // the overflow list through FiberRecord::next_
-  FiberBase* over_tail_ = nullptr;
+  FiberList over_;  // the overflow list, through FiberRecord::next_
   const std::size_t max_ring_;
   std::atomic<std::size_t> len_{0};
 };
