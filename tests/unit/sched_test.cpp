@@ -1,5 +1,6 @@
 // The scheduler's promises: idle workers steal work, and no fiber can starve another — neither one
 // that only yields, nor a pair that keeps waking each other (doc/design.md §4).
+#include "cancel_util.hpp"
 #include "sched/chaos.hpp"
 #include "test_util.hpp"
 
@@ -223,10 +224,8 @@ TEST_CASE("a channel ping-pong pair, handing off fiber to fiber, leaves the loop
     }
     // Every pair is busy before the loop's duties below begin, and stays busy until `stop` (the
     // duties' few milliseconds are no time in which to count on a pair having got going on a
-    // loaded machine). The bound only turns a pair that never got going into a failure.
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (looping.load() < pairs && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
-    REQUIRE(looping.load() == pairs);
+    // loaded machine). wait_for's bound only turns a pair that never got going into a failure.
+    REQUIRE(weft_test::wait_for([&] { return looping.load() == pairs; }));
     // Timers: a sleeper needs the reactor's poll, which only the loop runs.
     auto sleeper = rt.spawn([] {
       for (int i = 0; i < 5; ++i) weft::sleep(std::chrono::milliseconds(2));
