@@ -250,7 +250,15 @@ void Scheduler::on_finished(FiberBase* f) noexcept {
   // shutdown seeing 0 a moment early only means this worker is finishing complete_task.)
   Worker* w = current_worker();  // on_finished runs on the worker where the fiber finished
   w->metrics.bump(w->metrics.finished);
-  complete_task(f);
+  // Only the running fiber's own reference left (detached, or its handle dropped, and no JoinSet):
+  // nobody can join it or ask whether it finished, and no joiner can be installed any more
+  // (that takes a reference first), so the completion has no reader. Skipping it skips the join
+  // lock's exchange, a full fence, on every detached fiber (bench/RESULTS.md, thirteenth session).
+  if (f->refs_.load(std::memory_order_acquire) == 1) {
+    rec(f)->state_.store(FiberState::Finished, std::memory_order_relaxed);
+  } else {
+    complete_task(f);
+  }
   if (shutting_down()) {
     std::lock_guard lk(live_mu_);
     live_cv_.notify_all();
