@@ -10,11 +10,13 @@
 // (move_to_io_worker).
 //
 // One timer serves both deadlines a wait can have: its own (a try_lock_for, a sleep) and the
-// earliest of the cancel scopes begin_wait admitted (rec(f)->wait_deadline_). The timer's callback
-// decides the reason, once, from one clock read: own deadline reached -> Timeout, scope deadline
-// reached -> ScopeCancel, neither (libev's cached, float "now" made it fire early, or the thread
-// was preempted between reading the clock and arming) -> re-arm for the rest. So no wait reports a
-// deadline that has not passed, and a wait without a deadline of its own cannot time out.
+// earliest of the cancel scopes begin_wait admitted (rec(f)->wait_deadline_). It is a node on the
+// worker's timer wheel (reactor/timer_wheel.hpp) when the deadline is near, else a libev ev_timer.
+// The callback decides the reason, once, from one clock read: own deadline reached -> Timeout,
+// scope deadline reached -> ScopeCancel, neither (libev's cached, float "now" made its timer fire
+// early, or the thread was preempted between reading the clock and arming) -> re-arm for the rest.
+// So no wait reports a deadline that has not passed, and a wait without a deadline of its own
+// cannot time out.
 #include "sched/chaos.hpp"
 #include "sched/fd_watch.hpp"
 #include "sched/scheduler.hpp"
@@ -45,7 +47,8 @@ struct WaitCtx {
   // The libev wait (park_on_libev): its worker and watchers; `released` once they are stopped.
   detail::Worker* worker = nullptr;
   ev_io* io = nullptr;
-  ev_timer* timer = nullptr;
+  detail::WheelTimer* wheel = nullptr;  // the deadline on the worker's timer wheel, or
+  ev_timer* timer = nullptr;            // on libev's heap when it is too far ahead for the wheel
   bool released = false;
 };
 
@@ -57,6 +60,7 @@ void release_watchers(WaitCtx* c) noexcept {
     ev_io_stop(loop, c->io);
     c->worker->scheduler().fd_waiters.fetch_sub(1, std::memory_order_relaxed);
   }
+  if (c->wheel) c->worker->reactor().remove_timer(c->wheel);
   if (c->timer) ev_timer_stop(loop, c->timer);
   c->released = true;
 }
@@ -81,19 +85,39 @@ double seconds_between(Clock::time_point now, Clock::time_point t) {
   return std::max(0.0, std::chrono::duration<double>(t - now).count());
 }
 
-void on_timer(struct ev_loop* loop, ev_timer* w, int) {
-  auto* c = static_cast<WaitCtx*>(w->data);
-  detail::chaos::delay_clock();
-  const Clock::time_point now = Clock::now();
+std::int64_t ns_of(Clock::time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+// The timer's verdict from one clock reading: which deadline has passed, if any. False: neither
+// (the caller re-arms for the rest).
+bool deadline_wake(WaitCtx* c, Clock::time_point now) noexcept {
   if (now >= c->own) {
     wake_from_loop(c, detail::WakeReason::Timeout);
   } else if (now >= c->scope) {
     wake_from_loop(c, detail::WakeReason::ScopeCancel);
   } else {
-    ev_now_update(loop);  // re-arm against a fresh "now", or it fires early again
-    ev_timer_set(w, seconds_between(Clock::now(), std::min(c->own, c->scope)), 0.0);
-    ev_timer_start(loop, w);
+    return false;
   }
+  return true;
+}
+
+void on_timer(struct ev_loop* loop, ev_timer* w, int) {
+  auto* c = static_cast<WaitCtx*>(w->data);
+  detail::chaos::delay_clock();
+  if (deadline_wake(c, Clock::now())) return;
+  ev_now_update(loop);  // re-arm against a fresh "now", or it fires early again
+  ev_timer_set(w, seconds_between(Clock::now(), std::min(c->own, c->scope)), 0.0);
+  ev_timer_start(loop, w);
+}
+
+// The wheel fires a timer only once the clock reading `now_ns` has reached its deadline, and the
+// deadline is min(own, scope): so one of them has passed and the re-arm is never expected. Kept
+// for a clock that went backwards (it cannot fail to fit: a due deadline lands on the next tick).
+void on_wheel_timer(detail::WheelTimer* t, std::int64_t now_ns) noexcept {
+  auto* c = static_cast<WaitCtx*>(t->data);
+  if (deadline_wake(c, Clock::time_point(std::chrono::nanoseconds(now_ns)))) return;
+  c->worker->reactor().add_timer(t);
 }
 
 void on_io(struct ev_loop*, ev_io* w, int) {
@@ -125,24 +149,34 @@ WakeReason park_on_libev(Worker* w, WaitCtx& ctx, ev_io* io, Clock::time_point f
   FiberBase* f = ctx.fiber;
   struct ev_loop* loop = w->reactor().loop();
   ev_timer timer;
+  WheelTimer wheel;
   if (io) {
     io->data = &ctx;
     ev_io_start(loop, io);
   }
   if (timed) {
-    // Arming early is harmless (the callback re-arms); libev's cached "now" may be stale after
-    // fibers ran, so refresh it to avoid a needless early round.
-    w->reactor().update_now();
-    chaos::delay_clock();
-    ev_timer_init(&timer, on_timer, seconds_between(Clock::now(), first), 0.0);
-    timer.data = &ctx;
-    ev_timer_start(loop, &timer);
+    // Near deadlines (the common case: sleeps, short timeouts) go on the worker's timer wheel,
+    // with no clock read and no heap; far ones on libev's heap.
+    wheel.fire = on_wheel_timer;
+    wheel.data = &ctx;
+    wheel.deadline_ns = ns_of(first);
+    if (w->reactor().add_timer(&wheel)) {
+      ctx.wheel = &wheel;
+    } else {
+      // Arming early is harmless (the callback re-arms); libev's cached "now" may be stale after
+      // fibers ran, so refresh it to avoid a needless early round.
+      w->reactor().update_now();
+      chaos::delay_clock();
+      ev_timer_init(&timer, on_timer, seconds_between(Clock::now(), first), 0.0);
+      timer.data = &ctx;
+      ev_timer_start(loop, &timer);
+      ctx.timer = &timer;
+    }
   }
   const bool uses_loop = io || timed;
   if (uses_loop) {
     ctx.worker = w;
     ctx.io = io;
-    ctx.timer = timed ? &timer : nullptr;
     rec(f)->pinned_ = w;
     w->reactor().add_waiter();
     if (io) w->scheduler().fd_waiters.fetch_add(1, std::memory_order_relaxed);
@@ -275,7 +309,26 @@ bool wait_fd(int fd, int ev_events, short poll_events, const Clock::time_point* 
 }
 }  // namespace
 
-void sleep(std::chrono::nanoseconds d) { sleep_until(detail::deadline_after(d)); }
+namespace {
+// `f` sleeps until t, which has not passed. The timer reports Timeout only once the clock has
+// reached t: one wait suffices.
+void sleep_to(detail::FiberBase* f, Clock::time_point t) {
+  note_wait(f, detail::kWaitSleep, static_cast<std::uint64_t>(ns_of(t)));
+  if (wait_on_loop(f, nullptr, &t) == detail::WakeReason::Cancel) detail::throw_cancelled(f);
+}
+}  // namespace
+
+// One clock read per sleep (the deadline's): a positive duration has not passed yet.
+void sleep(std::chrono::nanoseconds d) {
+  detail::FiberBase* f = detail::current_fiber();
+  if (!f) {
+    std::this_thread::sleep_until(detail::deadline_after(d));  // documented fallback for plain threads
+    return;
+  }
+  detail::check_cancel_point(f);
+  if (d > d.zero()) sleep_to(f, detail::deadline_after(d));
+  detail::check_cancel_point(f);
+}
 
 void sleep_until(Clock::time_point t) {
   detail::FiberBase* f = detail::current_fiber();
@@ -284,12 +337,7 @@ void sleep_until(Clock::time_point t) {
     return;
   }
   detail::check_cancel_point(f);
-  if (Clock::now() < t) {
-    // The timer reports Timeout only once steady_clock has reached t: one wait suffices.
-    note_wait(f, detail::kWaitSleep, static_cast<std::uint64_t>(
-                                         std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count()));
-    if (wait_on_loop(f, nullptr, &t) == detail::WakeReason::Cancel) detail::throw_cancelled(f);
-  }
+  if (Clock::now() < t) sleep_to(f, t);
   detail::check_cancel_point(f);
 }
 
