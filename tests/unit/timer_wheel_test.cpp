@@ -3,7 +3,8 @@
 // its deadline's tick (so never before its deadline, never more than a tick after it), in tick
 // order; a removed timer never fires; deadlines the wheel cannot hold are refused; a callback may
 // re-add its own timer. Then on a real runtime: fibers aborted while they sleep in the same ticks
-// as others take their timers with them (their stacks are gone before the tick comes).
+// as others take their timers with them (their stacks are gone before the tick comes), and
+// deadlines too far for the wheel take libev's heap, as exact and as cancellable.
 #include "cancel_util.hpp"
 #include "test_util.hpp"
 
@@ -254,4 +255,38 @@ TEST_CASE("sleepers aborted mid-sleep leave no timer behind while their tick-mat
     });
     CHECK(early.load() == 0);
   });
+}
+
+TEST_CASE("deadlines beyond the wheel's range wait on libev's heap: never early, and gone when their sleeper is aborted") {
+  weft::Runtime rt = weft_test::make_runtime(2);
+  std::atomic<long> early{0}, woke{0}, sleeping{0};
+  rt.block_on([&] {
+    // Past the wheel's kSlots ticks, mixed with near ones on the same workers.
+    std::vector<weft::JoinHandle<void>> far, doomed;
+    for (int i = 0; i < 40; ++i) {
+      const auto d = (i % 2) ? std::chrono::milliseconds(1100) + std::chrono::microseconds(i * 37)
+                             : std::chrono::milliseconds(3) + std::chrono::microseconds(i * 37);
+      far.push_back(weft::spawn([&, d] {
+        const auto start = std::chrono::steady_clock::now();
+        weft::sleep(d);
+        if (std::chrono::steady_clock::now() < start + d) early.fetch_add(1);
+        woke.fetch_add(1);
+      }));
+      doomed.push_back(weft::spawn([&] {
+        sleeping.fetch_add(1);
+        weft::sleep(std::chrono::seconds(30));
+      }));
+    }
+    weft_test::wait_for([&] { return sleeping.load() == 40; });
+    for (auto& h : doomed) h.abort();
+    for (auto& h : doomed) {
+      auto r = h.join();
+      CHECK((!r && r.error().is_cancelled()));
+    }
+    for (auto& h : far) CHECK(h.join().has_value());
+  });
+  CHECK(early.load() == 0);
+  CHECK(woke.load() == 40);
+  rt.shutdown();
+  CHECK(rt.metrics().live_fibers == 0);
 }
