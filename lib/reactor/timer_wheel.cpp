@@ -55,8 +55,9 @@ void TimerWheel::advance(std::int64_t now_ns) noexcept {
       t->fire(t, now_ns);
     }
     firing_.clear();
-    // A burst's array would otherwise stay at its peak size for good, once per slot.
-    if (firing_.capacity() > 4096) std::vector<WheelTimer*>().swap(firing_);
+    // A burst's array would otherwise stay at its peak size for good, in every slot it passed
+    // through (1,024 slots x a burst's share each); regrowing it costs a few copies of pointers.
+    if (firing_.capacity() > kKeepCapacity) std::vector<WheelTimer*>().swap(firing_);
     // The slot now holds what a callback re-added (usually nothing) with firing_'s old array;
     // keep the larger of the two arrays for the next burst on this slot.
     if (slots_[s].empty() && slots_[s].capacity() < firing_.capacity()) slots_[s].swap(firing_);

@@ -72,6 +72,8 @@ class TimerWheel {
 
  private:
   static constexpr std::size_t kWords = kSlots / 64;
+  // A slot keeps at most this many entries' worth of array between bursts (<= 512 KiB a worker).
+  static constexpr std::size_t kKeepCapacity = 64;
   static std::size_t slot_of(std::int64_t tick) noexcept { return static_cast<std::size_t>(tick) % kSlots; }
   // Earliest tick >= cur_tick_ whose slot is non-empty (kNone if none).
   std::int64_t first_tick() const noexcept;
