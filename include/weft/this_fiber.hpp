@@ -30,8 +30,8 @@ namespace weft {
 
 /// Lets every other runnable fiber on this worker run before this one continues.
 void yield_now();
-/// Suspends for at least `d` (never returns early; on a free worker, at most about 1 ms late: near
-/// deadlines are kept in 1 ms ticks, rounded up).
+/// Suspends for at least `d` (never returns early; on a free worker, up to about 2 ms late: near
+/// deadlines are kept in 1 ms ticks, rounded up, and the worker's epoll wait is in whole ms).
 void sleep(std::chrono::nanoseconds d);
 /// Any duration (duration<double> too), rounded up to whole nanoseconds; "forever" saturates.
 template <class Rep, class Period>

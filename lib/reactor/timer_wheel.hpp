@@ -15,8 +15,9 @@
 // due), so it touches no other timer.
 //
 // Precision: a deadline is rounded *up* to its tick (a multiple of kTickNs since the clock's
-// epoch), so a timer never fires before its deadline and at most one tick after it (plus the
-// loop's own latency) — libev's epoll backend already rounded its wait up to whole milliseconds.
+// epoch), so a timer never fires before its deadline and at most one tick after it, plus the
+// loop's own latency (libev's epoll backend rounds its wait up to whole milliseconds: up to ~2 ms
+// in all on an idle worker, where libev's own timers were up to ~1 ms late).
 // Deadlines kSlots ticks or more ahead do not fit: add() refuses them and the caller uses a libev
 // timer (long timeouts are few, and usually cancelled long before they fire).
 //
