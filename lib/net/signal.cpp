@@ -138,6 +138,10 @@ class SignalHub {
       const ssize_t n = ::read(r, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;  // the pipe is gone (cannot happen: it is never closed)
+      // Only a signal's byte (its number, never 0) wakes the waiters; install()'s refresh byte
+      // alone used to wake every one of them for nothing.
+      bool delivered = false;
+      for (ssize_t i = 0; i < n; ++i) delivered |= buf[i] != 0;
       std::lock_guard lk(mu_);
       sigset_t take;
       sigfillset(&take);
@@ -145,6 +149,7 @@ class SignalHub {
         if (installed_[s]) sigdelset(&take, s);
       }
       ::pthread_sigmask(SIG_SETMASK, &take, nullptr);
+      if (!delivered) continue;
       for (Waiter* w : waiters_) detail::wake(w->fiber, w->epoch, detail::WakeReason::Notify);
       thread_cv_.notify_all();
     }

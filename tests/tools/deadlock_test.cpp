@@ -45,17 +45,22 @@ std::vector<weft::Deadlock> wait_for_deadlock(weft::Runtime& rt, weft::Deadlock:
 }
 
 // Polls the registry until every fiber named in `names` is suspended in a recorded wait.
-void wait_suspended(weft::Runtime& rt, const std::set<std::string>& names) {
+// Waits until one snapshot shows every fiber named in `names` suspended on something, and returns
+// that snapshot: check what they wait on in it, not in a later one — a fiber may be woken
+// spuriously in between and re-park (a SignalStream waiter did, under chaos in CI).
+std::vector<weft::FiberMetrics> wait_suspended(weft::Runtime& rt, const std::set<std::string>& names) {
   const auto give_up = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < give_up) {
     std::size_t n = 0;
-    for (auto& f : rt.fibers()) {
+    std::vector<weft::FiberMetrics> fs = rt.fibers();
+    for (auto& f : fs) {
       if (names.count(f.name) && f.status == weft::FiberStatus::Suspended && !f.wait.empty()) ++n;
     }
-    if (n == names.size()) return;
+    if (n == names.size()) return fs;
     std::this_thread::yield();
   }
   FAIL("fibers never all suspended");
+  return {};
 }
 
 std::set<std::string> names_of(const weft::Deadlock& d, std::size_t from, std::size_t to) {
@@ -409,8 +414,7 @@ TEST_CASE("SignalStream::recv and RwLock writers are recorded in the graph") {
   });
   while (!writing) std::this_thread::yield();
   auto reader = rt.spawn(weft::Options{.name = "reader"}, [&] { std::shared_lock g(rw); });
-  wait_suspended(rt, {"signals", "writer", "reader"});
-  for (auto& f : rt.fibers()) {
+  for (auto& f : wait_suspended(rt, {"signals", "writer", "reader"})) {
     CAPTURE(f.wait);
     if (f.name == "signals") CHECK(contains(f.wait, "SignalStream::recv at 0x"));
     if (f.name == "reader") {
