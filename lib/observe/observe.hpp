@@ -6,11 +6,12 @@
 // VMs weft is measured on a steady_clock read costs 20-60 ns, more than a whole yield_now.
 #pragma once
 
+#include "platform/mono_clock.hpp"  // mono_ns, coarse_ns: the clock the hooks stamp with
+
 #include <weft/detail/fiber.hpp>
 
 #include <atomic>
 #include <cstdint>
-#include <ctime>
 
 namespace weft::detail {
 
@@ -20,18 +21,6 @@ inline constexpr unsigned kObserveTrace = 2;   // the trace recorder is recordin
 extern std::atomic<unsigned> g_observe;
 inline unsigned observe_flags() noexcept { return g_observe.load(std::memory_order_relaxed); }
 
-// steady_clock in ns (what sleep deadlines use).
-inline std::uint64_t mono_ns() noexcept {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-// The same clock at tick resolution (1-4 ms), a few ns to read: for ages, not for slices.
-inline std::uint64_t coarse_ns() noexcept {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 // ---- trace recorder (lib/observe/recorder.cpp)
 enum class TraceEv : std::uint8_t {

@@ -1,19 +1,17 @@
 #include "reactor/reactor.hpp"
 
+#include "platform/mono_clock.hpp"
+
 #include <weft/error.hpp>
 
 #include <algorithm>
-#include <chrono>
 
 namespace weft::detail {
 
 namespace {
-// The wheel's clock: steady_clock, which is weft::Clock outside a simulation (a simulated runtime
-// has its own timers and never reaches a reactor's).
-std::int64_t steady_now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+// The wheel's clock: steady_clock's, which is weft::Clock outside a simulation (a simulated
+// runtime has its own timers and never reaches a reactor's).
+std::int64_t steady_now_ns() noexcept { return static_cast<std::int64_t>(mono_ns()); }
 }  // namespace
 
 Reactor::Reactor() : wheel_(steady_now_ns()) {

@@ -1,7 +1,6 @@
 #include "reactor/timer_wheel.hpp"
 
 #include <new>
-#include <utility>
 
 namespace weft::detail {
 
